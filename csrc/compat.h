@@ -1,0 +1,76 @@
+/* Portability layer: OS threads, locks, condition variables, atomics, clocks.
+ *
+ * The C core keeps cross-interpreter state outside of any interpreter, so it cannot
+ * use CPython's locks (PyMutex is public only from 3.13 and there is no public
+ * condition variable). POSIX threads are used directly. */
+#ifndef XI_COMPAT_H
+#define XI_COMPAT_H
+
+#include <Python.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+
+#if PY_VERSION_HEX < 0x030C0000
+#  error "extrainterpreters needs CPython 3.12 or newer"
+#endif
+
+typedef pthread_mutex_t xi_mutex;
+typedef pthread_cond_t xi_cond;
+
+static inline void xi_mutex_init(xi_mutex *m) { pthread_mutex_init(m, NULL); }
+static inline void xi_mutex_fini(xi_mutex *m) { pthread_mutex_destroy(m); }
+static inline void xi_lock(xi_mutex *m) { pthread_mutex_lock(m); }
+static inline void xi_unlock(xi_mutex *m) { pthread_mutex_unlock(m); }
+
+static inline void
+xi_cond_init(xi_cond *c)
+{
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(c, &attr);
+    pthread_condattr_destroy(&attr);
+}
+static inline void xi_cond_fini(xi_cond *c) { pthread_cond_destroy(c); }
+static inline void xi_signal(xi_cond *c) { pthread_cond_signal(c); }
+static inline void xi_broadcast(xi_cond *c) { pthread_cond_broadcast(c); }
+static inline void xi_wait(xi_cond *c, xi_mutex *m) { pthread_cond_wait(c, m); }
+
+/* Monotonic time in nanoseconds. */
+static inline int64_t
+xi_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Waits until signalled or until the monotonic deadline; returns 0 or ETIMEDOUT. */
+static inline int
+xi_wait_until(xi_cond *c, xi_mutex *m, int64_t deadline_ns)
+{
+    struct timespec ts;
+    ts.tv_sec = (time_t)(deadline_ns / 1000000000);
+    ts.tv_nsec = (long)(deadline_ns % 1000000000);
+    return pthread_cond_timedwait(c, m, &ts);
+}
+
+/* A hint to the CPU inside a short spin-wait. */
+static inline void
+xi_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* How long a thread spins on a hand-off before it sleeps: long enough to cover a
+ * short call's round trip, short enough to cost nothing measurable. */
+#define XI_SPIN_NS 50000
+
+#endif /* XI_COMPAT_H */

@@ -1,0 +1,1319 @@
+/* Interpreters: records, owner threads, thread-state cache, calls (see interp.h). */
+#include "interp.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ records */
+
+typedef enum {
+    XI_ST_STARTING = 0,
+    XI_ST_RUNNING = 1,
+    XI_ST_CLOSING = 2,
+    XI_ST_CLOSED = 3,
+    XI_ST_FAILED = 4,
+} xi_lifecycle;
+
+/* A running call, for interrupt(). Lives on the stack of whoever runs the call. */
+typedef struct xi_active {
+    unsigned long ident; /* the OS thread running it */
+    int interrupted;     /* an async KeyboardInterrupt was aimed at it */
+    struct xi_active *next;
+} xi_active;
+
+/* One cached thread state for a (thread, interpreter) pair. Linked in the record's list
+ * (rec->mu) and in the owning thread's list (that thread only). Retired (ts == NULL) when
+ * the interpreter closes; dead when its thread has exited. Holds a record reference. */
+typedef struct xi_tsentry {
+    xi_interp *rec;
+    PyThreadState *ts;
+    int dead;
+    struct xi_tsentry *next_rec;
+    struct xi_tsentry *next_thr;
+} xi_tsentry;
+
+typedef enum {
+    XI_JOB_POSTED = 0,
+    XI_JOB_DECODING = 1,
+    XI_JOB_RUNNING = 2,
+    XI_JOB_DONE = 3,
+} xi_job_state;
+
+/* A request handed to an owner thread. Two users (poster and owner), refcounted. */
+typedef struct xi_job {
+    int close;           /* a request to end the interpreter */
+    xi_request kind;
+    xi_packet *in;       /* borrowed from the poster until the job is past decoding */
+    xi_packet out;
+    _Atomic int state;
+    int abandoned;       /* the poster left; the owner cleans up */
+    int consumed;        /* the poster has decoded a borrowed result */
+    _Atomic int refcnt;
+    struct xi_job *next;
+} xi_job;
+
+struct xi_interp {
+    /* set before the record is shared, then read-only */
+    int64_t id;
+    PyInterpreterState *interp;
+    int has_owner;                 /* 0 for the main interpreter's record */
+    _Atomic long refcnt;
+
+    xi_mutex mu;
+    xi_cond wake;                  /* the owner thread waits here for jobs */
+    xi_cond changed;               /* waiters for jobs, calls and state */
+    int state;                     /* xi_lifecycle */
+    int nactive;                   /* calls running or queued */
+    xi_active *active;
+    xi_tsentry *cache;
+    _Atomic int ndead;             /* entries of exited threads */
+    int ninterrupters;
+    int orphaned;
+    xi_job *jobs;                  /* FIFO */
+    xi_job **jobs_tail;
+    _Atomic int njobs;
+    char errmsg[512];
+
+    /* owner thread only */
+    PyThreadState *owner_ts;       /* the interpreter's first thread state */
+    PyThreadState *owner_main_ts;  /* its main-interpreter thread state */
+    unsigned long owner_ident;
+    char **init_path;
+    Py_ssize_t init_path_len;
+
+    struct xi_interp *next;        /* registry (xi_registry_mu) */
+};
+
+static xi_mutex xi_registry_mu = PTHREAD_MUTEX_INITIALIZER;
+static xi_interp *xi_registry;      /* every record not yet closed */
+static xi_interp *xi_main_rec;      /* the main interpreter's (never closed) */
+static int xi_shutting_down;
+static unsigned long xi_main_ident;
+
+int64_t
+xi_interp_id(const xi_interp *rec)
+{
+    return rec->id;
+}
+
+void
+xi_interp_incref(xi_interp *rec)
+{
+    atomic_fetch_add(&rec->refcnt, 1);
+}
+
+static void
+free_init_path(xi_interp *rec)
+{
+    for (Py_ssize_t i = 0; i < rec->init_path_len; i++) {
+        PyMem_RawFree(rec->init_path[i]);
+    }
+    PyMem_RawFree(rec->init_path);
+    rec->init_path = NULL;
+    rec->init_path_len = 0;
+}
+
+void
+xi_interp_decref(xi_interp *rec)
+{
+    if (atomic_fetch_sub(&rec->refcnt, 1) == 1) {
+        free_init_path(rec);
+        xi_cond_fini(&rec->wake);
+        xi_cond_fini(&rec->changed);
+        xi_mutex_fini(&rec->mu);
+        PyMem_RawFree(rec);
+    }
+}
+
+static xi_interp *
+record_new(void)
+{
+    xi_interp *rec = PyMem_RawCalloc(1, sizeof(xi_interp));
+    if (rec == NULL) {
+        return NULL;
+    }
+    rec->id = -1;
+    atomic_init(&rec->refcnt, 1);
+    xi_mutex_init(&rec->mu);
+    xi_cond_init(&rec->wake);
+    xi_cond_init(&rec->changed);
+    rec->jobs_tail = &rec->jobs;
+    atomic_init(&rec->njobs, 0);
+    return rec;
+}
+
+static void
+registry_add(xi_interp *rec)
+{
+    xi_interp_incref(rec);
+    xi_lock(&xi_registry_mu);
+    rec->next = xi_registry;
+    xi_registry = rec;
+    xi_unlock(&xi_registry_mu);
+}
+
+static void
+registry_remove(xi_interp *rec)
+{
+    int found = 0;
+    xi_lock(&xi_registry_mu);
+    for (xi_interp **p = &xi_registry; *p != NULL; p = &(*p)->next) {
+        if (*p == rec) {
+            *p = rec->next;
+            found = 1;
+            break;
+        }
+    }
+    xi_unlock(&xi_registry_mu);
+    if (found) {
+        xi_interp_decref(rec);
+    }
+}
+
+xi_interp *
+xi_interp_lookup(int64_t id)
+{
+    xi_interp *found = NULL;
+    xi_lock(&xi_registry_mu);
+    for (xi_interp *r = xi_registry; r != NULL; r = r->next) {
+        if (r->id == id) {
+            found = r;
+            xi_interp_incref(r);
+            break;
+        }
+    }
+    xi_unlock(&xi_registry_mu);
+    return found;
+}
+
+PyObject *
+xi_interp_list_ids(void)
+{
+    PyObject *ids = PyList_New(0);
+    if (ids == NULL) {
+        return NULL;
+    }
+    xi_lock(&xi_registry_mu);
+    for (xi_interp *r = xi_registry; r != NULL; r = r->next) {
+        if (!r->has_owner) {
+            continue;
+        }
+        xi_lock(&r->mu);
+        int live = r->state == XI_ST_RUNNING;
+        xi_unlock(&r->mu);
+        PyObject *id = live ? PyLong_FromLongLong(r->id) : NULL;
+        if (live && (id == NULL || PyList_Append(ids, id) < 0)) {
+            Py_XDECREF(id);
+            Py_CLEAR(ids);
+            break;
+        }
+        Py_XDECREF(id);
+    }
+    xi_unlock(&xi_registry_mu);
+    return ids;
+}
+
+int
+xi_interp_init_main(void)
+{
+    PyInterpreterState *main = PyInterpreterState_Main();
+    if (PyInterpreterState_Get() != main) {
+        return 0;
+    }
+    xi_lock(&xi_registry_mu);
+    int done = xi_main_rec != NULL;
+    xi_unlock(&xi_registry_mu);
+    if (done) {
+        return 0;
+    }
+    PyObject *threading = PyImport_ImportModule("threading");
+    PyObject *thread = threading ? PyObject_CallMethod(threading, "main_thread", NULL) : NULL;
+    PyObject *ident = thread ? PyObject_GetAttrString(thread, "ident") : NULL;
+    Py_XDECREF(threading);
+    Py_XDECREF(thread);
+    if (ident == NULL) {
+        return -1;
+    }
+    unsigned long main_ident = PyLong_AsUnsignedLong(ident);
+    Py_DECREF(ident);
+    if (PyErr_Occurred()) {
+        return -1;
+    }
+    xi_interp *rec = record_new();
+    if (rec == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    rec->interp = main;
+    rec->id = PyInterpreterState_GetID(main);
+    rec->state = XI_ST_RUNNING;
+    xi_lock(&xi_registry_mu);
+    if (xi_main_rec == NULL) {
+        xi_main_ident = main_ident;
+        xi_main_rec = rec;
+        rec->next = xi_registry;
+        xi_registry = rec;
+        rec = NULL;
+    }
+    xi_unlock(&xi_registry_mu);
+    if (rec != NULL) {
+        xi_interp_decref(rec);
+    }
+    return 0;
+}
+
+static int
+is_main_thread(void)
+{
+    return xi_main_ident != 0 && PyThread_get_thread_ident() == xi_main_ident &&
+           PyInterpreterState_Get() == PyInterpreterState_Main();
+}
+
+/* ---------------------------------------------------------- per-thread state */
+
+#define XI_MAX_NESTING 32
+
+typedef struct {
+    xi_tsentry *entries;
+    int depth;
+    PyThreadState *saved[XI_MAX_NESTING]; /* thread states left to enter another */
+} xi_tls;
+
+static pthread_key_t xi_tls_key;
+static pthread_once_t xi_tls_once = PTHREAD_ONCE_INIT;
+static _Thread_local xi_tls *xi_tls_cur;
+
+/* At thread exit: entries of closed interpreters are freed; the others are handed to
+ * their records, which delete the thread states when next entered or when closed. */
+static void
+tls_destroy(void *arg)
+{
+    xi_tls *t = arg;
+    xi_tsentry *e = t->entries;
+    while (e != NULL) {
+        xi_tsentry *next = e->next_thr;
+        xi_interp *rec = e->rec;
+        xi_lock(&rec->mu);
+        int retired = e->ts == NULL;
+        if (!retired) {
+            e->dead = 1;
+            rec->ndead++;
+        }
+        xi_unlock(&rec->mu);
+        if (retired) {
+            PyMem_RawFree(e);
+            xi_interp_decref(rec);
+        }
+        e = next;
+    }
+    PyMem_RawFree(t);
+}
+
+static void
+tls_key_create(void)
+{
+    (void)pthread_key_create(&xi_tls_key, tls_destroy);
+}
+
+static xi_tls *
+tls_get(void)
+{
+    if (xi_tls_cur == NULL) {
+        pthread_once(&xi_tls_once, tls_key_create);
+        xi_tls *t = PyMem_RawCalloc(1, sizeof(xi_tls));
+        if (t == NULL) {
+            return NULL;
+        }
+        if (pthread_setspecific(xi_tls_key, t) != 0) {
+            PyMem_RawFree(t);
+            return NULL;
+        }
+        xi_tls_cur = t;
+    }
+    return xi_tls_cur;
+}
+
+/* Deletes the thread states of exited threads; runs in rec's interpreter. */
+static void
+prune_dead(xi_interp *rec)
+{
+    xi_tsentry *dead = NULL;
+    xi_lock(&rec->mu);
+    for (xi_tsentry **p = &rec->cache; *p != NULL;) {
+        xi_tsentry *e = *p;
+        if (e->dead) {
+            *p = e->next_rec;
+            e->next_rec = dead;
+            dead = e;
+            rec->ndead--;
+        }
+        else {
+            p = &e->next_rec;
+        }
+    }
+    xi_unlock(&rec->mu);
+    while (dead != NULL) {
+        xi_tsentry *next = dead->next_rec;
+        PyThreadState_Clear(dead->ts);
+        PyThreadState_Delete(dead->ts);
+        PyMem_RawFree(dead);
+        xi_interp_decref(rec); /* never the last: the caller holds one */
+        dead = next;
+    }
+}
+
+/* ------------------------------------------------------------ entering */
+
+/* How a thread is inside another interpreter for one call. */
+typedef struct {
+    xi_interp *rec;
+    int same;               /* the target is the current interpreter: no switch */
+    int temporary;          /* ts is deleted on leaving (see enter_register) */
+    PyThreadState *ts;      /* the thread state used in the target */
+    PyThreadState *saved;   /* the caller's, detached while inside */
+    xi_active active;
+} xi_entry;
+
+/* Registers a call in `rec` (it can no longer close) and picks the thread state that
+ * the current thread uses there. The caller's GIL is held. */
+static xi_err
+enter_register(xi_interp *rec, xi_entry *e)
+{
+    memset(e, 0, sizeof(*e));
+    e->rec = rec;
+    e->active.ident = PyThread_get_thread_ident();
+    PyThreadState *cur = PyThreadState_Get();
+    e->same = PyThreadState_GetInterpreter(cur) == rec->interp;
+
+    xi_tls *t = NULL;
+    xi_tsentry *ent = NULL, *fresh = NULL;
+    if (!e->same) {
+        if ((t = tls_get()) == NULL) {
+            return XI_ERR_NOMEM;
+        }
+        if (t->depth >= XI_MAX_NESTING) {
+            return XI_ERR_NESTING;
+        }
+        /* an outer call of this thread left a thread state there: reuse it */
+        for (int i = t->depth - 1; i >= 0 && e->ts == NULL; i--) {
+            if (PyThreadState_GetInterpreter(t->saved[i]) == rec->interp) {
+                e->ts = t->saved[i];
+            }
+        }
+        if (e->ts == NULL) {
+            for (ent = t->entries; ent != NULL && ent->rec != rec; ent = ent->next_thr) {
+            }
+            if (ent == NULL && (fresh = PyMem_RawCalloc(1, sizeof(xi_tsentry))) == NULL) {
+                return XI_ERR_NOMEM;
+            }
+        }
+    }
+
+    xi_lock(&rec->mu);
+    if (rec->state != XI_ST_RUNNING) {
+        xi_unlock(&rec->mu);
+        PyMem_RawFree(fresh);
+        return XI_ERR_CLOSED;
+    }
+    if (!e->same && e->ts == NULL) {
+        if (ent != NULL) {
+            e->ts = ent->ts;
+            assert(e->ts != NULL); /* retired only once the record is closed */
+        }
+        else {
+            e->ts = PyThreadState_New(rec->interp);
+            if (e->ts == NULL) {
+                xi_unlock(&rec->mu);
+                PyMem_RawFree(fresh);
+                return XI_ERR_NOMEM;
+            }
+            if (PyGILState_GetThisThreadState() == e->ts) {
+                /* This thread had no thread state of its own, so the new one became
+                 * its PyGILState one; such a thread state may only be deleted by its
+                 * thread, so it is not cached. */
+                e->temporary = 1;
+                PyMem_RawFree(fresh);
+            }
+            else {
+                fresh->rec = rec;
+                fresh->ts = e->ts;
+                fresh->next_rec = rec->cache;
+                rec->cache = fresh;
+                fresh->next_thr = t->entries;
+                t->entries = fresh;
+                xi_interp_incref(rec);
+            }
+            fresh = NULL;
+        }
+    }
+    rec->nactive++;
+    e->active.next = rec->active;
+    rec->active = &e->active;
+    xi_unlock(&rec->mu);
+    PyMem_RawFree(fresh);
+    return XI_OK;
+}
+
+static void
+switch_in(xi_entry *e)
+{
+    if (e->same) {
+        return;
+    }
+    xi_tls *t = xi_tls_cur;
+    e->saved = PyEval_SaveThread();
+    t->saved[t->depth++] = e->saved;
+    PyEval_RestoreThread(e->ts);
+    if (e->rec->ndead > 0) {
+        prune_dead(e->rec);
+    }
+}
+
+static void
+switch_out(xi_entry *e)
+{
+    if (e->same) {
+        return;
+    }
+    xi_tls *t = xi_tls_cur;
+    t->depth--;
+    if (e->temporary) {
+        PyThreadState_Clear(e->ts);
+        PyThreadState_DeleteCurrent();
+        e->ts = NULL;
+    }
+    else {
+        PyEval_SaveThread();
+    }
+    PyEval_RestoreThread(e->saved);
+}
+
+/* Unlinks a running call; runs in the target interpreter (its GIL held), which makes it
+ * atomic with respect to the interrupter, who sets async exceptions holding that GIL. */
+static void
+active_remove(xi_interp *rec, xi_active *a)
+{
+    xi_lock(&rec->mu);
+    for (xi_active **p = &rec->active; *p != NULL; p = &(*p)->next) {
+        if (*p == a) {
+            *p = a->next;
+            break;
+        }
+    }
+    int interrupted = a->interrupted;
+    xi_unlock(&rec->mu);
+    if (interrupted) {
+        /* an interruption that arrived as the call returned must not hit the next one */
+        PyThreadState_SetAsyncExc(a->ident, NULL);
+    }
+}
+
+static void post_close_locked(xi_interp *rec, xi_job *job);
+
+/* Ends one unit of activity; closes an orphaned interpreter once idle. */
+static void
+activity_done(xi_interp *rec)
+{
+    xi_job *job = NULL;
+    xi_lock(&rec->mu);
+    rec->nactive--;
+    if (rec->nactive == 0 && rec->orphaned && rec->state == XI_ST_RUNNING) {
+        job = PyMem_RawCalloc(1, sizeof(xi_job));
+        if (job != NULL) {
+            post_close_locked(rec, job);
+        }
+    }
+    xi_broadcast(&rec->changed);
+    xi_unlock(&rec->mu);
+}
+
+/* ------------------------------------------------------------ requests */
+
+static void job_decref(xi_job *job);
+
+static void
+set_job_state(xi_interp *rec, xi_job *job, xi_job_state s)
+{
+    xi_lock(&rec->mu);
+    atomic_store(&job->state, (int)s);
+    xi_broadcast(&rec->changed);
+    xi_unlock(&rec->mu);
+}
+
+static PyObject *
+main_dict(void)
+{
+    PyObject *main = PyImport_AddModule("__main__"); /* borrowed */
+    return main ? PyModule_GetDict(main) : NULL;
+}
+
+/* Runs a request in the current interpreter (the target), filling `out` with the result
+ * or the exception. Results with little out-of-band data are owned at once; larger
+ * ones stay borrowed (one copy less) and must be released here later. */
+static void
+run_request(xi_interp *rec, xi_request kind, const xi_packet *in, xi_packet *out,
+            xi_job *job, int must_own)
+{
+    PyObject *payload = NULL, *result = NULL;
+    xi_state *st = xi_current_state();
+    if (st == NULL) {
+        PyErr_Clear();
+        memset(out, 0, sizeof(*out));
+        out->kind = XI_PKT_EXCEPTION; /* "could not be described" */
+        if (job != NULL) {
+            set_job_state(rec, job, XI_JOB_RUNNING);
+        }
+        return;
+    }
+    payload = xi_decode(st, in);
+    if (job != NULL) {
+        set_job_state(rec, job, XI_JOB_RUNNING);
+    }
+    if (payload == NULL) {
+        goto fail;
+    }
+    switch (kind) {
+    case XI_REQ_CALL: {
+        PyObject *func, *args, *kwargs;
+        if (xi_unpack_call(payload, &func, &args, &kwargs) < 0) {
+            goto fail;
+        }
+        result = PyObject_Call(func, args, kwargs);
+        Py_DECREF(func);
+        Py_DECREF(args);
+        Py_XDECREF(kwargs);
+        break;
+    }
+    case XI_REQ_EXEC: {
+        PyObject *globals = main_dict();
+        const char *code = PyUnicode_Check(payload) ? PyUnicode_AsUTF8(payload) : NULL;
+        if (globals == NULL || code == NULL) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_TypeError, "exec() needs source code as a str");
+            }
+            goto fail;
+        }
+        result = PyRun_StringFlags(code, Py_file_input, globals, globals, NULL);
+        if (result != NULL) {
+            Py_SETREF(result, Py_NewRef(Py_None));
+        }
+        break;
+    }
+    case XI_REQ_PREPARE: {
+        PyObject *globals = main_dict();
+        if (globals == NULL || !PyDict_Check(payload) || PyDict_Update(globals, payload) < 0) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_TypeError, "prepare_main() needs a dict");
+            }
+            goto fail;
+        }
+        result = Py_NewRef(Py_None);
+        break;
+    }
+    }
+    if (result == NULL || xi_encode_value(st, result, out) < 0) {
+        goto fail;
+    }
+    if ((must_own || xi_packet_oob_bytes(out) <= XI_OWN_MAX) && xi_packet_own(out) < 0) {
+        xi_packet_release(out);
+        goto fail;
+    }
+    Py_DECREF(payload);
+    Py_DECREF(result);
+    return;
+fail:
+    Py_XDECREF(payload);
+    Py_XDECREF(result);
+    xi_encode_exception(st, rec->id, out);
+}
+
+/* The direct path: this thread switches into the target. */
+static PyObject *
+run_direct(xi_state *st, xi_interp *rec, xi_request kind, xi_packet *req)
+{
+    xi_entry e;
+    xi_err err = enter_register(rec, &e);
+    if (err != XI_OK) {
+        return xi_raise(st, err, rec->id);
+    }
+    xi_packet out = XI_PACKET_INIT;
+    switch_in(&e);
+    run_request(rec, kind, req, &out, NULL, e.temporary);
+    active_remove(rec, &e.active);
+    switch_out(&e);
+    PyObject *result = xi_decode(st, &out);
+    if (xi_packet_is_borrowed(&out)) {
+        PyObject *exc = PyErr_GetRaisedException();
+        switch_in(&e);
+        xi_packet_release(&out);
+        switch_out(&e);
+        PyErr_SetRaisedException(exc);
+    }
+    else {
+        xi_packet_release(&out);
+    }
+    activity_done(rec);
+    return result;
+}
+
+/* ------------------------------------------------------------ owner thread */
+
+static void
+job_decref(xi_job *job)
+{
+    if (atomic_fetch_sub(&job->refcnt, 1) == 1) {
+        PyMem_RawFree(job);
+    }
+}
+
+static void
+post_locked(xi_interp *rec, xi_job *job)
+{
+    job->next = NULL;
+    *rec->jobs_tail = job;
+    rec->jobs_tail = &job->next;
+    atomic_fetch_add(&rec->njobs, 1);
+    xi_signal(&rec->wake);
+}
+
+static void
+post_close_locked(xi_interp *rec, xi_job *job)
+{
+    job->close = 1;
+    atomic_init(&job->refcnt, 1);
+    rec->state = XI_ST_CLOSING;
+    post_locked(rec, job);
+}
+
+/* Takes the next job, spinning briefly before sleeping. The GIL is not held. */
+static xi_job *
+next_job(xi_interp *rec)
+{
+    int64_t until = xi_now_ns() + XI_SPIN_NS;
+    while (atomic_load_explicit(&rec->njobs, memory_order_acquire) == 0 &&
+           xi_now_ns() < until) {
+        for (int i = 0; i < 64; i++) {
+            xi_cpu_relax();
+        }
+    }
+    xi_lock(&rec->mu);
+    while (rec->jobs == NULL) {
+        xi_wait(&rec->wake, &rec->mu);
+    }
+    xi_job *job = rec->jobs;
+    rec->jobs = job->next;
+    if (rec->jobs == NULL) {
+        rec->jobs_tail = &rec->jobs;
+    }
+    atomic_fetch_sub(&rec->njobs, 1);
+    if (!job->close) {
+        atomic_store(&job->state, XI_JOB_DECODING);
+    }
+    xi_unlock(&rec->mu);
+    return job;
+}
+
+static void
+serve_job(xi_interp *rec, xi_job *job)
+{
+    xi_active act = {rec->owner_ident, 0, NULL};
+    PyEval_RestoreThread(rec->owner_ts);
+    xi_lock(&rec->mu);
+    act.next = rec->active;
+    rec->active = &act;
+    xi_unlock(&rec->mu);
+
+    run_request(rec, job->kind, job->in, &job->out, job, 0);
+    active_remove(rec, &act);
+
+    xi_lock(&rec->mu);
+    int abandoned = job->abandoned;
+    int borrowed = xi_packet_is_borrowed(&job->out);
+    if (!abandoned) {
+        atomic_store(&job->state, XI_JOB_DONE);
+        xi_broadcast(&rec->changed);
+    }
+    xi_unlock(&rec->mu);
+    if (!abandoned && borrowed) {
+        /* the poster copies straight out of our objects; let it finish */
+        PyEval_SaveThread();
+        xi_lock(&rec->mu);
+        while (!job->consumed && !job->abandoned) {
+            xi_wait(&rec->changed, &rec->mu);
+        }
+        xi_unlock(&rec->mu);
+        PyEval_RestoreThread(rec->owner_ts);
+    }
+    if (abandoned || borrowed) {
+        xi_packet_release(&job->out);
+    }
+    PyEval_SaveThread();
+    job_decref(job);
+    activity_done(rec);
+}
+
+/* Ends the interpreter; runs on the owner thread, which holds nothing. */
+static void
+end_interpreter(xi_interp *rec)
+{
+    xi_lock(&rec->mu);
+    while (rec->ninterrupters > 0) {
+        xi_wait(&rec->changed, &rec->mu);
+    }
+    xi_unlock(&rec->mu);
+
+    PyEval_RestoreThread(rec->owner_ts);
+    xi_tsentry *doomed = NULL;
+    xi_lock(&rec->mu);
+    while (rec->cache != NULL) {
+        xi_tsentry *e = rec->cache;
+        rec->cache = e->next_rec;
+        if (e->dead) {
+            e->next_rec = doomed;
+            doomed = e;
+        }
+        else {
+            /* retired: its thread frees the entry */
+            PyThreadState_Clear(e->ts);
+            PyThreadState_Delete(e->ts);
+            e->ts = NULL;
+        }
+    }
+    rec->ndead = 0;
+    xi_unlock(&rec->mu);
+    while (doomed != NULL) {
+        xi_tsentry *next = doomed->next_rec;
+        PyThreadState_Clear(doomed->ts);
+        PyThreadState_Delete(doomed->ts);
+        PyMem_RawFree(doomed);
+        xi_interp_decref(rec);
+        doomed = next;
+    }
+    Py_EndInterpreter(rec->owner_ts);
+    rec->owner_ts = NULL;
+}
+
+static void
+drop_main_thread_state(xi_interp *rec)
+{
+    PyEval_RestoreThread(rec->owner_main_ts);
+    PyThreadState_Clear(rec->owner_main_ts);
+    PyThreadState_DeleteCurrent();
+    rec->owner_main_ts = NULL;
+}
+
+static void
+finish(xi_interp *rec, int state)
+{
+    xi_lock(&rec->mu);
+    rec->state = state;
+    xi_broadcast(&rec->changed);
+    xi_unlock(&rec->mu);
+}
+
+static void
+describe_error(xi_interp *rec, const char *what)
+{
+    PyObject *exc = PyErr_GetRaisedException();
+    PyObject *s = exc ? PyObject_Str(exc) : NULL;
+    const char *msg = s ? PyUnicode_AsUTF8(s) : NULL;
+    PyErr_Clear();
+    snprintf(rec->errmsg, sizeof(rec->errmsg), "%s: %s: %s", what,
+             exc ? Py_TYPE(exc)->tp_name : "error", msg ? msg : "?");
+    Py_XDECREF(s);
+    Py_XDECREF(exc);
+}
+
+/* Runs in the new interpreter: sys.path as the creator's, then this module. */
+static int
+setup_interpreter(xi_interp *rec)
+{
+    PyObject *path = PyList_New(rec->init_path_len);
+    if (path == NULL) {
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < rec->init_path_len; i++) {
+        PyObject *s = PyUnicode_DecodeFSDefault(rec->init_path[i]);
+        if (s == NULL) {
+            Py_DECREF(path);
+            return -1;
+        }
+        PyList_SET_ITEM(path, i, s);
+    }
+    int rc = PySys_SetObject("path", path);
+    Py_DECREF(path);
+    if (rc < 0) {
+        return -1;
+    }
+    return xi_current_state() == NULL ? -1 : 0;
+}
+
+static void *
+owner_main(void *arg)
+{
+    xi_interp *rec = arg;
+    rec->owner_ident = PyThread_get_thread_ident();
+    rec->owner_main_ts = PyThreadState_New(PyInterpreterState_Main());
+    if (rec->owner_main_ts == NULL) {
+        snprintf(rec->errmsg, sizeof(rec->errmsg), "out of memory");
+        finish(rec, XI_ST_FAILED);
+        xi_interp_decref(rec);
+        return NULL;
+    }
+    PyEval_RestoreThread(rec->owner_main_ts);
+    const PyInterpreterConfig config = {
+        .use_main_obmalloc = 0,
+        .allow_fork = 0,
+        .allow_exec = 0,
+        .allow_threads = 1,
+        .allow_daemon_threads = 0,
+        .check_multi_interp_extensions = 1,
+        .gil = PyInterpreterConfig_OWN_GIL,
+    };
+    PyThreadState *ts = NULL;
+    PyStatus status = Py_NewInterpreterFromConfig(&ts, &config);
+    if (PyStatus_Exception(status) || ts == NULL) {
+        /* the main-interpreter thread state is current again */
+        snprintf(rec->errmsg, sizeof(rec->errmsg), "%s",
+                 status.err_msg ? status.err_msg : "Py_NewInterpreterFromConfig failed");
+        PyThreadState_Clear(rec->owner_main_ts);
+        PyThreadState_DeleteCurrent();
+        finish(rec, XI_ST_FAILED);
+        xi_interp_decref(rec);
+        return NULL;
+    }
+    rec->owner_ts = ts;
+    rec->interp = PyThreadState_GetInterpreter(ts);
+    rec->id = PyInterpreterState_GetID(rec->interp);
+    if (setup_interpreter(rec) < 0) {
+        describe_error(rec, "setting up the interpreter failed");
+        Py_EndInterpreter(ts);
+        rec->owner_ts = NULL;
+        drop_main_thread_state(rec);
+        finish(rec, XI_ST_FAILED);
+        xi_interp_decref(rec);
+        return NULL;
+    }
+    free_init_path(rec);
+    PyEval_SaveThread();
+    finish(rec, XI_ST_RUNNING);
+
+    for (;;) {
+        xi_job *job = next_job(rec);
+        if (job->close) {
+            job_decref(job);
+            break;
+        }
+        serve_job(rec, job);
+    }
+    end_interpreter(rec);
+    drop_main_thread_state(rec);
+    registry_remove(rec);
+    finish(rec, XI_ST_CLOSED);
+    xi_interp_decref(rec);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ creation */
+
+static int
+copy_path(xi_interp *rec, PyObject *sys_path)
+{
+    PyObject *seq = PySequence_Fast(sys_path, "sys.path must be a list");
+    if (seq == NULL) {
+        return -1;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    rec->init_path = PyMem_RawCalloc(n ? (size_t)n : 1, sizeof(char *));
+    if (rec->init_path == NULL) {
+        Py_DECREF(seq);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+        if (!PyUnicode_Check(item)) {
+            continue; /* sys.path may hold other objects; only str entries are copied */
+        }
+        PyObject *b = PyUnicode_EncodeFSDefault(item);
+        if (b == NULL) {
+            Py_DECREF(seq);
+            return -1;
+        }
+        size_t len = (size_t)PyBytes_GET_SIZE(b);
+        char *s = PyMem_RawMalloc(len + 1);
+        if (s == NULL) {
+            Py_DECREF(b);
+            Py_DECREF(seq);
+            PyErr_NoMemory();
+            return -1;
+        }
+        memcpy(s, PyBytes_AS_STRING(b), len + 1);
+        Py_DECREF(b);
+        rec->init_path[rec->init_path_len++] = s;
+    }
+    Py_DECREF(seq);
+    return 0;
+}
+
+xi_err
+xi_interp_create(xi_state *st, PyObject *sys_path, xi_interp **out)
+{
+    *out = NULL;
+    if (xi_shutting_down) {
+        return XI_ERR_FINALIZING;
+    }
+    xi_interp *rec = record_new();
+    if (rec == NULL) {
+        return XI_ERR_NOMEM;
+    }
+    rec->has_owner = 1;
+    if (copy_path(rec, sys_path) < 0) {
+        xi_interp_decref(rec);
+        return XI_ERR_PYTHON;
+    }
+    pthread_attr_t attr;
+    pthread_t thread;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    /* the owner runs Python code: give it the stack the main thread usually has */
+    pthread_attr_setstacksize(&attr, 8 * 1024 * 1024);
+    xi_interp_incref(rec); /* the owner thread's */
+    int rc = pthread_create(&thread, &attr, owner_main, rec);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        xi_interp_decref(rec);
+        xi_interp_decref(rec);
+        return XI_ERR_THREAD;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    xi_lock(&rec->mu);
+    while (rec->state == XI_ST_STARTING) {
+        xi_wait(&rec->changed, &rec->mu);
+    }
+    xi_unlock(&rec->mu);
+    Py_END_ALLOW_THREADS
+    if (rec->state == XI_ST_FAILED) {
+        PyErr_Format(st->InterpreterError, "the interpreter could not be created (%s)",
+                     rec->errmsg);
+        xi_interp_decref(rec);
+        return XI_ERR_CREATE;
+    }
+    registry_add(rec);
+    *out = rec;
+    return XI_OK;
+}
+
+/* ------------------------------------------------------------ the main thread's path */
+
+/* Waits for a job with the GIL released. Returns 0 when it is done, or -1 with the
+ * signal handler's exception set (the GIL held in both cases). */
+static int
+wait_job(xi_interp *rec, xi_job *job)
+{
+    int64_t until = xi_now_ns() + XI_SPIN_NS;
+    PyThreadState *saved = PyEval_SaveThread();
+    while (atomic_load_explicit(&job->state, memory_order_acquire) != XI_JOB_DONE &&
+           xi_now_ns() < until) {
+        for (int i = 0; i < 64; i++) {
+            xi_cpu_relax();
+        }
+    }
+    for (;;) {
+        xi_lock(&rec->mu);
+        int64_t deadline = xi_now_ns() + 50 * 1000 * 1000;
+        while (atomic_load(&job->state) != XI_JOB_DONE) {
+            if (xi_wait_until(&rec->changed, &rec->mu, deadline) == ETIMEDOUT) {
+                break;
+            }
+        }
+        int done = atomic_load(&job->state) == XI_JOB_DONE;
+        xi_unlock(&rec->mu);
+        PyEval_RestoreThread(saved);
+        if (done) {
+            return 0;
+        }
+        if (PyErr_CheckSignals() < 0) {
+            return -1;
+        }
+        saved = PyEval_SaveThread();
+    }
+}
+
+/* After an interruption: give the call a moment to stop, then leave it to the owner.
+ * The request is borrowed from us, so never leave before the owner has decoded it. */
+static void
+abandon_job(xi_interp *rec, xi_job *job)
+{
+    (void)xi_interp_interrupt(rec);
+    PyThreadState *saved = PyEval_SaveThread();
+    xi_lock(&rec->mu);
+    int64_t deadline = xi_now_ns() + 200 * 1000 * 1000;
+    while (atomic_load(&job->state) != XI_JOB_DONE) {
+        int st = atomic_load(&job->state);
+        if (st == XI_JOB_POSTED) {
+            /* not started: take it back */
+            for (xi_job **p = &rec->jobs; *p != NULL; p = &(*p)->next) {
+                if (*p == job) {
+                    *p = job->next;
+                    if (rec->jobs_tail == &job->next) {
+                        rec->jobs_tail = p;
+                    }
+                    atomic_fetch_sub(&rec->njobs, 1);
+                    break;
+                }
+            }
+            rec->nactive--;
+            xi_broadcast(&rec->changed);
+            xi_unlock(&rec->mu);
+            PyEval_RestoreThread(saved);
+            job_decref(job); /* the owner's reference */
+            return;
+        }
+        if (st == XI_JOB_RUNNING && xi_wait_until(&rec->changed, &rec->mu, deadline) == ETIMEDOUT) {
+            break;
+        }
+        if (st == XI_JOB_DECODING) {
+            xi_wait(&rec->changed, &rec->mu);
+        }
+    }
+    int done = atomic_load(&job->state) == XI_JOB_DONE;
+    if (done) {
+        job->consumed = 1; /* we will not read the result */
+    }
+    job->abandoned = 1;
+    xi_broadcast(&rec->changed);
+    xi_unlock(&rec->mu);
+    PyEval_RestoreThread(saved);
+    if (done && !xi_packet_is_borrowed(&job->out)) {
+        xi_packet_release(&job->out);
+    }
+}
+
+static PyObject *
+run_on_owner(xi_state *st, xi_interp *rec, xi_request kind, xi_packet *req)
+{
+    xi_job *job = PyMem_RawCalloc(1, sizeof(xi_job));
+    if (job == NULL) {
+        return PyErr_NoMemory();
+    }
+    job->kind = kind;
+    job->in = req;
+    atomic_init(&job->state, XI_JOB_POSTED);
+    atomic_init(&job->refcnt, 2);
+    xi_lock(&rec->mu);
+    if (rec->state != XI_ST_RUNNING) {
+        xi_unlock(&rec->mu);
+        PyMem_RawFree(job);
+        return xi_raise(st, XI_ERR_CLOSED, rec->id);
+    }
+    rec->nactive++;
+    post_locked(rec, job);
+    xi_unlock(&rec->mu);
+
+    PyObject *result = NULL;
+    if (wait_job(rec, job) < 0) {
+        abandon_job(rec, job);
+    }
+    else {
+        result = xi_decode(st, &job->out);
+        if (xi_packet_is_borrowed(&job->out)) {
+            xi_lock(&rec->mu);
+            job->consumed = 1;
+            xi_broadcast(&rec->changed);
+            xi_unlock(&rec->mu);
+        }
+        else {
+            xi_packet_release(&job->out);
+        }
+    }
+    job_decref(job);
+    return result;
+}
+
+PyObject *
+xi_interp_run(xi_state *st, xi_interp *rec, xi_request kind, xi_packet *req)
+{
+    if (rec->has_owner && is_main_thread()) {
+        return run_on_owner(st, rec, kind, req);
+    }
+    return run_direct(st, rec, kind, req);
+}
+
+/* ------------------------------------------------------------ interrupting */
+
+static void *
+interrupter_main(void *arg)
+{
+    xi_interp *rec = arg;
+    PyThreadState *ts = PyThreadState_New(rec->interp);
+    if (ts != NULL) {
+        PyEval_RestoreThread(ts);
+        xi_lock(&rec->mu);
+        for (xi_active *a = rec->active; a != NULL; a = a->next) {
+            if (!a->interrupted) {
+                a->interrupted = 1;
+                PyThreadState_SetAsyncExc(a->ident, PyExc_KeyboardInterrupt);
+            }
+        }
+        xi_unlock(&rec->mu);
+        PyThreadState_Clear(ts);
+        PyThreadState_DeleteCurrent();
+    }
+    xi_lock(&rec->mu);
+    rec->ninterrupters--;
+    xi_broadcast(&rec->changed);
+    xi_unlock(&rec->mu);
+    xi_interp_decref(rec);
+    return NULL;
+}
+
+xi_err
+xi_interp_interrupt(xi_interp *rec)
+{
+    xi_lock(&rec->mu);
+    if (rec->state != XI_ST_RUNNING || rec->active == NULL) {
+        xi_unlock(&rec->mu);
+        return XI_OK;
+    }
+    rec->ninterrupters++;
+    xi_unlock(&rec->mu);
+    xi_interp_incref(rec);
+    /* A thread of its own: taking the target's GIL may take a while, and the caller
+     * (often the main thread handling Ctrl-C) must not wait for it. */
+    pthread_attr_t attr;
+    pthread_t thread;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&thread, &attr, interrupter_main, rec);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        xi_lock(&rec->mu);
+        rec->ninterrupters--;
+        xi_broadcast(&rec->changed);
+        xi_unlock(&rec->mu);
+        xi_interp_decref(rec);
+        return XI_ERR_THREAD;
+    }
+    return XI_OK;
+}
+
+int
+xi_interp_is_running(xi_interp *rec)
+{
+    xi_lock(&rec->mu);
+    int running = rec->nactive > 0;
+    xi_unlock(&rec->mu);
+    return running;
+}
+
+/* ------------------------------------------------------------ closing */
+
+static void
+wait_closed(xi_interp *rec)
+{
+    Py_BEGIN_ALLOW_THREADS
+    xi_lock(&rec->mu);
+    while (rec->state != XI_ST_CLOSED) {
+        xi_wait(&rec->changed, &rec->mu);
+    }
+    xi_unlock(&rec->mu);
+    Py_END_ALLOW_THREADS
+}
+
+static int
+current_thread_is_inside(xi_interp *rec)
+{
+    if (PyInterpreterState_Get() == rec->interp) {
+        return 1;
+    }
+    xi_tls *t = xi_tls_cur;
+    for (int i = 0; t != NULL && i < t->depth; i++) {
+        if (PyThreadState_GetInterpreter(t->saved[i]) == rec->interp) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+xi_err
+xi_interp_close(xi_interp *rec)
+{
+    if (!rec->has_owner) {
+        return XI_ERR_NOT_OWNER;
+    }
+    xi_job *job = PyMem_RawCalloc(1, sizeof(xi_job));
+    if (job == NULL) {
+        return XI_ERR_NOMEM;
+    }
+    xi_lock(&rec->mu);
+    if (rec->state == XI_ST_RUNNING) {
+        if (current_thread_is_inside(rec)) {
+            xi_unlock(&rec->mu);
+            PyMem_RawFree(job);
+            return XI_ERR_CURRENT;
+        }
+        if (rec->nactive > 0) {
+            xi_unlock(&rec->mu);
+            PyMem_RawFree(job);
+            return XI_ERR_RUNNING;
+        }
+        post_close_locked(rec, job);
+        job = NULL;
+    }
+    xi_unlock(&rec->mu);
+    PyMem_RawFree(job);
+    wait_closed(rec);
+    return XI_OK;
+}
+
+void
+xi_interp_orphan(xi_interp *rec)
+{
+    xi_job *job = PyMem_RawCalloc(1, sizeof(xi_job));
+    xi_lock(&rec->mu);
+    rec->orphaned = 1;
+    if (rec->state == XI_ST_RUNNING && rec->nactive == 0 && job != NULL) {
+        post_close_locked(rec, job);
+        job = NULL;
+    }
+    xi_unlock(&rec->mu);
+    PyMem_RawFree(job);
+}
+
+void
+xi_interp_close_all(void)
+{
+    xi_lock(&xi_registry_mu);
+    xi_shutting_down = 1;
+    xi_unlock(&xi_registry_mu);
+    for (;;) {
+        xi_interp *rec = NULL;
+        xi_lock(&xi_registry_mu);
+        for (xi_interp *r = xi_registry; r != NULL; r = r->next) {
+            if (r->has_owner) {
+                rec = r;
+                xi_interp_incref(rec);
+                break;
+            }
+        }
+        xi_unlock(&xi_registry_mu);
+        if (rec == NULL) {
+            return;
+        }
+        /* let running calls finish, then close */
+        Py_BEGIN_ALLOW_THREADS
+        xi_lock(&rec->mu);
+        while (rec->state == XI_ST_RUNNING && rec->nactive > 0) {
+            xi_wait(&rec->changed, &rec->mu);
+        }
+        xi_unlock(&rec->mu);
+        Py_END_ALLOW_THREADS
+        xi_err err = xi_interp_close(rec);
+        if (err != XI_OK && err != XI_ERR_RUNNING) {
+            /* this thread is inside it (or out of memory): leave it to the runtime */
+            registry_remove(rec);
+        }
+        xi_interp_decref(rec);
+    }
+}

@@ -1,0 +1,66 @@
+/* Interpreters: creation, calls, interruption and closing.
+ *
+ * Every interpreter made by this library has an xi_interp record (process-global, see
+ * state.h) and an owner thread: an OS thread that creates the interpreter, ends it,
+ * and runs the calls that the main thread makes. The main thread never enters a
+ * subinterpreter, so it keeps handling signals: it waits for its calls with its GIL
+ * released and checks for signals while it waits. Every other thread calls directly:
+ * it switches to the target interpreter with a thread state cached for that
+ * (thread, interpreter) pair, runs the call, and switches back. */
+#ifndef XI_INTERP_H
+#define XI_INTERP_H
+
+#include "compat.h"
+#include "errors.h"
+#include "state.h"
+#include "wire.h"
+
+typedef struct xi_interp xi_interp;
+
+typedef enum {
+    XI_REQ_CALL = 0,     /* payload: (func, args, kwargs or None); result: the value */
+    XI_REQ_EXEC = 1,     /* payload: source code (str); result: None */
+    XI_REQ_PREPARE = 2,  /* payload: dict merged into __main__; result: None */
+} xi_request;
+
+/* Module start-up in the main interpreter: records the main thread, registers the main
+ * interpreter. 0, or -1 with an exception set. */
+int xi_interp_init_main(void);
+
+/* Creates an interpreter whose sys.path is `sys_path` (a list; its str items are
+ * copied). On success *out holds a new reference to the record. */
+xi_err xi_interp_create(xi_state *st, PyObject *sys_path, xi_interp **out);
+
+/* A new reference to the record with that id, or NULL (XI_ERR_NOT_FOUND). */
+xi_interp *xi_interp_lookup(int64_t id);
+
+void xi_interp_incref(xi_interp *rec);
+void xi_interp_decref(xi_interp *rec);
+
+int64_t xi_interp_id(const xi_interp *rec);
+
+/* Runs a request in the interpreter and returns its result in the current one (new
+ * reference), or NULL with an exception set. `req` is a packet encoded in the current
+ * interpreter; the caller releases it afterwards. */
+PyObject *xi_interp_run(xi_state *st, xi_interp *rec, xi_request kind, xi_packet *req);
+
+/* Ends the interpreter and waits for it. XI_OK when it is closed (or was already). */
+xi_err xi_interp_close(xi_interp *rec);
+
+/* The owning handle is gone: close the interpreter as soon as it is idle, without
+ * waiting. */
+void xi_interp_orphan(xi_interp *rec);
+
+/* Raises KeyboardInterrupt in every call running in the interpreter. Does not wait. */
+xi_err xi_interp_interrupt(xi_interp *rec);
+
+int xi_interp_is_running(xi_interp *rec);
+
+/* Ids of the live interpreters made by this library (a new list). */
+PyObject *xi_interp_list_ids(void);
+
+/* Closes every interpreter made by this library, waiting for running calls to finish;
+ * no interpreter can be created afterwards. Run once, at exit. */
+void xi_interp_close_all(void);
+
+#endif /* XI_INTERP_H */

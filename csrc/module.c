@@ -1,0 +1,290 @@
+/* extrainterpreters._xi: the C core. The map of its state is in state.h. */
+#include "handle.h"
+#include "interp.h"
+#include "state.h"
+#include "wire.h"
+
+#define XI_MODULE_KEY "extrainterpreters._xi"
+
+xi_state *
+xi_current_state(void)
+{
+    PyObject *dict = PyInterpreterState_GetDict(PyInterpreterState_Get());
+    if (dict == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "no interpreter dict");
+        return NULL;
+    }
+    PyObject *mod = PyDict_GetItemString(dict, XI_MODULE_KEY); /* borrowed */
+    if (mod == NULL) {
+        PyObject *m = PyImport_ImportModule(XI_MODULE_KEY);
+        if (m == NULL) {
+            return NULL;
+        }
+        Py_DECREF(m);
+        mod = PyDict_GetItemString(dict, XI_MODULE_KEY);
+        if (mod == NULL) {
+            PyErr_SetString(PyExc_RuntimeError, XI_MODULE_KEY " is not initialised");
+            return NULL;
+        }
+    }
+    return xi_state_of(mod);
+}
+
+/* ------------------------------------------------------------ module functions */
+
+static PyObject *
+mod_create(PyObject *module, PyObject *sys_path)
+{
+    xi_state *st = xi_state_of(module);
+    xi_interp *rec = NULL;
+    xi_err err = xi_interp_create(st, sys_path, &rec);
+    if (err != XI_OK) {
+        return xi_raise(st, err, -1);
+    }
+    PyObject *h = xi_handle_new(st, rec, xi_interp_id(rec), 1);
+    if (h == NULL) {
+        xi_interp_orphan(rec);
+    }
+    xi_interp_decref(rec);
+    return h;
+}
+
+static PyObject *
+mod_handle(PyObject *module, PyObject *arg)
+{
+    xi_state *st = xi_state_of(module);
+    long long id = PyLong_AsLongLong(arg);
+    if (id == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    xi_interp *rec = xi_interp_lookup(id);
+    if (rec == NULL) {
+        /* the current interpreter is reachable even when this library did not make it */
+        if (id == PyInterpreterState_GetID(PyInterpreterState_Get())) {
+            return xi_handle_new(st, NULL, id, 0);
+        }
+        return xi_raise(st, XI_ERR_NOT_FOUND, id);
+    }
+    PyObject *h = xi_handle_new(st, rec, id, 0);
+    xi_interp_decref(rec);
+    return h;
+}
+
+static PyObject *
+mod_list_all(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    return xi_interp_list_ids();
+}
+
+static PyObject *
+mod_current_id(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromLongLong(PyInterpreterState_GetID(PyInterpreterState_Get()));
+}
+
+static PyObject *
+mod_main_id(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromLongLong(PyInterpreterState_GetID(PyInterpreterState_Main()));
+}
+
+static PyObject *
+mod_close_all(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
+        PyErr_SetString(PyExc_RuntimeError, "close_all() runs in the main interpreter");
+        return NULL;
+    }
+    xi_interp_close_all();
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"create", mod_create, METH_O,
+     "create(sys_path) -> Handle: a new interpreter (own GIL) with that sys.path"},
+    {"handle", mod_handle, METH_O, "handle(id) -> Handle: a non-owning handle"},
+    {"list_all", mod_list_all, METH_NOARGS, "ids of the live interpreters made here"},
+    {"current_id", mod_current_id, METH_NOARGS, "id of the current interpreter"},
+    {"main_id", mod_main_id, METH_NOARGS, "id of the main interpreter"},
+    {"close_all", mod_close_all, METH_NOARGS,
+     "close every interpreter once its calls return; no new ones afterwards"},
+    {NULL, NULL, 0, NULL},
+};
+
+/* ------------------------------------------------------------ module state */
+
+static int
+module_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    xi_state *st = xi_state_of(module);
+    Py_VISIT(st->InterpreterError);
+    Py_VISIT(st->InterpreterNotFoundError);
+    Py_VISIT(st->ExecutionFailed);
+    Py_VISIT(st->NotShareableError);
+    Py_VISIT(st->HandleType);
+    Py_VISIT(st->dumps);
+    Py_VISIT(st->loads);
+    Py_VISIT(st->PickleBuffer);
+    Py_VISIT(st->cp_dumps);
+    Py_VISIT(st->format_exc);
+    Py_VISIT(st->SimpleNamespace);
+    Py_VISIT(st->kw_dumps);
+    Py_VISIT(st->kw_dumps_cb);
+    Py_VISIT(st->kw_loads);
+    Py_VISIT(st->protocol);
+    return 0;
+}
+
+static int
+module_clear(PyObject *module)
+{
+    xi_state *st = xi_state_of(module);
+    Py_CLEAR(st->InterpreterError);
+    Py_CLEAR(st->InterpreterNotFoundError);
+    Py_CLEAR(st->ExecutionFailed);
+    Py_CLEAR(st->NotShareableError);
+    Py_CLEAR(st->HandleType);
+    Py_CLEAR(st->dumps);
+    Py_CLEAR(st->loads);
+    Py_CLEAR(st->PickleBuffer);
+    Py_CLEAR(st->cp_dumps);
+    Py_CLEAR(st->format_exc);
+    Py_CLEAR(st->SimpleNamespace);
+    Py_CLEAR(st->kw_dumps);
+    Py_CLEAR(st->kw_dumps_cb);
+    Py_CLEAR(st->kw_loads);
+    Py_CLEAR(st->protocol);
+    return 0;
+}
+
+static void
+module_free(void *module)
+{
+    module_clear((PyObject *)module);
+}
+
+static PyObject *
+add_exception(PyObject *module, const char *name, const char *doc, PyObject *base)
+{
+    char qualified[128];
+    snprintf(qualified, sizeof(qualified), "extrainterpreters.%s", name);
+    PyObject *exc = PyErr_NewExceptionWithDoc(qualified, doc, base, NULL);
+    if (exc == NULL || PyModule_AddObjectRef(module, name, exc) < 0) {
+        Py_XDECREF(exc);
+        return NULL;
+    }
+    return exc;
+}
+
+static int
+init_exceptions(PyObject *module, xi_state *st)
+{
+    st->InterpreterError = add_exception(
+        module, "InterpreterError", "An interpreter could not do what was asked.",
+        PyExc_RuntimeError);
+    if (st->InterpreterError == NULL) {
+        return -1;
+    }
+    st->InterpreterNotFoundError = add_exception(
+        module, "InterpreterNotFoundError", "No interpreter with that id exists.",
+        st->InterpreterError);
+    st->ExecutionFailed = add_exception(
+        module, "ExecutionFailed",
+        "Code raised an exception in another interpreter; .excinfo describes it.",
+        st->InterpreterError);
+    st->NotShareableError = add_exception(
+        module, "NotShareableError",
+        "A value cannot be serialized for another interpreter.", PyExc_TypeError);
+    if (st->InterpreterNotFoundError == NULL || st->ExecutionFailed == NULL ||
+        st->NotShareableError == NULL) {
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+import_attr(const char *module, const char *name)
+{
+    PyObject *m = PyImport_ImportModule(module);
+    if (m == NULL) {
+        return NULL;
+    }
+    PyObject *attr = PyObject_GetAttrString(m, name);
+    Py_DECREF(m);
+    return attr;
+}
+
+static int
+init_wire(xi_state *st)
+{
+    if ((st->dumps = import_attr("pickle", "dumps")) == NULL ||
+        (st->loads = import_attr("pickle", "loads")) == NULL ||
+        (st->PickleBuffer = import_attr("pickle", "PickleBuffer")) == NULL ||
+        (st->SimpleNamespace = import_attr("types", "SimpleNamespace")) == NULL) {
+        return -1;
+    }
+    st->kw_dumps = Py_BuildValue("(s)", "protocol");
+    st->kw_dumps_cb = Py_BuildValue("(ss)", "protocol", "buffer_callback");
+    st->kw_loads = Py_BuildValue("(s)", "buffers");
+    st->protocol = PyLong_FromLong(5);
+    if (st->kw_dumps == NULL || st->kw_dumps_cb == NULL || st->kw_loads == NULL ||
+        st->protocol == NULL) {
+        return -1;
+    }
+    return 0;
+}
+
+static int
+module_exec(PyObject *module)
+{
+    xi_state *st = xi_state_of(module);
+    if (init_exceptions(module, st) < 0) {
+        return -1;
+    }
+    if (init_wire(st) < 0) {
+        return -1;
+    }
+    st->HandleType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &xi_handle_spec, NULL);
+    if (st->HandleType == NULL || PyModule_AddType(module, st->HandleType) < 0) {
+        return -1;
+    }
+    if (xi_interp_init_main() < 0) {
+        return -1;
+    }
+    /* so that the core finds this interpreter's module state when it switches in */
+    PyObject *dict = PyInterpreterState_GetDict(PyInterpreterState_Get());
+    if (dict == NULL || PyDict_SetItemString(dict, XI_MODULE_KEY, module) < 0) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_RuntimeError, "no interpreter dict");
+        }
+        return -1;
+    }
+    return 0;
+}
+
+static PyModuleDef_Slot module_slots[] = {
+    {Py_mod_exec, module_exec},
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#ifdef Py_mod_gil
+    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
+#endif
+    {0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "extrainterpreters._xi",
+    .m_doc = "The C core of extrainterpreters.",
+    .m_size = sizeof(xi_state),
+    .m_methods = module_methods,
+    .m_slots = module_slots,
+    .m_traverse = module_traverse,
+    .m_clear = module_clear,
+    .m_free = module_free,
+};
+
+PyMODINIT_FUNC
+PyInit__xi(void)
+{
+    return PyModuleDef_Init(&module_def);
+}

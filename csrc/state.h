@@ -1,0 +1,69 @@
+/* extrainterpreters._xi: the two kinds of state.
+ *
+ * PROCESS-GLOBAL STATE (no PyObject* anywhere; raw allocator; OS locks)
+ *
+ *   interp.c   xi_interps        list of xi_interp records, one per interpreter made
+ *                                by this library, guarded by xi_interps_mu.
+ *              xi_interp         id, PyInterpreterState*, lifecycle state, refcount
+ *                                (atomic), active calls, the per-thread thread-state
+ *                                cache, the owner thread and its job queue; fields
+ *                                after the header are guarded by xi_interp.mu.
+ *              xi_job            one request handed to an owner thread: packets in and
+ *                                out, state word; refcounted by its two users.
+ *              xi_tls (TLS)      per OS thread: the thread's cache entries and the
+ *                                stack of thread states it left to enter another
+ *                                interpreter. Freed by a pthread-key destructor.
+ *   wire.c     xi_packet         serialized value: a pickle stream plus out-of-band
+ *                                segments, either borrowed from live objects of the
+ *                                interpreter that made it (kept alive by that
+ *                                interpreter until released there) or owned (one raw
+ *                                block).
+ *
+ * PER-INTERPRETER STATE (module state, one per interpreter that imports _xi)
+ *
+ *   xi_state   below: every PyObject* the C core keeps, including its heap types and
+ *              exception classes. The module object is also stored in the
+ *              interpreter's own dict (PyInterpreterState_GetDict) so that the core
+ *              finds it when it switches into that interpreter.
+ */
+#ifndef XI_STATE_H
+#define XI_STATE_H
+
+#include <Python.h>
+
+typedef struct {
+    /* exception classes (module attributes, re-exported by the package) */
+    PyObject *InterpreterError;
+    PyObject *InterpreterNotFoundError;
+    PyObject *ExecutionFailed;
+    PyObject *NotShareableError;
+
+    /* heap types */
+    PyTypeObject *HandleType;
+
+    /* wire: pickle entry points and helpers */
+    PyObject *dumps;           /* pickle.dumps (C accelerated) */
+    PyObject *loads;           /* pickle.loads */
+    PyObject *PickleBuffer;    /* pickle.PickleBuffer */
+    PyObject *cp_dumps;        /* cloudpickle.dumps, imported on first need */
+    PyObject *format_exc;      /* traceback.format_exception, imported on first need */
+    PyObject *SimpleNamespace; /* types.SimpleNamespace */
+    PyObject *kw_dumps;        /* ("protocol",) */
+    PyObject *kw_dumps_cb;     /* ("protocol", "buffer_callback") */
+    PyObject *kw_loads;        /* ("buffers",) */
+    PyObject *protocol;        /* 5 */
+    PyObject *collect;         /* builtin used as buffer_callback */
+    PyObject *str_cast;        /* "cast" */
+} xi_state;
+
+/* The module state of the current interpreter (imports _xi there if needed).
+ * Returns a borrowed pointer, or NULL with an exception set. */
+xi_state *xi_current_state(void);
+
+static inline xi_state *
+xi_state_of(PyObject *module)
+{
+    return (xi_state *)PyModule_GetState(module);
+}
+
+#endif /* XI_STATE_H */

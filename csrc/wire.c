@@ -1,0 +1,810 @@
+/* The wire format (see wire.h). */
+#define _GNU_SOURCE 1 /* memmem */
+#include "wire.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+/* bytes/bytearray at least this large go out of band; memoryviews always do (pickle
+ * cannot serialize them in band). */
+#define XI_OOB_MIN (16 * 1024)
+
+/* ---------------------------------------------------------------- encoding */
+
+static PyObject *
+get_cloudpickle(xi_state *st)
+{
+    if (st->cp_dumps == NULL) {
+        PyObject *mod = PyImport_ImportModule("cloudpickle");
+        if (mod == NULL) {
+            return NULL;
+        }
+        st->cp_dumps = PyObject_GetAttrString(mod, "dumps");
+        Py_DECREF(mod);
+    }
+    return st->cp_dumps;
+}
+
+/* A memoryview as a PickleBuffer over C-contiguous memory (a contiguous copy when the
+ * view is not). New reference. */
+static PyObject *
+memoryview_as_picklebuffer(xi_state *st, PyObject *mv)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(mv, &view, PyBUF_FULL_RO) < 0) {
+        return NULL; /* released view: ValueError */
+    }
+    int contiguous = PyBuffer_IsContiguous(&view, 'C');
+    PyBuffer_Release(&view);
+    PyObject *src = contiguous ? Py_NewRef(mv)
+                               : PyMemoryView_GetContiguous(mv, PyBUF_READ, 'C');
+    if (src == NULL) {
+        return NULL;
+    }
+    PyObject *pb = PyObject_CallOneArg(st->PickleBuffer, src);
+    Py_DECREF(src);
+    return pb;
+}
+
+/* Replaces a top-level value that should travel out of band by a PickleBuffer over it.
+ * New reference; sets *changed when it substituted. */
+static PyObject *
+substitute(xi_state *st, PyObject *obj, int *changed)
+{
+    if (PyMemoryView_Check(obj)) {
+        *changed = 1;
+        return memoryview_as_picklebuffer(st, obj);
+    }
+    if ((PyBytes_CheckExact(obj) && PyBytes_GET_SIZE(obj) >= XI_OOB_MIN) ||
+        (PyByteArray_CheckExact(obj) && PyByteArray_GET_SIZE(obj) >= XI_OOB_MIN)) {
+        *changed = 1;
+        return PyObject_CallOneArg(st->PickleBuffer, obj);
+    }
+    return Py_NewRef(obj);
+}
+
+static PyObject *
+substitute_tuple(xi_state *st, PyObject *tup, int *changed)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(tup);
+    int any = 0;
+    for (Py_ssize_t i = 0; i < n && !any; i++) {
+        PyObject *o = PyTuple_GET_ITEM(tup, i);
+        any = PyMemoryView_Check(o) ||
+              (PyBytes_CheckExact(o) && PyBytes_GET_SIZE(o) >= XI_OOB_MIN) ||
+              (PyByteArray_CheckExact(o) && PyByteArray_GET_SIZE(o) >= XI_OOB_MIN);
+    }
+    if (!any) {
+        return Py_NewRef(tup);
+    }
+    PyObject *out = PyTuple_New(n);
+    if (out == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = substitute(st, PyTuple_GET_ITEM(tup, i), changed);
+        if (item == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(out, i, item);
+    }
+    return out;
+}
+
+static PyObject *
+substitute_dict(xi_state *st, PyObject *dict, int *changed)
+{
+    PyObject *out = NULL, *key, *value;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(dict, &pos, &key, &value)) {
+        int here = 0;
+        PyObject *v = substitute(st, value, &here);
+        if (v == NULL) {
+            Py_XDECREF(out);
+            return NULL;
+        }
+        if (here) {
+            *changed = 1;
+            if (out == NULL && (out = PyDict_Copy(dict)) == NULL) {
+                Py_DECREF(v);
+                return NULL;
+            }
+            if (PyDict_SetItem(out, key, v) < 0) {
+                Py_DECREF(v);
+                Py_DECREF(out);
+                return NULL;
+            }
+        }
+        Py_DECREF(v);
+    }
+    return out ? out : Py_NewRef(dict);
+}
+
+static PyObject *
+call_dumps(xi_state *st, PyObject *dumps, PyObject *obj, PyObject *callback)
+{
+    PyObject *argv[3] = {obj, st->protocol, callback};
+    return PyObject_Vectorcall(dumps, argv, 1, callback ? st->kw_dumps_cb : st->kw_dumps);
+}
+
+static int
+refers_to_main(PyObject *stream)
+{
+    return memmem(PyBytes_AS_STRING(stream), (size_t)PyBytes_GET_SIZE(stream),
+                  "__main__", 8) != NULL;
+}
+
+/* Pickles obj: the C pickler when it can name everything (and names nothing of
+ * __main__, which differs in every interpreter), cloudpickle otherwise. Out-of-band
+ * buffers are appended to `buffers` when it is not NULL. New reference to the stream,
+ * or NULL with the pickler's exception set. */
+static PyObject *
+pickle_value(xi_state *st, PyObject *obj, PyObject *buffers)
+{
+    PyObject *callback = NULL, *stream = NULL, *first_error = NULL;
+    if (buffers != NULL && (callback = PyObject_GetAttrString(buffers, "append")) == NULL) {
+        return NULL;
+    }
+    stream = call_dumps(st, st->dumps, obj, callback);
+    if (stream != NULL && !refers_to_main(stream)) {
+        goto done;
+    }
+    if (stream == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_MemoryError) ||
+            !PyErr_ExceptionMatches(PyExc_Exception)) {
+            goto done;
+        }
+        first_error = PyErr_GetRaisedException();
+    }
+    Py_CLEAR(stream);
+    if (buffers != NULL && PyList_SetSlice(buffers, 0, PY_SSIZE_T_MAX, NULL) < 0) {
+        goto done;
+    }
+    PyObject *cp = get_cloudpickle(st);
+    if (cp != NULL) {
+        stream = call_dumps(st, cp, obj, callback);
+    }
+    if (stream == NULL && first_error != NULL) {
+        /* the C pickler's message is the clearer one */
+        PyErr_Clear();
+        PyErr_SetRaisedException(first_error);
+        first_error = NULL;
+    }
+done:
+    Py_XDECREF(first_error);
+    Py_XDECREF(callback);
+    return stream;
+}
+
+static void
+fill_segment(xi_seg *seg, PyObject *picklebuffer)
+{
+    const Py_buffer *v = PyPickleBuffer_GetBuffer(picklebuffer);
+    memset(seg, 0, sizeof(*seg));
+    seg->ptr = v->buf;
+    seg->len = v->len;
+    seg->readonly = (uint8_t)(v->readonly != 0);
+    if (v->obj != NULL && PyBytes_CheckExact(v->obj)) {
+        seg->kind = XI_SEG_BYTES;
+    }
+    else if (v->obj != NULL && PyByteArray_CheckExact(v->obj)) {
+        seg->kind = XI_SEG_BYTEARRAY;
+    }
+    else if (v->obj != NULL && PyMemoryView_Check(v->obj)) {
+        seg->kind = XI_SEG_MEMORYVIEW;
+        const char *fmt = v->format ? v->format : "B";
+        if ((strcmp(fmt, "B") != 0 || v->ndim != 1) && v->ndim >= 1 &&
+            v->ndim <= XI_MV_MAXDIM && strlen(fmt) < sizeof(seg->format)) {
+            seg->ndim = (uint8_t)v->ndim;
+            strcpy(seg->format, fmt);
+            for (int i = 0; i < v->ndim; i++) {
+                seg->shape[i] = v->shape[i];
+            }
+        }
+    }
+    else {
+        seg->kind = XI_SEG_OTHER;
+    }
+}
+
+/* Encodes `obj` (already substituted) into a borrowed packet. */
+static int
+encode(xi_state *st, PyObject *obj, int has_oob, xi_packet *pkt)
+{
+    PyObject *buffers = NULL, *stream = NULL;
+    if (has_oob && (buffers = PyList_New(0)) == NULL) {
+        return -1;
+    }
+    stream = pickle_value(st, obj, buffers);
+    if (stream == NULL) {
+        Py_XDECREF(buffers);
+        return -1;
+    }
+    Py_ssize_t n = buffers ? PyList_GET_SIZE(buffers) : 0;
+    xi_seg *segs = NULL;
+    if (n > 0) {
+        segs = PyMem_RawCalloc((size_t)n, sizeof(xi_seg));
+        if (segs == NULL) {
+            Py_DECREF(stream);
+            Py_DECREF(buffers);
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            fill_segment(&segs[i], PyList_GET_ITEM(buffers, i));
+        }
+    }
+    PyObject *keep = buffers ? PyTuple_Pack(2, stream, buffers) : Py_NewRef(stream);
+    Py_DECREF(stream);
+    Py_XDECREF(buffers);
+    if (keep == NULL) {
+        PyMem_RawFree(segs);
+        return -1;
+    }
+    PyObject *s = buffers ? PyTuple_GET_ITEM(keep, 0) : keep;
+    pkt->kind = XI_PKT_VALUE;
+    pkt->data = PyBytes_AS_STRING(s);
+    pkt->size = PyBytes_GET_SIZE(s);
+    pkt->nsegs = n;
+    pkt->segs = segs;
+    pkt->block = segs;
+    pkt->keep = keep;
+    return 0;
+}
+
+static int
+set_not_shareable(xi_state *st, PyObject *culprit)
+{
+    PyObject *cause = PyErr_GetRaisedException();
+    PyObject *msg = PyUnicode_FromFormat(
+        "%s object cannot be shared with another interpreter: %S",
+        Py_TYPE(culprit)->tp_name, cause ? cause : Py_None);
+    if (msg == NULL) {
+        Py_XDECREF(cause);
+        return -1;
+    }
+    PyObject *exc = PyObject_CallOneArg(st->NotShareableError, msg);
+    Py_DECREF(msg);
+    if (exc == NULL) {
+        Py_XDECREF(cause);
+        return -1;
+    }
+    PyException_SetCause(exc, cause); /* steals */
+    PyErr_SetRaisedException(exc);
+    return -1;
+}
+
+/* On a failed encode of several values, finds the first one that fails alone. */
+static PyObject *
+find_culprit(xi_state *st, PyObject *const *items, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *s = pickle_value(st, items[i], NULL);
+        if (s == NULL) {
+            PyErr_Clear();
+            return items[i];
+        }
+        Py_DECREF(s);
+    }
+    return NULL;
+}
+
+static int
+is_serialization_error(void)
+{
+    /* Errors of the interpreter itself are passed through unchanged. */
+    return !(PyErr_ExceptionMatches(PyExc_MemoryError) ||
+             PyErr_ExceptionMatches(PyExc_KeyboardInterrupt) ||
+             PyErr_ExceptionMatches(PyExc_SystemExit));
+}
+
+int
+xi_encode_value(xi_state *st, PyObject *obj, xi_packet *pkt)
+{
+    int changed = 0;
+    PyObject *v = PyTuple_CheckExact(obj) ? substitute_tuple(st, obj, &changed)
+                                          : substitute(st, obj, &changed);
+    if (v == NULL) {
+        return -1;
+    }
+    int rc = encode(st, v, changed, pkt);
+    Py_DECREF(v);
+    if (rc < 0 && is_serialization_error()) {
+        return set_not_shareable(st, obj);
+    }
+    return rc;
+}
+
+int
+xi_encode_call(xi_state *st, PyObject *func, PyObject *args, PyObject *kwargs,
+               xi_packet *pkt)
+{
+    int changed = 0, rc = -1;
+    PyObject *a = NULL, *k = NULL, *payload = NULL;
+    if ((a = substitute_tuple(st, args, &changed)) == NULL) {
+        goto done;
+    }
+    if (kwargs != NULL && PyDict_GET_SIZE(kwargs) > 0) {
+        if ((k = substitute_dict(st, kwargs, &changed)) == NULL) {
+            goto done;
+        }
+    }
+    if ((payload = PyTuple_Pack(3, func, a, k ? k : Py_None)) == NULL) {
+        goto done;
+    }
+    rc = encode(st, payload, changed, pkt);
+    if (rc < 0 && is_serialization_error()) {
+        PyObject *saved = PyErr_GetRaisedException();
+        Py_ssize_t n = 1 + PyTuple_GET_SIZE(args) + (k ? PyDict_GET_SIZE(k) : 0);
+        PyObject **items = PyMem_Malloc(sizeof(PyObject *) * (size_t)n);
+        PyObject *culprit = NULL;
+        if (items != NULL) {
+            Py_ssize_t j = 0, pos = 0;
+            PyObject *key, *value;
+            items[j++] = func;
+            for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(args); i++) {
+                items[j++] = PyTuple_GET_ITEM(args, i);
+            }
+            while (k && PyDict_Next(kwargs, &pos, &key, &value)) {
+                items[j++] = value;
+            }
+            culprit = find_culprit(st, items, j);
+            PyMem_Free(items);
+        }
+        PyErr_SetRaisedException(saved);
+        set_not_shareable(st, culprit ? culprit : payload);
+    }
+done:
+    Py_XDECREF(a);
+    Py_XDECREF(k);
+    Py_XDECREF(payload);
+    return rc;
+}
+
+int
+xi_unpack_call(PyObject *payload, PyObject **func, PyObject **args, PyObject **kwargs)
+{
+    if (!PyTuple_CheckExact(payload) || PyTuple_GET_SIZE(payload) != 3 ||
+        !PyTuple_CheckExact(PyTuple_GET_ITEM(payload, 1))) {
+        PyErr_SetString(PyExc_SystemError, "malformed call payload");
+        return -1;
+    }
+    PyObject *k = PyTuple_GET_ITEM(payload, 2);
+    *func = Py_NewRef(PyTuple_GET_ITEM(payload, 0));
+    *args = Py_NewRef(PyTuple_GET_ITEM(payload, 1));
+    *kwargs = k == Py_None ? NULL : Py_NewRef(k);
+    return 0;
+}
+
+/* ------------------------------------------------------------- ownership */
+
+Py_ssize_t
+xi_packet_oob_bytes(const xi_packet *pkt)
+{
+    Py_ssize_t total = 0;
+    for (Py_ssize_t i = 0; i < pkt->nsegs; i++) {
+        total += pkt->segs[i].len;
+    }
+    return total;
+}
+
+#define XI_ALIGN(n) (((n) + 15) & ~(size_t)15)
+
+int
+xi_packet_own(xi_packet *pkt)
+{
+    if (pkt->keep == NULL) {
+        return 0;
+    }
+    size_t total = XI_ALIGN(sizeof(xi_seg) * (size_t)pkt->nsegs) + XI_ALIGN((size_t)pkt->size);
+    for (Py_ssize_t i = 0; i < pkt->nsegs; i++) {
+        total += XI_ALIGN((size_t)pkt->segs[i].len);
+    }
+    char *block = PyMem_RawMalloc(total ? total : 1);
+    if (block == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    xi_seg *segs = (xi_seg *)block;
+    char *p = block + XI_ALIGN(sizeof(xi_seg) * (size_t)pkt->nsegs);
+    memcpy(p, pkt->data, (size_t)pkt->size);
+    pkt->data = p;
+    p += XI_ALIGN((size_t)pkt->size);
+    for (Py_ssize_t i = 0; i < pkt->nsegs; i++) {
+        segs[i] = pkt->segs[i];
+        memcpy(p, pkt->segs[i].ptr, (size_t)pkt->segs[i].len);
+        segs[i].ptr = p;
+        p += XI_ALIGN((size_t)pkt->segs[i].len);
+    }
+    PyMem_RawFree(pkt->block);
+    pkt->block = block;
+    pkt->segs = segs;
+    Py_CLEAR(pkt->keep);
+    return 0;
+}
+
+void
+xi_packet_release(xi_packet *pkt)
+{
+    Py_CLEAR(pkt->keep);
+    PyMem_RawFree(pkt->block);
+    pkt->block = NULL;
+    pkt->segs = NULL;
+    pkt->nsegs = 0;
+    pkt->data = NULL;
+    pkt->size = 0;
+}
+
+/* ---------------------------------------------------------------- exceptions */
+
+static PyObject *
+format_exception(xi_state *st, PyObject *exc)
+{
+    if (st->format_exc == NULL) {
+        PyObject *tb = PyImport_ImportModule("traceback");
+        if (tb == NULL) {
+            return NULL;
+        }
+        st->format_exc = PyObject_GetAttrString(tb, "format_exception");
+        Py_DECREF(tb);
+        if (st->format_exc == NULL) {
+            return NULL;
+        }
+    }
+    PyObject *lines = PyObject_CallOneArg(st->format_exc, exc);
+    if (lines == NULL) {
+        return NULL;
+    }
+    PyObject *empty = PyUnicode_FromStringAndSize(NULL, 0);
+    PyObject *text = empty ? PyUnicode_Join(empty, lines) : NULL;
+    Py_XDECREF(empty);
+    Py_DECREF(lines);
+    return text;
+}
+
+/* str(obj) or a fallback; never fails except on memory exhaustion. */
+static PyObject *
+safe_str(PyObject *obj, const char *fallback)
+{
+    PyObject *s = obj ? PyObject_Str(obj) : NULL;
+    if (s == NULL) {
+        PyErr_Clear();
+        s = PyUnicode_FromString(fallback);
+    }
+    return s;
+}
+
+/* Plain pickle of obj, or None when it cannot be pickled. */
+static PyObject *
+pickle_or_none(xi_state *st, PyObject *obj)
+{
+    PyObject *s = call_dumps(st, st->dumps, obj, NULL);
+    if (s == NULL) {
+        PyErr_Clear();
+        return Py_NewRef(Py_None);
+    }
+    return s;
+}
+
+static void
+own_stream(PyObject *stream, xi_packet *pkt)
+{
+    size_t n = (size_t)PyBytes_GET_SIZE(stream);
+    char *block = PyMem_RawMalloc(n ? n : 1);
+    pkt->kind = XI_PKT_EXCEPTION;
+    pkt->nsegs = 0;
+    pkt->segs = NULL;
+    pkt->keep = NULL;
+    pkt->block = block;
+    if (block != NULL) {
+        memcpy(block, PyBytes_AS_STRING(stream), n);
+        pkt->data = block;
+        pkt->size = (Py_ssize_t)n;
+    }
+    else {
+        pkt->data = NULL;
+        pkt->size = 0;
+    }
+}
+
+void
+xi_encode_exception(xi_state *st, int64_t interp_id, xi_packet *pkt)
+{
+    PyObject *exc = PyErr_GetRaisedException();
+    PyObject *module = NULL, *qualname = NULL, *name = NULL, *msg = NULL;
+    PyObject *formatted = NULL, *args = NULL, *state = NULL, *desc = NULL, *stream = NULL;
+    PyTypeObject *tp = exc ? Py_TYPE(exc) : (PyTypeObject *)PyExc_SystemError;
+
+    module = PyObject_GetAttrString((PyObject *)tp, "__module__");
+    if (module == NULL || !PyUnicode_Check(module)) {
+        PyErr_Clear();
+        Py_XSETREF(module, PyUnicode_FromString("builtins"));
+    }
+    qualname = PyType_GetQualName(tp);
+    if (qualname == NULL) {
+        PyErr_Clear();
+    }
+    name = PyType_GetName(tp);
+    if (name == NULL) {
+        PyErr_Clear();
+    }
+    msg = safe_str(exc, "<str() of the exception failed>");
+    formatted = exc ? format_exception(st, exc) : NULL;
+    if (formatted == NULL) {
+        PyErr_Clear();
+        formatted = PyUnicode_FromString("");
+    }
+    if (exc != NULL) {
+        PyObject *a = PyObject_GetAttrString(exc, "args");
+        if (a == NULL) {
+            PyErr_Clear();
+        }
+        args = pickle_or_none(st, a ? a : Py_None);
+        Py_XDECREF(a);
+        PyObject *d = PyObject_GenericGetDict(exc, NULL);
+        if (d == NULL) {
+            PyErr_Clear();
+        }
+        state = (d != NULL && PyDict_GET_SIZE(d) > 0) ? pickle_or_none(st, d)
+                                                      : Py_NewRef(Py_None);
+        Py_XDECREF(d);
+    }
+    if (module && qualname && name && msg && formatted) {
+        desc = Py_BuildValue("(OOOOOOOL)", module, qualname, name, msg, formatted,
+                             args ? args : Py_None, state ? state : Py_None,
+                             (long long)interp_id);
+    }
+    if (desc != NULL) {
+        stream = call_dumps(st, st->dumps, desc, NULL);
+    }
+    if (stream == NULL) {
+        PyErr_Clear();
+        pkt->kind = XI_PKT_EXCEPTION;
+        pkt->data = NULL; /* "could not be described" */
+        pkt->size = 0;
+        pkt->nsegs = 0;
+        pkt->segs = NULL;
+        pkt->block = NULL;
+        pkt->keep = NULL;
+    }
+    else {
+        own_stream(stream, pkt);
+    }
+    Py_XDECREF(exc);
+    Py_XDECREF(module);
+    Py_XDECREF(qualname);
+    Py_XDECREF(name);
+    Py_XDECREF(msg);
+    Py_XDECREF(formatted);
+    Py_XDECREF(args);
+    Py_XDECREF(state);
+    Py_XDECREF(desc);
+    Py_XDECREF(stream);
+    assert(!PyErr_Occurred());
+}
+
+/* ---------------------------------------------------------------- decoding */
+
+static PyObject *
+segment_object(const xi_seg *seg)
+{
+    int writable;
+    switch (seg->kind) {
+    case XI_SEG_BYTES:
+        return PyBytes_FromStringAndSize(seg->ptr, seg->len);
+    case XI_SEG_BYTEARRAY:
+        return PyByteArray_FromStringAndSize(seg->ptr, seg->len);
+    case XI_SEG_OTHER:
+        return seg->readonly ? PyBytes_FromStringAndSize(seg->ptr, seg->len)
+                             : PyByteArray_FromStringAndSize(seg->ptr, seg->len);
+    case XI_SEG_MEMORYVIEW:
+        writable = !seg->readonly;
+        break;
+    default:
+        PyErr_SetString(PyExc_SystemError, "malformed packet segment");
+        return NULL;
+    }
+    PyObject *base = writable ? PyByteArray_FromStringAndSize(seg->ptr, seg->len)
+                              : PyBytes_FromStringAndSize(seg->ptr, seg->len);
+    if (base == NULL) {
+        return NULL;
+    }
+    PyObject *mv = PyMemoryView_FromObject(base);
+    Py_DECREF(base);
+    if (mv == NULL || seg->ndim == 0) {
+        return mv;
+    }
+    PyObject *shape = PyTuple_New(seg->ndim);
+    if (shape == NULL) {
+        Py_DECREF(mv);
+        return NULL;
+    }
+    for (int i = 0; i < seg->ndim; i++) {
+        PyObject *d = PyLong_FromSsize_t(seg->shape[i]);
+        if (d == NULL) {
+            Py_DECREF(shape);
+            Py_DECREF(mv);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(shape, i, d);
+    }
+    PyObject *cast = PyObject_CallMethod(mv, "cast", "sO", seg->format, shape);
+    Py_DECREF(shape);
+    if (cast == NULL) {
+        /* a format memoryview.cast() does not know: the bytes arrive as a flat view */
+        PyErr_Clear();
+        return mv;
+    }
+    Py_DECREF(mv);
+    return cast;
+}
+
+static PyObject *
+resolve_exception_type(PyObject *module, PyObject *qualname)
+{
+    PyObject *obj = PyImport_GetModule(module);
+    if (obj == NULL) {
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+        obj = PyImport_Import(module);
+        if (obj == NULL) {
+            return NULL;
+        }
+    }
+    PyObject *dot = PyUnicode_FromString(".");
+    PyObject *parts = dot ? PyUnicode_Split(qualname, dot, -1) : NULL;
+    Py_XDECREF(dot);
+    if (parts == NULL) {
+        Py_DECREF(obj);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(parts) && obj != NULL; i++) {
+        Py_SETREF(obj, PyObject_GetAttr(obj, PyList_GET_ITEM(parts, i)));
+    }
+    Py_DECREF(parts);
+    if (obj != NULL && !(PyType_Check(obj) &&
+                         PyType_IsSubtype((PyTypeObject *)obj,
+                                          (PyTypeObject *)PyExc_BaseException))) {
+        Py_CLEAR(obj);
+        PyErr_SetString(PyExc_TypeError, "not an exception class");
+    }
+    return obj;
+}
+
+/* The remote exception as an instance of the same class here, or NULL (no error set)
+ * when that is not possible. */
+static PyObject *
+rebuild_exception(xi_state *st, PyObject *module, PyObject *qualname,
+                  PyObject *args_pickle, PyObject *state_pickle)
+{
+    PyObject *cls = NULL, *args = NULL, *exc = NULL;
+    if (!PyBytes_Check(args_pickle)) {
+        return NULL;
+    }
+    if ((cls = resolve_exception_type(module, qualname)) == NULL) {
+        goto fail;
+    }
+    if ((args = PyObject_CallOneArg(st->loads, args_pickle)) == NULL) {
+        goto fail;
+    }
+    if (!PyTuple_Check(args)) {
+        goto fail;
+    }
+    if ((exc = PyObject_Call(cls, args, NULL)) == NULL) {
+        goto fail;
+    }
+    if (!PyExceptionInstance_Check(exc)) {
+        Py_CLEAR(exc);
+        goto fail;
+    }
+    if (PyBytes_Check(state_pickle)) {
+        PyObject *state = PyObject_CallOneArg(st->loads, state_pickle);
+        PyObject *d = state ? PyObject_GenericGetDict(exc, NULL) : NULL;
+        if (d == NULL || !PyDict_Check(state) || PyDict_Update(d, state) < 0) {
+            PyErr_Clear();
+        }
+        Py_XDECREF(d);
+        Py_XDECREF(state);
+    }
+fail:
+    PyErr_Clear();
+    Py_XDECREF(cls);
+    Py_XDECREF(args);
+    return exc;
+}
+
+static PyObject *
+make_namespace(xi_state *st, const char *fmt, ...)
+{
+    va_list va;
+    va_start(va, fmt);
+    PyObject *kw = Py_VaBuildValue(fmt, va);
+    va_end(va);
+    if (kw == NULL) {
+        return NULL;
+    }
+    PyObject *empty = PyTuple_New(0);
+    PyObject *ns = empty ? PyObject_Call(st->SimpleNamespace, empty, kw) : NULL;
+    Py_XDECREF(empty);
+    Py_DECREF(kw);
+    return ns;
+}
+
+/* Raises the exception a XI_PKT_EXCEPTION description stands for. */
+static void
+raise_remote(xi_state *st, PyObject *desc)
+{
+    PyObject *module, *qualname, *name, *msg, *formatted, *args_pickle, *state_pickle;
+    long long interp_id;
+    if (!PyArg_ParseTuple(desc, "UUUUUOOL", &module, &qualname, &name, &msg, &formatted,
+                          &args_pickle, &state_pickle, &interp_id)) {
+        return;
+    }
+    PyObject *type_ns = make_namespace(st, "{sOsOsO}", "__name__", name, "__qualname__",
+                                       qualname, "__module__", module);
+    if (type_ns == NULL) {
+        return;
+    }
+    PyObject *excinfo = make_namespace(st, "{sOsOsOsL}", "type", type_ns, "msg", msg,
+                                       "formatted", formatted, "interpreter", interp_id);
+    Py_DECREF(type_ns);
+    if (excinfo == NULL) {
+        return;
+    }
+    PyObject *text = PyUnicode_FromFormat("%U: %U\n\nRaised in interpreter %lld:\n%U",
+                                          qualname, msg, interp_id, formatted);
+    PyObject *failed = text ? PyObject_CallOneArg(st->ExecutionFailed, text) : NULL;
+    Py_XDECREF(text);
+    if (failed == NULL || PyObject_SetAttrString(failed, "excinfo", excinfo) < 0) {
+        Py_XDECREF(failed);
+        Py_DECREF(excinfo);
+        return;
+    }
+    Py_DECREF(excinfo);
+    PyObject *exc = rebuild_exception(st, module, qualname, args_pickle, state_pickle);
+    if (exc == NULL) {
+        PyErr_SetRaisedException(failed);
+        return;
+    }
+    PyException_SetCause(exc, failed); /* steals */
+    PyErr_SetRaisedException(exc);
+}
+
+PyObject *
+xi_decode(xi_state *st, const xi_packet *pkt)
+{
+    if (pkt->kind == XI_PKT_EXCEPTION && pkt->data == NULL) {
+        PyErr_SetString(st->ExecutionFailed,
+                        "the call failed and its exception could not be described");
+        return NULL;
+    }
+    PyObject *buffers = NULL, *view = NULL, *value = NULL;
+    if (pkt->nsegs > 0) {
+        if ((buffers = PyList_New(pkt->nsegs)) == NULL) {
+            return NULL;
+        }
+        for (Py_ssize_t i = 0; i < pkt->nsegs; i++) {
+            PyObject *o = segment_object(&pkt->segs[i]);
+            if (o == NULL) {
+                goto done;
+            }
+            PyList_SET_ITEM(buffers, i, o);
+        }
+    }
+    view = PyMemoryView_FromMemory((char *)pkt->data, pkt->size, PyBUF_READ);
+    if (view == NULL) {
+        goto done;
+    }
+    PyObject *argv[2] = {view, buffers};
+    value = PyObject_Vectorcall(st->loads, argv, 1, buffers ? st->kw_loads : NULL);
+    if (value != NULL && pkt->kind == XI_PKT_EXCEPTION) {
+        raise_remote(st, value);
+        Py_CLEAR(value);
+    }
+done:
+    Py_XDECREF(view);
+    Py_XDECREF(buffers);
+    return value;
+}

@@ -1,0 +1,96 @@
+/* The wire format: values serialized into memory that no interpreter owns.
+ *
+ * A packet is a pickle (protocol 5) stream plus out-of-band segments. Large bytes,
+ * bytearray and memoryview values at the top level of a payload (and user objects that
+ * produce pickle.PickleBuffer) travel as segments, so they are copied exactly once,
+ * when the receiver rebuilds them.
+ *
+ * A packet is either
+ *   borrowed: `data` and the segments point into live objects of the interpreter that
+ *             encoded it; `keep` holds them, and the packet must be released (or
+ *             owned) in that interpreter, with its GIL held, once the receiver is done;
+ *   owned:    everything lives in one raw block (`block`), freed from anywhere.
+ *
+ * Callables that pickle cannot name (lambdas, closures, anything of __main__) travel by
+ * value through cloudpickle; everything else goes through the C pickler. */
+#ifndef XI_WIRE_H
+#define XI_WIRE_H
+
+#include "compat.h"
+#include "state.h"
+
+#define XI_MV_MAXDIM 8
+
+typedef enum {
+    XI_SEG_BYTES = 0,
+    XI_SEG_BYTEARRAY = 1,
+    XI_SEG_MEMORYVIEW = 2,
+    XI_SEG_OTHER = 3,       /* a PickleBuffer from a user object */
+} xi_seg_kind;
+
+typedef struct {
+    const char *ptr;
+    Py_ssize_t len;
+    uint8_t kind;
+    uint8_t readonly;
+    uint8_t ndim;            /* memoryview only: 0 means a 1-D view of format "B" */
+    char format[13];         /* memoryview only */
+    Py_ssize_t shape[XI_MV_MAXDIM];
+} xi_seg;
+
+typedef enum {
+    XI_PKT_VALUE = 0,
+    XI_PKT_EXCEPTION = 1,    /* the stream describes an exception raised remotely */
+} xi_pkt_kind;
+
+typedef struct {
+    int kind;
+    const char *data;
+    Py_ssize_t size;
+    Py_ssize_t nsegs;
+    xi_seg *segs;
+    void *block;             /* owned storage, PyMem_RawMalloc'ed, or NULL */
+    PyObject *keep;          /* borrowed storage: objects of the encoding interpreter */
+} xi_packet;
+
+#define XI_PACKET_INIT {XI_PKT_VALUE, NULL, 0, 0, NULL, NULL, NULL}
+
+/* Payloads whose out-of-band segments total more than this stay borrowed when a
+ * result is handed back; smaller ones are copied into an owned block at once. */
+#define XI_OWN_MAX (256 * 1024)
+
+/* Encoders: 0 on success, -1 with an exception set (NotShareableError when the value
+ * cannot be serialized). The packet is borrowed on success. */
+int xi_encode_value(xi_state *st, PyObject *obj, xi_packet *pkt);
+int xi_encode_call(xi_state *st, PyObject *func, PyObject *args, PyObject *kwargs,
+                   xi_packet *pkt);
+
+/* Turns the exception being raised into an owned XI_PKT_EXCEPTION packet and clears it.
+ * Never fails: when the exception cannot be described, a generic one is. `interp_id`
+ * is recorded in the description. */
+void xi_encode_exception(xi_state *st, int64_t interp_id, xi_packet *pkt);
+
+/* Rebuilds a value in the current interpreter. For an exception packet, raises the
+ * rebuilt exception (its __cause__ an ExecutionFailed) and returns NULL. */
+PyObject *xi_decode(xi_state *st, const xi_packet *pkt);
+
+/* Splits a decoded call payload into its parts (new references). */
+int xi_unpack_call(PyObject *payload, PyObject **func, PyObject **args, PyObject **kwargs);
+
+/* Out-of-band bytes in the packet. */
+Py_ssize_t xi_packet_oob_bytes(const xi_packet *pkt);
+
+/* Copies a borrowed packet into an owned block and drops its references; must run in
+ * the encoding interpreter. 0, or -1 with MemoryError set (the packet is unchanged). */
+int xi_packet_own(xi_packet *pkt);
+
+/* Frees the packet. A borrowed packet must be released in its encoding interpreter. */
+void xi_packet_release(xi_packet *pkt);
+
+static inline int
+xi_packet_is_borrowed(const xi_packet *pkt)
+{
+    return pkt->keep != NULL;
+}
+
+#endif /* XI_WIRE_H */
