@@ -565,25 +565,22 @@ run_request(xi_interp *rec, xi_request kind, const xi_packet *in, xi_packet *out
         }
         return;
     }
-    payload = xi_decode(st, in);
+    PyObject *func = NULL, *args = NULL, *kwargs = NULL;
+    int rc = kind == XI_REQ_CALL ? xi_decode_call(st, in, &func, &args, &kwargs)
+                                 : ((payload = xi_decode(st, in)) == NULL ? -1 : 0);
     if (job != NULL) {
         set_job_state(rec, job, XI_JOB_RUNNING);
     }
-    if (payload == NULL) {
+    if (rc < 0) {
         goto fail;
     }
     switch (kind) {
-    case XI_REQ_CALL: {
-        PyObject *func, *args, *kwargs;
-        if (xi_unpack_call(payload, &func, &args, &kwargs) < 0) {
-            goto fail;
-        }
+    case XI_REQ_CALL:
         result = PyObject_Call(func, args, kwargs);
         Py_DECREF(func);
         Py_DECREF(args);
         Py_XDECREF(kwargs);
         break;
-    }
     case XI_REQ_EXEC: {
         PyObject *globals = main_dict();
         const char *code = PyUnicode_Check(payload) ? PyUnicode_AsUTF8(payload) : NULL;
@@ -618,7 +615,7 @@ run_request(xi_interp *rec, xi_request kind, const xi_packet *in, xi_packet *out
         xi_packet_release(out);
         goto fail;
     }
-    Py_DECREF(payload);
+    Py_XDECREF(payload);
     Py_DECREF(result);
     return;
 fail:

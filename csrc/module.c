@@ -132,6 +132,8 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->kw_dumps_cb);
     Py_VISIT(st->kw_loads);
     Py_VISIT(st->protocol);
+    Py_VISIT(st->func_out);
+    Py_VISIT(st->func_in);
     return 0;
 }
 
@@ -154,6 +156,8 @@ module_clear(PyObject *module)
     Py_CLEAR(st->kw_dumps_cb);
     Py_CLEAR(st->kw_loads);
     Py_CLEAR(st->protocol);
+    Py_CLEAR(st->func_out);
+    Py_CLEAR(st->func_in);
     return 0;
 }
 
@@ -227,7 +231,9 @@ init_wire(xi_state *st)
     st->kw_dumps_cb = Py_BuildValue("(ss)", "protocol", "buffer_callback");
     st->kw_loads = Py_BuildValue("(s)", "buffers");
     st->protocol = PyLong_FromLong(5);
-    if (st->kw_dumps == NULL || st->kw_dumps_cb == NULL || st->kw_loads == NULL ||
+    st->func_out = PyDict_New();
+    st->func_in = PyDict_New();
+    if (st->func_out == NULL || st->func_in == NULL || st->kw_dumps == NULL || st->kw_dumps_cb == NULL || st->kw_loads == NULL ||
         st->protocol == NULL) {
         return -1;
     }

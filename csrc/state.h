@@ -53,7 +53,8 @@ typedef struct {
     PyObject *kw_loads;        /* ("buffers",) */
     PyObject *protocol;        /* 5 */
     PyObject *collect;         /* builtin used as buffer_callback */
-    PyObject *str_cast;        /* "cast" */
+    PyObject *func_out;        /* callable -> its pickle, for callables named by reference */
+    PyObject *func_in;         /* such a pickle -> the callable it names here */
 } xi_state;
 
 /* The module state of the current interpreter (imports _xi there if needed).

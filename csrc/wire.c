@@ -2,6 +2,8 @@
 #define _GNU_SOURCE 1 /* memmem */
 #include "wire.h"
 
+#include <marshal.h>
+
 #include <stdarg.h>
 #include <string.h>
 
@@ -140,9 +142,12 @@ refers_to_main(PyObject *stream)
  * buffers are appended to `buffers` when it is not NULL. New reference to the stream,
  * or NULL with the pickler's exception set. */
 static PyObject *
-pickle_value(xi_state *st, PyObject *obj, PyObject *buffers)
+pickle_value(xi_state *st, PyObject *obj, PyObject *buffers, int *by_value)
 {
     PyObject *callback = NULL, *stream = NULL, *first_error = NULL;
+    if (by_value != NULL) {
+        *by_value = 0;
+    }
     if (buffers != NULL && (callback = PyObject_GetAttrString(buffers, "append")) == NULL) {
         return NULL;
     }
@@ -158,6 +163,9 @@ pickle_value(xi_state *st, PyObject *obj, PyObject *buffers)
         first_error = PyErr_GetRaisedException();
     }
     Py_CLEAR(stream);
+    if (by_value != NULL) {
+        *by_value = 1;
+    }
     if (buffers != NULL && PyList_SetSlice(buffers, 0, PY_SSIZE_T_MAX, NULL) < 0) {
         goto done;
     }
@@ -208,18 +216,75 @@ fill_segment(xi_seg *seg, PyObject *picklebuffer)
     }
 }
 
-/* Encodes `obj` (already substituted) into a borrowed packet. */
+/* Values that marshal serializes faster than pickle, exactly (exact builtin types, a
+ * little nesting). */
 static int
-encode(xi_state *st, PyObject *obj, int has_oob, xi_packet *pkt)
+is_simple(PyObject *obj, int depth)
+{
+    PyTypeObject *tp = Py_TYPE(obj);
+    if (obj == Py_None || tp == &PyBool_Type || tp == &PyLong_Type ||
+        tp == &PyFloat_Type || tp == &PyUnicode_Type) {
+        return 1;
+    }
+    if (tp == &PyBytes_Type) {
+        return PyBytes_GET_SIZE(obj) < XI_OOB_MIN;
+    }
+    if (depth >= 2) {
+        return 0;
+    }
+    if (tp == &PyTuple_Type || tp == &PyList_Type) {
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(obj);
+        if (n > 32) {
+            return 0;
+        }
+        PyObject **items = PySequence_Fast_ITEMS(obj);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (!is_simple(items[i], depth + 1)) {
+                return 0;
+            }
+        }
+        return 1;
+    }
+    if (tp == &PyDict_Type) {
+        if (PyDict_GET_SIZE(obj) > 32) {
+            return 0;
+        }
+        PyObject *key, *value;
+        Py_ssize_t pos = 0;
+        while (PyDict_Next(obj, &pos, &key, &value)) {
+            if (!is_simple(key, depth + 1) || !is_simple(value, depth + 1)) {
+                return 0;
+            }
+        }
+        return 1;
+    }
+    return 0;
+}
+
+/* Encodes `obj` (already substituted) into a borrowed packet: marshal for simple
+ * values, pickle otherwise. `fstream` (the callable of a call, or NULL) is kept with
+ * it. */
+static int
+encode(xi_state *st, PyObject *obj, int has_oob, int simple, xi_packet *pkt)
 {
     PyObject *buffers = NULL, *stream = NULL;
-    if (has_oob && (buffers = PyList_New(0)) == NULL) {
-        return -1;
+    if (simple) {
+        stream = PyMarshal_WriteObjectToString(obj, Py_MARSHAL_VERSION);
+        if (stream == NULL) {
+            return -1;
+        }
+        pkt->marshal = 1;
     }
-    stream = pickle_value(st, obj, buffers);
-    if (stream == NULL) {
-        Py_XDECREF(buffers);
-        return -1;
+    else {
+        if (has_oob && (buffers = PyList_New(0)) == NULL) {
+            return -1;
+        }
+        stream = pickle_value(st, obj, buffers, NULL);
+        if (stream == NULL) {
+            Py_XDECREF(buffers);
+            return -1;
+        }
+        pkt->marshal = 0;
     }
     Py_ssize_t n = buffers ? PyList_GET_SIZE(buffers) : 0;
     xi_seg *segs = NULL;
@@ -235,17 +300,20 @@ encode(xi_state *st, PyObject *obj, int has_oob, xi_packet *pkt)
             fill_segment(&segs[i], PyList_GET_ITEM(buffers, i));
         }
     }
-    PyObject *keep = buffers ? PyTuple_Pack(2, stream, buffers) : Py_NewRef(stream);
-    Py_DECREF(stream);
-    Py_XDECREF(buffers);
+    /* keep: (stream, buffers or None, callable stream or None) */
+    PyObject *keep = PyTuple_New(3);
     if (keep == NULL) {
         PyMem_RawFree(segs);
+        Py_DECREF(stream);
+        Py_XDECREF(buffers);
         return -1;
     }
-    PyObject *s = buffers ? PyTuple_GET_ITEM(keep, 0) : keep;
+    PyTuple_SET_ITEM(keep, 0, stream);
+    PyTuple_SET_ITEM(keep, 1, buffers ? buffers : Py_NewRef(Py_None));
+    PyTuple_SET_ITEM(keep, 2, Py_NewRef(Py_None));
     pkt->kind = XI_PKT_VALUE;
-    pkt->data = PyBytes_AS_STRING(s);
-    pkt->size = PyBytes_GET_SIZE(s);
+    pkt->data = PyBytes_AS_STRING(stream);
+    pkt->size = PyBytes_GET_SIZE(stream);
     pkt->nsegs = n;
     pkt->segs = segs;
     pkt->block = segs;
@@ -280,7 +348,7 @@ static PyObject *
 find_culprit(xi_state *st, PyObject *const *items, Py_ssize_t n)
 {
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *s = pickle_value(st, items[i], NULL);
+        PyObject *s = pickle_value(st, items[i], NULL, NULL);
         if (s == NULL) {
             PyErr_Clear();
             return items[i];
@@ -303,12 +371,15 @@ int
 xi_encode_value(xi_state *st, PyObject *obj, xi_packet *pkt)
 {
     int changed = 0;
+    if (is_simple(obj, 0)) {
+        return encode(st, obj, 0, 1, pkt);
+    }
     PyObject *v = PyTuple_CheckExact(obj) ? substitute_tuple(st, obj, &changed)
                                           : substitute(st, obj, &changed);
     if (v == NULL) {
         return -1;
     }
-    int rc = encode(st, v, changed, pkt);
+    int rc = encode(st, v, changed, 0, pkt);
     Py_DECREF(v);
     if (rc < 0 && is_serialization_error()) {
         return set_not_shareable(st, obj);
@@ -316,64 +387,178 @@ xi_encode_value(xi_state *st, PyObject *obj, xi_packet *pkt)
     return rc;
 }
 
+/* Callables named by reference are pickled once per interpreter and resolved once per
+ * receiving interpreter: these are the kinds whose pickle is only a name. */
+static int
+func_cacheable(PyObject *func)
+{
+    if (PyFunction_Check(func) || PyType_Check(func)) {
+        return 1;
+    }
+    if (PyCFunction_Check(func)) {
+        PyObject *self = PyCFunction_GET_SELF(func);
+        return self == NULL || PyModule_Check(self);
+    }
+    return 0;
+}
+
+#define XI_FUNC_CACHE_MAX 1024
+
+static PyObject *
+encode_func(xi_state *st, PyObject *func, int *cached)
+{
+    int cacheable = func_cacheable(func), by_value = 1;
+    *cached = 0;
+    if (cacheable) {
+        PyObject *hit = PyDict_GetItemWithError(st->func_out, func);
+        if (hit != NULL) {
+            *cached = 1;
+            return Py_NewRef(hit);
+        }
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    PyObject *stream = pickle_value(st, func, NULL, &by_value);
+    if (stream != NULL && cacheable && !by_value) {
+        if (PyDict_GET_SIZE(st->func_out) >= XI_FUNC_CACHE_MAX) {
+            PyDict_Clear(st->func_out);
+        }
+        if (PyDict_SetItem(st->func_out, func, stream) < 0) {
+            Py_CLEAR(stream);
+        }
+        *cached = 1;
+    }
+    return stream;
+}
+
 int
 xi_encode_call(xi_state *st, PyObject *func, PyObject *args, PyObject *kwargs,
                xi_packet *pkt)
 {
-    int changed = 0, rc = -1;
-    PyObject *a = NULL, *k = NULL, *payload = NULL;
-    if ((a = substitute_tuple(st, args, &changed)) == NULL) {
-        goto done;
+    int changed = 0, rc = -1, cached = 0;
+    PyObject *a = NULL, *k = NULL, *payload = NULL, *fstream = NULL;
+    if (kwargs != NULL && PyDict_GET_SIZE(kwargs) == 0) {
+        kwargs = NULL;
     }
-    if (kwargs != NULL && PyDict_GET_SIZE(kwargs) > 0) {
-        if ((k = substitute_dict(st, kwargs, &changed)) == NULL) {
+    fstream = encode_func(st, func, &cached);
+    if (fstream == NULL) {
+        if (is_serialization_error()) {
+            set_not_shareable(st, func);
+        }
+        return -1;
+    }
+    if (is_simple(args, 0) && (kwargs == NULL || is_simple(kwargs, 0))) {
+        if ((payload = PyTuple_Pack(2, args, kwargs ? kwargs : Py_None)) == NULL) {
             goto done;
         }
+        rc = encode(st, payload, 0, 1, pkt);
     }
-    if ((payload = PyTuple_Pack(3, func, a, k ? k : Py_None)) == NULL) {
-        goto done;
+    else {
+        if ((a = substitute_tuple(st, args, &changed)) == NULL) {
+            goto done;
+        }
+        if (kwargs != NULL && (k = substitute_dict(st, kwargs, &changed)) == NULL) {
+            goto done;
+        }
+        if ((payload = PyTuple_Pack(2, a, k ? k : Py_None)) == NULL) {
+            goto done;
+        }
+        rc = encode(st, payload, changed, 0, pkt);
     }
-    rc = encode(st, payload, changed, pkt);
-    if (rc < 0 && is_serialization_error()) {
+    if (rc == 0) {
+        Py_SETREF(PyTuple_GET_ITEM(pkt->keep, 2), Py_NewRef(fstream));
+        pkt->fdata = PyBytes_AS_STRING(fstream);
+        pkt->fsize = PyBytes_GET_SIZE(fstream);
+        pkt->fcache = (uint8_t)cached;
+    }
+    else if (is_serialization_error()) {
         PyObject *saved = PyErr_GetRaisedException();
-        Py_ssize_t n = 1 + PyTuple_GET_SIZE(args) + (k ? PyDict_GET_SIZE(k) : 0);
-        PyObject **items = PyMem_Malloc(sizeof(PyObject *) * (size_t)n);
+        Py_ssize_t n = PyTuple_GET_SIZE(args) + (kwargs ? PyDict_GET_SIZE(kwargs) : 0);
+        PyObject **items = PyMem_Malloc(sizeof(PyObject *) * (size_t)(n + 1));
         PyObject *culprit = NULL;
         if (items != NULL) {
             Py_ssize_t j = 0, pos = 0;
             PyObject *key, *value;
-            items[j++] = func;
             for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(args); i++) {
                 items[j++] = PyTuple_GET_ITEM(args, i);
             }
-            while (k && PyDict_Next(kwargs, &pos, &key, &value)) {
+            while (kwargs && PyDict_Next(kwargs, &pos, &key, &value)) {
                 items[j++] = value;
             }
             culprit = find_culprit(st, items, j);
             PyMem_Free(items);
         }
         PyErr_SetRaisedException(saved);
-        set_not_shareable(st, culprit ? culprit : payload);
+        set_not_shareable(st, culprit ? culprit : args);
     }
 done:
+    Py_XDECREF(fstream);
     Py_XDECREF(a);
     Py_XDECREF(k);
     Py_XDECREF(payload);
     return rc;
 }
 
-int
-xi_unpack_call(PyObject *payload, PyObject **func, PyObject **args, PyObject **kwargs)
+static PyObject *
+decode_func(xi_state *st, const xi_packet *pkt)
 {
-    if (!PyTuple_CheckExact(payload) || PyTuple_GET_SIZE(payload) != 3 ||
-        !PyTuple_CheckExact(PyTuple_GET_ITEM(payload, 1))) {
+    if (!pkt->fcache) {
+        PyObject *view = PyMemoryView_FromMemory((char *)pkt->fdata, pkt->fsize, PyBUF_READ);
+        PyObject *func = view ? PyObject_CallOneArg(st->loads, view) : NULL;
+        Py_XDECREF(view);
+        return func;
+    }
+    PyObject *key = PyBytes_FromStringAndSize(pkt->fdata, pkt->fsize);
+    if (key == NULL) {
+        return NULL;
+    }
+    PyObject *func = PyDict_GetItemWithError(st->func_in, key);
+    if (func != NULL) {
+        Py_DECREF(key);
+        return Py_NewRef(func);
+    }
+    if (!PyErr_Occurred() && (func = PyObject_CallOneArg(st->loads, key)) != NULL) {
+        if (PyDict_GET_SIZE(st->func_in) >= XI_FUNC_CACHE_MAX) {
+            PyDict_Clear(st->func_in);
+        }
+        if (PyDict_SetItem(st->func_in, key, func) < 0) {
+            Py_CLEAR(func);
+        }
+    }
+    Py_DECREF(key);
+    return func;
+}
+
+PyObject *xi_decode(xi_state *st, const xi_packet *pkt);
+
+int
+xi_decode_call(xi_state *st, const xi_packet *pkt, PyObject **func, PyObject **args,
+               PyObject **kwargs)
+{
+    *func = *args = *kwargs = NULL;
+    if (pkt->fdata == NULL) {
+        PyErr_SetString(PyExc_SystemError, "malformed call packet");
+        return -1;
+    }
+    PyObject *payload = xi_decode(st, pkt);
+    if (payload == NULL) {
+        return -1;
+    }
+    if (!PyTuple_CheckExact(payload) || PyTuple_GET_SIZE(payload) != 2 ||
+        !PyTuple_CheckExact(PyTuple_GET_ITEM(payload, 0))) {
+        Py_DECREF(payload);
         PyErr_SetString(PyExc_SystemError, "malformed call payload");
         return -1;
     }
-    PyObject *k = PyTuple_GET_ITEM(payload, 2);
-    *func = Py_NewRef(PyTuple_GET_ITEM(payload, 0));
-    *args = Py_NewRef(PyTuple_GET_ITEM(payload, 1));
+    if ((*func = decode_func(st, pkt)) == NULL) {
+        Py_DECREF(payload);
+        return -1;
+    }
+    PyObject *k = PyTuple_GET_ITEM(payload, 1);
+    *args = Py_NewRef(PyTuple_GET_ITEM(payload, 0));
     *kwargs = k == Py_None ? NULL : Py_NewRef(k);
+    Py_DECREF(payload);
     return 0;
 }
 
@@ -397,7 +582,8 @@ xi_packet_own(xi_packet *pkt)
     if (pkt->keep == NULL) {
         return 0;
     }
-    size_t total = XI_ALIGN(sizeof(xi_seg) * (size_t)pkt->nsegs) + XI_ALIGN((size_t)pkt->size);
+    size_t total = XI_ALIGN(sizeof(xi_seg) * (size_t)pkt->nsegs) +
+                   XI_ALIGN((size_t)pkt->size) + XI_ALIGN((size_t)pkt->fsize);
     for (Py_ssize_t i = 0; i < pkt->nsegs; i++) {
         total += XI_ALIGN((size_t)pkt->segs[i].len);
     }
@@ -411,6 +597,11 @@ xi_packet_own(xi_packet *pkt)
     memcpy(p, pkt->data, (size_t)pkt->size);
     pkt->data = p;
     p += XI_ALIGN((size_t)pkt->size);
+    if (pkt->fdata != NULL) {
+        memcpy(p, pkt->fdata, (size_t)pkt->fsize);
+        pkt->fdata = p;
+        p += XI_ALIGN((size_t)pkt->fsize);
+    }
     for (Py_ssize_t i = 0; i < pkt->nsegs; i++) {
         segs[i] = pkt->segs[i];
         memcpy(p, pkt->segs[i].ptr, (size_t)pkt->segs[i].len);
@@ -434,6 +625,8 @@ xi_packet_release(xi_packet *pkt)
     pkt->nsegs = 0;
     pkt->data = NULL;
     pkt->size = 0;
+    pkt->fdata = NULL;
+    pkt->fsize = 0;
 }
 
 /* ---------------------------------------------------------------- exceptions */
@@ -779,6 +972,9 @@ xi_decode(xi_state *st, const xi_packet *pkt)
         PyErr_SetString(st->ExecutionFailed,
                         "the call failed and its exception could not be described");
         return NULL;
+    }
+    if (pkt->marshal) {
+        return PyMarshal_ReadObjectFromString(pkt->data, pkt->size);
     }
     PyObject *buffers = NULL, *view = NULL, *value = NULL;
     if (pkt->nsegs > 0) {

@@ -45,15 +45,19 @@ typedef enum {
 
 typedef struct {
     int kind;
+    uint8_t marshal;         /* `data` is a marshal stream (simple values) */
+    uint8_t fcache;          /* the callable is named by reference (cacheable) */
     const char *data;
     Py_ssize_t size;
+    const char *fdata;       /* call packets: the callable's pickle */
+    Py_ssize_t fsize;
     Py_ssize_t nsegs;
     xi_seg *segs;
     void *block;             /* owned storage, PyMem_RawMalloc'ed, or NULL */
     PyObject *keep;          /* borrowed storage: objects of the encoding interpreter */
 } xi_packet;
 
-#define XI_PACKET_INIT {XI_PKT_VALUE, NULL, 0, 0, NULL, NULL, NULL}
+#define XI_PACKET_INIT {0}
 
 /* Payloads whose out-of-band segments total more than this stay borrowed when a
  * result is handed back; smaller ones are copied into an owned block at once. */
@@ -74,8 +78,9 @@ void xi_encode_exception(xi_state *st, int64_t interp_id, xi_packet *pkt);
  * rebuilt exception (its __cause__ an ExecutionFailed) and returns NULL. */
 PyObject *xi_decode(xi_state *st, const xi_packet *pkt);
 
-/* Splits a decoded call payload into its parts (new references). */
-int xi_unpack_call(PyObject *payload, PyObject **func, PyObject **args, PyObject **kwargs);
+/* Rebuilds a call packet's parts (new references; *kwargs may be NULL). */
+int xi_decode_call(xi_state *st, const xi_packet *pkt, PyObject **func, PyObject **args,
+                   PyObject **kwargs);
 
 /* Out-of-band bytes in the packet. */
 Py_ssize_t xi_packet_oob_bytes(const xi_packet *pkt);
