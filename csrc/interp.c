@@ -36,7 +36,8 @@ typedef enum {
     XI_JOB_POSTED = 0,
     XI_JOB_DECODING = 1,
     XI_JOB_RUNNING = 2,
-    XI_JOB_DONE = 3,
+    XI_JOB_DONE = 3,      /* the result is ready */
+    XI_JOB_FINISHED = 4,  /* a borrowed result was released: the owner is done */
 } xi_job_state;
 
 /* A request handed to an owner thread. Two users (poster and owner), refcounted. */
@@ -510,20 +511,25 @@ active_remove(xi_interp *rec, xi_active *a)
 
 static void post_close_locked(xi_interp *rec, xi_job *job);
 
-/* Ends one unit of activity; closes an orphaned interpreter once idle. */
+/* Ends one unit of activity (rec->mu held); closes an orphaned interpreter once idle. */
 static void
-activity_done(xi_interp *rec)
+activity_done_locked(xi_interp *rec)
 {
-    xi_job *job = NULL;
-    xi_lock(&rec->mu);
     rec->nactive--;
     if (rec->nactive == 0 && rec->orphaned && rec->state == XI_ST_RUNNING) {
-        job = PyMem_RawCalloc(1, sizeof(xi_job));
+        xi_job *job = PyMem_RawCalloc(1, sizeof(xi_job));
         if (job != NULL) {
             post_close_locked(rec, job);
         }
     }
     xi_broadcast(&rec->changed);
+}
+
+static void
+activity_done(xi_interp *rec)
+{
+    xi_lock(&rec->mu);
+    activity_done_locked(rec);
     xi_unlock(&rec->mu);
 }
 
@@ -723,9 +729,14 @@ serve_job(xi_interp *rec, xi_job *job)
     run_request(rec, job->kind, job->in, &job->out, job, 0);
     active_remove(rec, &act);
 
+    /* The activity ends before the poster sees the result, so that it may close the
+     * interpreter as soon as its call returns. */
     xi_lock(&rec->mu);
     int abandoned = job->abandoned;
     int borrowed = xi_packet_is_borrowed(&job->out);
+    if (!abandoned && !borrowed) {
+        activity_done_locked(rec);
+    }
     if (!abandoned) {
         atomic_store(&job->state, XI_JOB_DONE);
         xi_broadcast(&rec->changed);
@@ -743,10 +754,14 @@ serve_job(xi_interp *rec, xi_job *job)
     }
     if (abandoned || borrowed) {
         xi_packet_release(&job->out);
+        xi_lock(&rec->mu);
+        activity_done_locked(rec);
+        atomic_store(&job->state, XI_JOB_FINISHED);
+        xi_broadcast(&rec->changed);
+        xi_unlock(&rec->mu);
     }
     PyEval_SaveThread();
     job_decref(job);
-    activity_done(rec);
 }
 
 /* Ends the interpreter; runs on the owner thread, which holds nothing. */
@@ -1010,7 +1025,7 @@ wait_job(xi_interp *rec, xi_job *job)
 {
     int64_t until = xi_now_ns() + XI_SPIN_NS;
     PyThreadState *saved = PyEval_SaveThread();
-    while (atomic_load_explicit(&job->state, memory_order_acquire) != XI_JOB_DONE &&
+    while (atomic_load_explicit(&job->state, memory_order_acquire) < XI_JOB_DONE &&
            xi_now_ns() < until) {
         for (int i = 0; i < 64; i++) {
             xi_cpu_relax();
@@ -1019,12 +1034,12 @@ wait_job(xi_interp *rec, xi_job *job)
     for (;;) {
         xi_lock(&rec->mu);
         int64_t deadline = xi_now_ns() + 50 * 1000 * 1000;
-        while (atomic_load(&job->state) != XI_JOB_DONE) {
+        while (atomic_load(&job->state) < XI_JOB_DONE) {
             if (xi_wait_until(&rec->changed, &rec->mu, deadline) == ETIMEDOUT) {
                 break;
             }
         }
-        int done = atomic_load(&job->state) == XI_JOB_DONE;
+        int done = atomic_load(&job->state) >= XI_JOB_DONE;
         xi_unlock(&rec->mu);
         PyEval_RestoreThread(saved);
         if (done) {
@@ -1046,7 +1061,7 @@ abandon_job(xi_interp *rec, xi_job *job)
     PyThreadState *saved = PyEval_SaveThread();
     xi_lock(&rec->mu);
     int64_t deadline = xi_now_ns() + 200 * 1000 * 1000;
-    while (atomic_load(&job->state) != XI_JOB_DONE) {
+    while (atomic_load(&job->state) < XI_JOB_DONE) {
         int st = atomic_load(&job->state);
         if (st == XI_JOB_POSTED) {
             /* not started: take it back */
@@ -1060,8 +1075,7 @@ abandon_job(xi_interp *rec, xi_job *job)
                     break;
                 }
             }
-            rec->nactive--;
-            xi_broadcast(&rec->changed);
+            activity_done_locked(rec);
             xi_unlock(&rec->mu);
             PyEval_RestoreThread(saved);
             job_decref(job); /* the owner's reference */
@@ -1074,7 +1088,7 @@ abandon_job(xi_interp *rec, xi_job *job)
             xi_wait(&rec->changed, &rec->mu);
         }
     }
-    int done = atomic_load(&job->state) == XI_JOB_DONE;
+    int done = atomic_load(&job->state) >= XI_JOB_DONE;
     if (done) {
         job->consumed = 1; /* we will not read the result */
     }
@@ -1115,10 +1129,15 @@ run_on_owner(xi_state *st, xi_interp *rec, xi_request kind, xi_packet *req)
     else {
         result = xi_decode(st, &job->out);
         if (xi_packet_is_borrowed(&job->out)) {
+            Py_BEGIN_ALLOW_THREADS
             xi_lock(&rec->mu);
             job->consumed = 1;
             xi_broadcast(&rec->changed);
+            while (atomic_load(&job->state) != XI_JOB_FINISHED) {
+                xi_wait(&rec->changed, &rec->mu);
+            }
             xi_unlock(&rec->mu);
+            Py_END_ALLOW_THREADS
         }
         else {
             xi_packet_release(&job->out);

@@ -240,6 +240,31 @@ init_wire(xi_state *st)
     return 0;
 }
 
+/* CPython 3.12 builds the keyword-name tuple of a C function's argument parser the
+ * first time the function is called with keywords, in whatever interpreter calls it,
+ * and keeps it for the process: built in a subinterpreter, it is later freed into the
+ * main interpreter's allocator and corrupts it. Calling the keyword forms used here
+ * once in the main interpreter builds those tuples where they belong. */
+static int
+warm_keyword_parsers(xi_state *st)
+{
+    if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
+        return 0;
+    }
+    PyObject *argv[3] = {Py_None, st->protocol, Py_None};
+    PyObject *stream = PyObject_Vectorcall(st->dumps, argv, 1, st->kw_dumps_cb);
+    if (stream == NULL) {
+        return -1;
+    }
+    PyObject *empty = PyTuple_New(0);
+    PyObject *largv[2] = {stream, empty};
+    PyObject *none = empty ? PyObject_Vectorcall(st->loads, largv, 1, st->kw_loads) : NULL;
+    Py_DECREF(stream);
+    Py_XDECREF(empty);
+    Py_XDECREF(none);
+    return none == NULL ? -1 : 0;
+}
+
 static int
 module_exec(PyObject *module)
 {
@@ -247,7 +272,7 @@ module_exec(PyObject *module)
     if (init_exceptions(module, st) < 0) {
         return -1;
     }
-    if (init_wire(st) < 0) {
+    if (init_wire(st) < 0 || warm_keyword_parsers(st) < 0) {
         return -1;
     }
     st->HandleType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &xi_handle_spec, NULL);
