@@ -73,4 +73,29 @@ xi_cpu_relax(void)
  * short call's round trip, short enough to cost nothing measurable. */
 #define XI_SPIN_NS 50000
 
+/* Spins until `done(arg)` or XI_SPIN_NS pass; returns done(arg). After the first few
+ * microseconds it yields the CPU on each round, so that on a busy machine the thread it
+ * waits for can run on this core. */
+#include <sched.h>
+static inline int
+xi_spin_until(int (*done)(void *), void *arg)
+{
+    int64_t start = xi_now_ns(), now = start;
+    while (!done(arg)) {
+        if (now - start > XI_SPIN_NS) {
+            return 0;
+        }
+        if (now - start > 5000) {
+            sched_yield();
+        }
+        else {
+            for (int i = 0; i < 32; i++) {
+                xi_cpu_relax();
+            }
+        }
+        now = xi_now_ns();
+    }
+    return 1;
+}
+
 #endif /* XI_COMPAT_H */

@@ -688,17 +688,23 @@ post_close_locked(xi_interp *rec, xi_job *job)
     post_locked(rec, job);
 }
 
+static int
+has_jobs(void *rec)
+{
+    return atomic_load_explicit(&((xi_interp *)rec)->njobs, memory_order_acquire) > 0;
+}
+
+static int
+job_is_done(void *job)
+{
+    return atomic_load_explicit(&((xi_job *)job)->state, memory_order_acquire) >= XI_JOB_DONE;
+}
+
 /* Takes the next job, spinning briefly before sleeping. The GIL is not held. */
 static xi_job *
 next_job(xi_interp *rec)
 {
-    int64_t until = xi_now_ns() + XI_SPIN_NS;
-    while (atomic_load_explicit(&rec->njobs, memory_order_acquire) == 0 &&
-           xi_now_ns() < until) {
-        for (int i = 0; i < 64; i++) {
-            xi_cpu_relax();
-        }
-    }
+    (void)xi_spin_until(has_jobs, rec);
     xi_lock(&rec->mu);
     while (rec->jobs == NULL) {
         xi_wait(&rec->wake, &rec->mu);
@@ -1023,14 +1029,8 @@ xi_interp_create(xi_state *st, PyObject *sys_path, xi_interp **out)
 static int
 wait_job(xi_interp *rec, xi_job *job)
 {
-    int64_t until = xi_now_ns() + XI_SPIN_NS;
     PyThreadState *saved = PyEval_SaveThread();
-    while (atomic_load_explicit(&job->state, memory_order_acquire) < XI_JOB_DONE &&
-           xi_now_ns() < until) {
-        for (int i = 0; i < 64; i++) {
-            xi_cpu_relax();
-        }
-    }
+    (void)xi_spin_until(job_is_done, job);
     for (;;) {
         xi_lock(&rec->mu);
         int64_t deadline = xi_now_ns() + 50 * 1000 * 1000;

@@ -206,35 +206,17 @@ init_exceptions(PyObject *module, xi_state *st)
     return 0;
 }
 
-static PyObject *
-import_attr(const char *module, const char *name)
-{
-    PyObject *m = PyImport_ImportModule(module);
-    if (m == NULL) {
-        return NULL;
-    }
-    PyObject *attr = PyObject_GetAttrString(m, name);
-    Py_DECREF(m);
-    return attr;
-}
-
 static int
 init_wire(xi_state *st)
 {
-    if ((st->dumps = import_attr("pickle", "dumps")) == NULL ||
-        (st->loads = import_attr("pickle", "loads")) == NULL ||
-        (st->PickleBuffer = import_attr("pickle", "PickleBuffer")) == NULL ||
-        (st->SimpleNamespace = import_attr("types", "SimpleNamespace")) == NULL) {
-        return -1;
-    }
     st->kw_dumps = Py_BuildValue("(s)", "protocol");
     st->kw_dumps_cb = Py_BuildValue("(ss)", "protocol", "buffer_callback");
     st->kw_loads = Py_BuildValue("(s)", "buffers");
     st->protocol = PyLong_FromLong(5);
     st->func_out = PyDict_New();
     st->func_in = PyDict_New();
-    if (st->func_out == NULL || st->func_in == NULL || st->kw_dumps == NULL || st->kw_dumps_cb == NULL || st->kw_loads == NULL ||
-        st->protocol == NULL) {
+    if (st->func_out == NULL || st->func_in == NULL || st->kw_dumps == NULL ||
+        st->kw_dumps_cb == NULL || st->kw_loads == NULL || st->protocol == NULL) {
         return -1;
     }
     return 0;
@@ -250,6 +232,9 @@ warm_keyword_parsers(xi_state *st)
 {
     if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
         return 0;
+    }
+    if (xi_wire_load_pickle(st) < 0) {
+        return -1;
     }
     PyObject *argv[3] = {Py_None, st->protocol, Py_None};
     PyObject *stream = PyObject_Vectorcall(st->dumps, argv, 1, st->kw_dumps_cb);

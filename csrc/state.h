@@ -41,10 +41,10 @@ typedef struct {
     /* heap types */
     PyTypeObject *HandleType;
 
-    /* wire: pickle entry points and helpers */
-    PyObject *dumps;           /* pickle.dumps (C accelerated) */
-    PyObject *loads;           /* pickle.loads */
-    PyObject *PickleBuffer;    /* pickle.PickleBuffer */
+    /* wire: pickle entry points and helpers (the first four imported on first need) */
+    PyObject *dumps;           /* _pickle.dumps */
+    PyObject *loads;           /* _pickle.loads */
+    PyObject *PickleBuffer;    /* _pickle.PickleBuffer */
     PyObject *cp_dumps;        /* cloudpickle.dumps, imported on first need */
     PyObject *format_exc;      /* traceback.format_exception, imported on first need */
     PyObject *SimpleNamespace; /* types.SimpleNamespace */

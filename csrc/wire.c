@@ -14,6 +14,34 @@
 /* ---------------------------------------------------------------- encoding */
 
 static PyObject *
+import_attr(const char *module, const char *name)
+{
+    PyObject *m = PyImport_ImportModule(module);
+    if (m == NULL) {
+        return NULL;
+    }
+    PyObject *attr = PyObject_GetAttrString(m, name);
+    Py_DECREF(m);
+    return attr;
+}
+
+int
+xi_wire_load_pickle(xi_state *st)
+{
+    if (st->SimpleNamespace != NULL) {
+        return 0;
+    }
+    if ((st->dumps == NULL && (st->dumps = import_attr("_pickle", "dumps")) == NULL) ||
+        (st->loads == NULL && (st->loads = import_attr("_pickle", "loads")) == NULL) ||
+        (st->PickleBuffer == NULL &&
+         (st->PickleBuffer = import_attr("_pickle", "PickleBuffer")) == NULL) ||
+        (st->SimpleNamespace = import_attr("types", "SimpleNamespace")) == NULL) {
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
 get_cloudpickle(xi_state *st)
 {
     if (st->cp_dumps == NULL) {
@@ -147,6 +175,9 @@ pickle_value(xi_state *st, PyObject *obj, PyObject *buffers, int *by_value)
     PyObject *callback = NULL, *stream = NULL, *first_error = NULL;
     if (by_value != NULL) {
         *by_value = 0;
+    }
+    if (xi_wire_load_pickle(st) < 0) {
+        return NULL;
     }
     if (buffers != NULL && (callback = PyObject_GetAttrString(buffers, "append")) == NULL) {
         return NULL;
@@ -374,6 +405,9 @@ xi_encode_value(xi_state *st, PyObject *obj, xi_packet *pkt)
     if (is_simple(obj, 0)) {
         return encode(st, obj, 0, 1, pkt);
     }
+    if (xi_wire_load_pickle(st) < 0) {
+        return -1;
+    }
     PyObject *v = PyTuple_CheckExact(obj) ? substitute_tuple(st, obj, &changed)
                                           : substitute(st, obj, &changed);
     if (v == NULL) {
@@ -387,10 +421,11 @@ xi_encode_value(xi_state *st, PyObject *obj, xi_packet *pkt)
     return rc;
 }
 
-/* Callables named by reference are pickled once per interpreter and resolved once per
- * receiving interpreter: these are the kinds whose pickle is only a name. */
+/* Callables that are found by name (module-level functions, classes, builtins) travel
+ * as their (module, qualname), resolved once per receiving interpreter, the way pickle
+ * names them but without a pickler on either side. */
 static int
-func_cacheable(PyObject *func)
+func_nameable_kind(PyObject *func)
 {
     if (PyFunction_Check(func) || PyType_Check(func)) {
         return 1;
@@ -402,46 +437,83 @@ func_cacheable(PyObject *func)
     return 0;
 }
 
+static PyObject *resolve_qualified(PyObject *module, PyObject *qualname);
+
+/* The marshalled (module, qualname) of func when importing that name gives func back
+ * (and the module is not __main__, which differs in every interpreter); NULL without an
+ * exception otherwise. */
+static PyObject *
+name_of(PyObject *func)
+{
+    PyObject *module = NULL, *qualname = NULL, *found = NULL, *pair = NULL, *stream = NULL;
+    module = PyObject_GetAttrString(func, "__module__");
+    qualname = module ? PyObject_GetAttrString(func, "__qualname__") : NULL;
+    if (qualname == NULL || !PyUnicode_Check(module) || !PyUnicode_Check(qualname) ||
+        PyUnicode_CompareWithASCIIString(module, "__main__") == 0 ||
+        PyUnicode_FindChar(qualname, '<', 0, PyUnicode_GET_LENGTH(qualname), 1) != -1) {
+        goto done;
+    }
+    PyObject *mod = PyImport_GetModule(module);
+    if (mod == NULL) {
+        goto done;
+    }
+    Py_DECREF(mod);
+    found = resolve_qualified(module, qualname);
+    if (found != func) {
+        goto done;
+    }
+    pair = PyTuple_Pack(2, module, qualname);
+    stream = pair ? PyMarshal_WriteObjectToString(pair, Py_MARSHAL_VERSION) : NULL;
+done:
+    PyErr_Clear();
+    Py_XDECREF(module);
+    Py_XDECREF(qualname);
+    Py_XDECREF(found);
+    Py_XDECREF(pair);
+    return stream;
+}
+
 #define XI_FUNC_CACHE_MAX 1024
 
 static PyObject *
-encode_func(xi_state *st, PyObject *func, int *cached)
+encode_func(xi_state *st, PyObject *func, int *named)
 {
-    int cacheable = func_cacheable(func), by_value = 1;
-    *cached = 0;
-    if (cacheable) {
+    *named = 0;
+    if (func_nameable_kind(func)) {
         PyObject *hit = PyDict_GetItemWithError(st->func_out, func);
         if (hit != NULL) {
-            *cached = 1;
+            *named = 1;
             return Py_NewRef(hit);
         }
         if (PyErr_Occurred()) {
             return NULL;
         }
-    }
-    PyObject *stream = pickle_value(st, func, NULL, &by_value);
-    if (stream != NULL && cacheable && !by_value) {
-        if (PyDict_GET_SIZE(st->func_out) >= XI_FUNC_CACHE_MAX) {
-            PyDict_Clear(st->func_out);
+        PyObject *stream = name_of(func);
+        if (stream != NULL) {
+            if (PyDict_GET_SIZE(st->func_out) >= XI_FUNC_CACHE_MAX) {
+                PyDict_Clear(st->func_out);
+            }
+            if (PyDict_SetItem(st->func_out, func, stream) < 0) {
+                Py_DECREF(stream);
+                return NULL;
+            }
+            *named = 1;
+            return stream;
         }
-        if (PyDict_SetItem(st->func_out, func, stream) < 0) {
-            Py_CLEAR(stream);
-        }
-        *cached = 1;
     }
-    return stream;
+    return pickle_value(st, func, NULL, NULL);
 }
 
 int
 xi_encode_call(xi_state *st, PyObject *func, PyObject *args, PyObject *kwargs,
                xi_packet *pkt)
 {
-    int changed = 0, rc = -1, cached = 0;
+    int changed = 0, rc = -1, named = 0;
     PyObject *a = NULL, *k = NULL, *payload = NULL, *fstream = NULL;
     if (kwargs != NULL && PyDict_GET_SIZE(kwargs) == 0) {
         kwargs = NULL;
     }
-    fstream = encode_func(st, func, &cached);
+    fstream = encode_func(st, func, &named);
     if (fstream == NULL) {
         if (is_serialization_error()) {
             set_not_shareable(st, func);
@@ -455,7 +527,8 @@ xi_encode_call(xi_state *st, PyObject *func, PyObject *args, PyObject *kwargs,
         rc = encode(st, payload, 0, 1, pkt);
     }
     else {
-        if ((a = substitute_tuple(st, args, &changed)) == NULL) {
+        if (xi_wire_load_pickle(st) < 0 ||
+            (a = substitute_tuple(st, args, &changed)) == NULL) {
             goto done;
         }
         if (kwargs != NULL && (k = substitute_dict(st, kwargs, &changed)) == NULL) {
@@ -470,7 +543,7 @@ xi_encode_call(xi_state *st, PyObject *func, PyObject *args, PyObject *kwargs,
         Py_SETREF(PyTuple_GET_ITEM(pkt->keep, 2), Py_NewRef(fstream));
         pkt->fdata = PyBytes_AS_STRING(fstream);
         pkt->fsize = PyBytes_GET_SIZE(fstream);
-        pkt->fcache = (uint8_t)cached;
+        pkt->fname = (uint8_t)named;
     }
     else if (is_serialization_error()) {
         PyObject *saved = PyErr_GetRaisedException();
@@ -503,7 +576,10 @@ done:
 static PyObject *
 decode_func(xi_state *st, const xi_packet *pkt)
 {
-    if (!pkt->fcache) {
+    if (!pkt->fname) {
+        if (xi_wire_load_pickle(st) < 0) {
+            return NULL;
+        }
         PyObject *view = PyMemoryView_FromMemory((char *)pkt->fdata, pkt->fsize, PyBUF_READ);
         PyObject *func = view ? PyObject_CallOneArg(st->loads, view) : NULL;
         Py_XDECREF(view);
@@ -518,7 +594,17 @@ decode_func(xi_state *st, const xi_packet *pkt)
         Py_DECREF(key);
         return Py_NewRef(func);
     }
-    if (!PyErr_Occurred() && (func = PyObject_CallOneArg(st->loads, key)) != NULL) {
+    PyObject *pair = PyErr_Occurred() ? NULL
+                     : PyMarshal_ReadObjectFromString(pkt->fdata, pkt->fsize);
+    if (pair != NULL && PyTuple_CheckExact(pair) && PyTuple_GET_SIZE(pair) == 2 &&
+        PyUnicode_Check(PyTuple_GET_ITEM(pair, 0)) && PyUnicode_Check(PyTuple_GET_ITEM(pair, 1))) {
+        func = resolve_qualified(PyTuple_GET_ITEM(pair, 0), PyTuple_GET_ITEM(pair, 1));
+    }
+    else if (pair != NULL) {
+        PyErr_SetString(PyExc_SystemError, "malformed callable name");
+    }
+    Py_XDECREF(pair);
+    if (func != NULL) {
         if (PyDict_GET_SIZE(st->func_in) >= XI_FUNC_CACHE_MAX) {
             PyDict_Clear(st->func_in);
         }
@@ -705,6 +791,13 @@ void
 xi_encode_exception(xi_state *st, int64_t interp_id, xi_packet *pkt)
 {
     PyObject *exc = PyErr_GetRaisedException();
+    if (xi_wire_load_pickle(st) < 0) {
+        PyErr_Clear();
+        Py_XDECREF(exc);
+        memset(pkt, 0, sizeof(*pkt));
+        pkt->kind = XI_PKT_EXCEPTION; /* "could not be described" */
+        return;
+    }
     PyObject *module = NULL, *qualname = NULL, *name = NULL, *msg = NULL;
     PyObject *formatted = NULL, *args = NULL, *state = NULL, *desc = NULL, *stream = NULL;
     PyTypeObject *tp = exc ? Py_TYPE(exc) : (PyTypeObject *)PyExc_SystemError;
@@ -833,8 +926,10 @@ segment_object(const xi_seg *seg)
     return cast;
 }
 
+/* module.qualname, importing the module if needed. New reference or NULL with an
+ * exception set. */
 static PyObject *
-resolve_exception_type(PyObject *module, PyObject *qualname)
+resolve_qualified(PyObject *module, PyObject *qualname)
 {
     PyObject *obj = PyImport_GetModule(module);
     if (obj == NULL) {
@@ -857,6 +952,13 @@ resolve_exception_type(PyObject *module, PyObject *qualname)
         Py_SETREF(obj, PyObject_GetAttr(obj, PyList_GET_ITEM(parts, i)));
     }
     Py_DECREF(parts);
+    return obj;
+}
+
+static PyObject *
+resolve_exception_type(PyObject *module, PyObject *qualname)
+{
+    PyObject *obj = resolve_qualified(module, qualname);
     if (obj != NULL && !(PyType_Check(obj) &&
                          PyType_IsSubtype((PyTypeObject *)obj,
                                           (PyTypeObject *)PyExc_BaseException))) {
@@ -975,6 +1077,9 @@ xi_decode(xi_state *st, const xi_packet *pkt)
     }
     if (pkt->marshal) {
         return PyMarshal_ReadObjectFromString(pkt->data, pkt->size);
+    }
+    if (xi_wire_load_pickle(st) < 0) {
+        return NULL;
     }
     PyObject *buffers = NULL, *view = NULL, *value = NULL;
     if (pkt->nsegs > 0) {

@@ -46,10 +46,10 @@ typedef enum {
 typedef struct {
     int kind;
     uint8_t marshal;         /* `data` is a marshal stream (simple values) */
-    uint8_t fcache;          /* the callable is named by reference (cacheable) */
+    uint8_t fname;           /* fdata is the callable's marshalled (module, qualname) */
     const char *data;
     Py_ssize_t size;
-    const char *fdata;       /* call packets: the callable's pickle */
+    const char *fdata;       /* call packets: the callable, by name or pickled */
     Py_ssize_t fsize;
     Py_ssize_t nsegs;
     xi_seg *segs;
@@ -62,6 +62,10 @@ typedef struct {
 /* Payloads whose out-of-band segments total more than this stay borrowed when a
  * result is handed back; smaller ones are copied into an owned block at once. */
 #define XI_OWN_MAX (256 * 1024)
+
+/* Imports what the pickle path needs, once per interpreter (a new interpreter that
+ * only ever sees simple values and named callables never imports it). */
+int xi_wire_load_pickle(xi_state *st);
 
 /* Encoders: 0 on success, -1 with an exception set (NotShareableError when the value
  * cannot be serialized). The packet is borrowed on success. */
