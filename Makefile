@@ -1,0 +1,148 @@
+# Build, test and run extrainterpreters with every CPython >= 3.12 on this machine.
+# Start with `make demo` or `make test`; `make help` lists the targets.
+#
+# Each found Python 3.X gets its own virtualenv .venv-3.X holding
+# requirements-dev.txt and the package, installed (not editable) from this tree.
+# The C core is rebuilt from scratch on every install: it takes seconds, and an
+# installed package then never lags behind csrc/ or src/.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.ONESHELL:
+.DEFAULT_GOAL := help
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+# The interpreters, newest first, one per minor version (tools/find-pythons.sh).
+PYTHONS  := $(shell tools/find-pythons.sh 2>/dev/null)
+VERSIONS := $(patsubst python%,%,$(notdir $(PYTHONS)))
+NEWEST   := $(firstword $(VERSIONS))
+python_for = $(filter %/python$(1),$(PYTHONS))
+
+ifeq ($(PYTHONS),)
+ifneq ($(filter-out help clean,$(MAKECMDGOALS)),)
+$(shell tools/find-pythons.sh >&2)
+$(error no CPython >= 3.12 found (see above))
+endif
+endif
+
+# Settings (make VAR=value): PYTEST_ARGS, ASAN_PYTEST_ARGS, ASAN_VERSION, TEST_TIMEOUT.
+# Time limit of one pytest run, so that a hang fails instead of stalling
+# (SIGABRT: the fault handler prints every thread's Python stack).
+TEST_TIMEOUT ?= 10m
+PYTEST_ARGS ?=
+# Each run leaves its results in VENV/junit.xml, summed up by tools/junit_counts.py.
+run_pytest = timeout --signal=ABRT --kill-after=30s $(TEST_TIMEOUT) \
+	$(1)/bin/python -m pytest tests --junit-xml=$(1)/junit.xml
+counts = $(firstword $(PYTHONS)) tools/junit_counts.py
+
+# The sanitizer run uses the newest Python only (.venv-asan-3.X; another one
+# with ASAN_VERSION=3.12). Tests marked slow are left out by default;
+# ASAN_PYTEST_ARGS= runs them all.
+ASAN_VERSION ?= $(NEWEST)
+ASAN_VENV := .venv-asan-$(ASAN_VERSION)
+ASAN_PYTEST_ARGS ?= -m "not slow"
+
+# $(call install,VENV[,ENV]): build the C core from scratch with the build
+# switches ENV (see setup.py) and install the package into VENV. Each venv
+# builds in its own VENV/build (set through DIST_EXTRA_CONFIG), never in ./build.
+install = { rm -rf $(1)/build && mkdir $(1)/build && \
+	printf '[build]\nbuild_base = %s\n[egg_info]\negg_base = %s\n' $(CURDIR)/$(1)/build $(CURDIR)/$(1)/build > $(1)/build.cfg && \
+	DIST_EXTRA_CONFIG=$(1)/build.cfg $(2) \
+	$(1)/bin/python -m pip install -q --no-build-isolation --no-deps --force-reinstall . ; }
+
+help:  ## list the targets
+	@grep -E '^[a-z -]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
+	echo "Pythons found: $(or $(PYTHONS),none)"
+
+# A venv with the development requirements for Python $*; made again when they
+# or the base interpreter change.
+define make_venv
+	$(if $(call python_for,$*),,$(error no Python $* among: $(PYTHONS)))
+	rm -rf $(@D)
+	$(call python_for,$*) -m venv $(@D)
+	$(@D)/bin/python -m pip install -q -r requirements-dev.txt
+	touch $@
+endef
+.SECONDEXPANSION:
+.venv-%/.deps: requirements-dev.txt $$(call python_for,$$*)
+	$(make_venv)
+.venv-asan-%/.deps: requirements-dev.txt $$(call python_for,$$*)
+	$(make_venv)
+
+venv build: $(foreach v,$(VERSIONS),.venv-$v/.deps)  ## venv per Python + build and install the package
+	for v in $(VERSIONS); do
+		echo "== Python $$v: build and install into .venv-$$v"
+		$(call install,.venv-$$v)
+	done
+
+# pytest runs with CPython's debug allocator: a block freed by the wrong interpreter's
+# allocator (each subinterpreter has its own) fails loudly there.
+test: $(foreach v,$(VERSIONS),.venv-$v/.deps)  ## strict build + pytest on every Python, then test-asan
+	@summary=(); failed=0
+	for v in $(VERSIONS); do
+		echo "== Python $$v: build (XI_WERROR=1) and pytest"
+		rm -f .venv-$$v/junit.xml
+		if ! $(call install,.venv-$$v,XI_WERROR=1); then
+			summary+=("FAIL  Python $$v: build failed"); failed=1; continue
+		fi
+		rc=0; PYTHONMALLOC=pymalloc_debug $(call run_pytest,.venv-$$v) $(PYTEST_ARGS) || rc=$$?
+		n=$$($(counts) .venv-$$v/junit.xml)
+		case $$rc in
+			0) summary+=("PASS  Python $$v: $$n") ;;
+			124) summary+=("FAIL  Python $$v: timed out after $(TEST_TIMEOUT); $$n"); failed=1 ;;
+			*) summary+=("FAIL  Python $$v: pytest exit status $$rc; $$n"); failed=1 ;;
+		esac
+	done
+	if $(MAKE) --no-print-directory test-asan; then
+		summary+=("PASS  Python $(ASAN_VERSION) ASan+UBSan: $$($(counts) $(ASAN_VENV)/junit.xml)")
+	else
+		summary+=("FAIL  Python $(ASAN_VERSION) ASan+UBSan: see test-asan above; $$($(counts) $(ASAN_VENV)/junit.xml)"); failed=1
+	fi
+	echo "== make test summary"
+	printf '%s\n' "$${summary[@]}"
+	echo "total: $$($(counts) $(foreach v,$(VERSIONS),.venv-$v/junit.xml) $(ASAN_VENV)/junit.xml)"
+	exit $$failed
+
+# The C core built with -fsanitize=address,undefined (XI_SANITIZE=1) and run
+# under an uninstrumented CPython: the sanitizer runtimes must be preloaded,
+# and PYTHONMALLOC=malloc lets ASan see Python's allocations. Leak checks are
+# off (CPython keeps memory at exit by design). Every report is fatal, and is
+# also written to a log file (UBSan's through tools/asan_sitecustomize.py), so
+# a report from any process, even one whose failure a test ignores, fails the run.
+test-asan: $(ASAN_VENV)/.deps  ## pytest with ASan+UBSan (newest Python)
+	@rm -f $(ASAN_VENV)/junit.xml
+	libasan=$$(gcc -print-file-name=libasan.so); libubsan=$$(gcc -print-file-name=libubsan.so)
+	[[ $$libasan == /* && $$libubsan == /* ]] || { echo "test-asan: gcc has no libasan.so/libubsan.so (Debian: apt-get install libasan8 libubsan1)" >&2; exit 1; }
+	echo "== Python $(ASAN_VERSION): build (XI_SANITIZE=1) and pytest under ASan+UBSan"
+	$(call install,$(ASAN_VENV),XI_SANITIZE=1)
+	cp tools/asan_sitecustomize.py "$$($(ASAN_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/sitecustomize.py"
+	logs=$$(mktemp -d); trap 'rm -rf "$$logs"' EXIT
+	status=0
+	LD_PRELOAD="$$libasan $$libubsan" PYTHONMALLOC=malloc \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:log_path=$$logs/asan \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:abort_on_error=1 \
+	XI_UBSAN_LIB="$$libubsan" XI_UBSAN_LOG=$$logs/ubsan \
+		$(call run_pytest,$(ASAN_VENV)) $(ASAN_PYTEST_ARGS) || status=$$?
+	if compgen -G "$$logs/*" >/dev/null; then
+		echo "test-asan: sanitizer reports:" >&2; cat "$$logs"/* >&2; exit 1
+	fi
+	if ((status == 124)); then echo "test-asan: pytest timed out after $(TEST_TIMEOUT)" >&2; exit 1; fi
+	if ((status)); then echo "test-asan: pytest exit status $$status" >&2; exit 1; fi
+	echo "test-asan: no sanitizer report"
+
+demo: examples/demo.py .venv-$(NEWEST)/.deps  ## run examples/demo.py on the newest Python
+	$(call install,.venv-$(NEWEST))
+	.venv-$(NEWEST)/bin/python examples/demo.py
+
+bench: benchmarks/run_all.py .venv-$(NEWEST)/.deps  ## run benchmarks/run_all.py on the newest Python
+	$(call install,.venv-$(NEWEST))
+	.venv-$(NEWEST)/bin/python benchmarks/run_all.py
+
+examples/demo.py benchmarks/run_all.py:
+	@echo "$@ is missing: it is not written yet" >&2; exit 1
+
+clean:  ## remove venvs and build products
+	rm -rf .venv-3.* .venv-asan-3.* build src/*.egg-info .pytest_cache .hypothesis
+	find . -path ./.git -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+.PHONY: help venv build test test-asan demo bench clean
