@@ -1,0 +1,122 @@
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+import extrainterpreters as xi
+
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+if TESTS_DIR not in sys.path:
+    # remote_funcs must be importable here and in every interpreter started later
+    sys.path.insert(0, TESTS_DIR)
+
+settings.register_profile(
+    "default",
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "ci",
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,
+)
+settings.load_profile("ci" if os.environ.get("CI") else "default")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: takes several seconds or moves 256 MiB (deselect with -m 'not slow')"
+    )
+
+
+def close_interp(interp, timeout=30.0):
+    """Closes ``interp``, interrupting and waiting for calls a failed test left running."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            interp.close()
+            return
+        except xi.InterpreterError:
+            if time.monotonic() > deadline:
+                raise
+            try:
+                interp.interrupt()
+            except xi.InterpreterError:
+                pass
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def interp():
+    """A started Interpreter, closed after the test."""
+    it = xi.Interpreter().start()
+    try:
+        yield it
+    finally:
+        close_interp(it)
+
+
+@pytest.fixture(scope="module")
+def shared_interp():
+    """One started Interpreter for a whole module (for hypothesis tests)."""
+    it = xi.Interpreter().start()
+    try:
+        yield it
+    finally:
+        close_interp(it)
+
+
+def _env():
+    env = os.environ.copy()  # PYTHONPATH passes through unchanged
+    env.pop("PYTHONSTARTUP", None)
+    return env
+
+
+def run_py(code, timeout=60, args=(), cwd=None, input=None):
+    """Runs ``sys.executable -c code`` and returns the CompletedProcess (text mode)."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=_env(),
+        input=input,
+    )
+
+
+def run_script(path, timeout=60, cwd=None):
+    """Runs ``sys.executable path`` like :func:`run_py`."""
+    return subprocess.run(
+        [sys.executable, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=_env(),
+    )
+
+
+@pytest.fixture(name="run_py")
+def run_py_fixture():
+    return run_py
+
+
+@pytest.fixture(name="run_script")
+def run_script_fixture():
+    return run_script
+
+
+def assert_clean_exit(proc):
+    """Exit status 0 and no fatal error in the output."""
+    out = proc.stdout + proc.stderr
+    assert "Fatal Python error" not in out, out
+    assert "Segmentation fault" not in out, out
+    assert proc.returncode == 0, f"exit status {proc.returncode}\n{out}"

@@ -1,0 +1,404 @@
+"""Ctrl-C, interrupt() and process exit. Signal and exit behaviour is checked in
+subprocesses so that a failure cannot take the test run down with it."""
+import threading
+import time
+
+import pytest
+
+import extrainterpreters as xi
+import remote_funcs as rf
+from conftest import assert_clean_exit
+
+# Shared head of the subprocess scripts: a pure-Python busy loop defined in __main__
+# that leaves a marker file when it is ended by KeyboardInterrupt.
+HEAD = """
+import os, signal, sys, threading, time
+import extrainterpreters as xi
+
+MARKER = sys.argv[1]
+
+def busy_loop(seconds, marker):
+    end = time.monotonic() + seconds
+    n = 0
+    try:
+        while True:  # see remote_funcs.busy about calling time.monotonic() rarely
+            n += 1
+            if n % 4096 == 0 and time.monotonic() > end:
+                break
+    except KeyboardInterrupt:
+        with open(marker, "w") as f:
+            f.write("interrupted")
+        raise
+    return n
+
+sent = []
+
+def ctrl_c():
+    sent.append(time.monotonic())
+    os.kill(os.getpid(), signal.SIGINT)
+
+def wait_until(pred, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not pred() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return pred()
+
+interp = xi.Interpreter().start()
+print("WARM", interp.run(len, "ab"), flush=True)
+"""
+
+TAIL = """
+print("MARKER", wait_until(lambda: os.path.exists(MARKER)), flush=True)
+print("IDLE", wait_until(lambda: not interp.is_running()), flush=True)
+print("AFTER", interp.run(len, "abcd"), flush=True)
+interp.close()
+print("END", time.monotonic() - T0, flush=True)
+"""
+
+
+def parse(stdout):
+    """Lines 'KEY value...' -> {KEY: 'value...'} (last wins)."""
+    out = {}
+    for line in stdout.splitlines():
+        key, _, rest = line.partition(" ")
+        out[key] = rest
+    return out
+
+
+def check_common(proc, max_delay=0.5):
+    assert_clean_exit(proc)
+    res = parse(proc.stdout)
+    assert "KI" in res, f"no KeyboardInterrupt in the caller:\n{proc.stdout}{proc.stderr}"
+    delay = float(res["KI"])
+    assert delay < max_delay, f"KeyboardInterrupt came {delay:.3f} s after the signal"
+    assert res["MARKER"] == "True", "the call in the interpreter was not interrupted"
+    assert res["IDLE"] == "True"
+    assert res["AFTER"] == "4", "the interpreter is not usable afterwards"
+    assert float(res["END"]) < 20
+    return res
+
+
+def test_ctrl_c_while_waiting_in_run(run_py, tmp_path):
+    code = HEAD + """
+threading.Timer(0.3, ctrl_c).start()
+T0 = time.monotonic()
+try:
+    interp.run(busy_loop, 30, MARKER)
+    print("NOT-INTERRUPTED", flush=True)
+except KeyboardInterrupt:
+    print("KI", time.monotonic() - sent[0], flush=True)
+""" + TAIL
+    proc = run_py(code, timeout=90, args=[str(tmp_path / "marker")])
+    check_common(proc)
+
+
+def test_ctrl_c_while_waiting_in_join(run_py, tmp_path):
+    code = HEAD + """
+assert interp.run_in_thread(busy_loop, 30, MARKER) is True
+threading.Timer(0.3, ctrl_c).start()
+T0 = time.monotonic()
+try:
+    interp.join()
+    print("NOT-INTERRUPTED", flush=True)
+except KeyboardInterrupt:
+    print("KI", time.monotonic() - sent[0], flush=True)
+print("DONE", wait_until(interp.done), flush=True)
+try:
+    interp.result()
+    print("RESULT value", flush=True)
+except KeyboardInterrupt:
+    print("RESULT KeyboardInterrupt", flush=True)
+print("OPEN", interp.intno == interp.id, flush=True)
+""" + TAIL
+    proc = run_py(code, timeout=90, args=[str(tmp_path / "marker")])
+    res = check_common(proc)
+    assert res["DONE"] == "True"
+    assert res["RESULT"] == "KeyboardInterrupt"
+    assert res["OPEN"] == "True"  # an interrupted join does not close
+
+
+def test_ctrl_c_second_time(run_py, tmp_path):
+    # the interpreter survives an interrupted call and can be interrupted again
+    code = HEAD + """
+T0 = time.monotonic()
+delays = []
+for i in range(2):
+    marker = MARKER + str(i)
+    threading.Timer(0.3, ctrl_c).start()
+    try:
+        interp.run(busy_loop, 30, marker)
+    except KeyboardInterrupt:
+        delays.append(time.monotonic() - sent[-1])
+    wait_until(lambda: os.path.exists(marker))
+    wait_until(lambda: not interp.is_running())
+if all(os.path.exists(MARKER + str(i)) for i in range(2)):
+    open(MARKER, "w").close()
+print("KI", max(delays) if len(delays) == 2 else 99, flush=True)
+""" + TAIL
+    proc = run_py(code, timeout=120, args=[str(tmp_path / "marker")])
+    check_common(proc)
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_call_is_blocked_in_c(run_py, tmp_path):
+    # the caller does not wait for time.sleep to return; the interpreter notices
+    # the interruption once it is back in Python
+    code = HEAD + """
+def sleeper(seconds, marker):
+    try:
+        time.sleep(seconds)
+        while True:  # back in Python: the interruption must land here
+            pass
+    except KeyboardInterrupt:
+        with open(marker, "w") as f:
+            f.write("interrupted")
+        raise
+
+threading.Timer(0.3, ctrl_c).start()
+T0 = time.monotonic()
+try:
+    interp.run(sleeper, 2.0, MARKER)
+    print("NOT-INTERRUPTED", flush=True)
+except KeyboardInterrupt:
+    print("KI", time.monotonic() - sent[0], flush=True)
+""" + TAIL
+    proc = run_py(code, timeout=90, args=[str(tmp_path / "marker")])
+    check_common(proc)
+
+
+def test_interrupt_from_other_thread_interrupts_run_in_main(run_py, tmp_path):
+    code = HEAD + """
+sent.append(None)
+def later():
+    sent[0] = time.monotonic()
+    interp.interrupt()
+threading.Timer(0.3, later).start()
+T0 = time.monotonic()
+try:
+    interp.run(busy_loop, 30, MARKER)
+    print("NOT-INTERRUPTED", flush=True)
+except KeyboardInterrupt:
+    print("KI", time.monotonic() - sent[0], flush=True)
+""" + TAIL
+    proc = run_py(code, timeout=90, args=[str(tmp_path / "marker")])
+    check_common(proc, max_delay=2.0)
+
+
+def wait_for_file(path, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path.name} did not appear"
+        time.sleep(0.01)
+
+
+# --- interrupt() in-process (the interrupted call runs in a worker thread) ---------------------
+
+def test_interrupt_call_running_in_other_thread(interp, tmp_path):
+    marker = tmp_path / "marker"
+    caught = []
+
+    started = tmp_path / "started"
+
+    def worker():
+        try:
+            interp.run(rf.busy_marking_interrupt, 30, str(marker), str(started))
+        except KeyboardInterrupt as e:
+            caught.append(e)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    wait_for_file(started)
+    t0 = time.monotonic()
+    interp.interrupt()
+    t.join(10)
+    assert not t.is_alive()
+    assert time.monotonic() - t0 < 5
+    assert len(caught) == 1
+    assert marker.exists()
+    assert interp.run(rf.add, 1, 2) == 3
+
+
+def test_interrupt_threaded_call(interp, tmp_path):
+    marker = tmp_path / "marker"
+    started = tmp_path / "started"
+    interp.run_in_thread(rf.busy_marking_interrupt, 30, str(marker), str(started))
+    wait_for_file(started)
+    deadline = time.monotonic() + 10
+    interp.interrupt()
+    while not interp.done():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    with pytest.raises(KeyboardInterrupt):
+        interp.result()
+    assert marker.exists()
+    assert interp.run(rf.add, 1, 2) == 3
+
+
+def test_interrupt_when_idle_leaves_nothing_pending(interp):
+    interp.interrupt()
+    # a later call is not hit by a stale interruption
+    assert interp.run(rf.busy, 0.3) > 0
+    t = interp.call_in_thread(rf.busy, 0.3)
+    t.join(10)
+    assert interp.result() > 0
+
+
+def test_interrupt_only_hits_its_interpreter(tmp_path):
+    a = xi.Interpreter().start()
+    b = xi.Interpreter().start()
+    try:
+        marker = tmp_path / "a-marker"
+        started = tmp_path / "started"
+        a.run_in_thread(rf.busy_marking_interrupt, 30, str(marker), str(started))
+        b.run_in_thread(rf.busy, 1.0)
+        wait_for_file(started)
+        a.interrupt()
+        b.join(30)
+        assert isinstance(b.result(), int)  # b ran to the end
+        a.join(30)
+        with pytest.raises(KeyboardInterrupt):
+            a.result()
+        assert marker.exists()
+    finally:
+        a.close()
+        b.close()
+
+
+def test_interrupt_before_start_or_after_close_raises():
+    it = xi.Interpreter()
+    with pytest.raises(xi.InterpreterError):
+        it.interrupt()
+    it.start()
+    it.close()
+    with pytest.raises(xi.InterpreterError):
+        it.interrupt()
+
+
+# --- process exit with live interpreters ---------------------------------------------------------
+
+def test_exit_with_idle_and_running_interpreters(run_py, tmp_path):
+    marker = tmp_path / "finished"
+    code = """
+    import sys, time
+    import extrainterpreters as xi
+
+    def slow(path):
+        time.sleep(0.5)
+        with open(path, "w") as f:
+            f.write("finished")
+        return 1
+
+    idle = xi.Interpreter().start()
+    idle.run(len, "x")
+    busy = xi.Interpreter().start()
+    busy.run_in_thread(slow, sys.argv[1])
+    print("LEAVING", flush=True)
+    """
+    t0 = time.monotonic()
+    proc = run_py(code, timeout=60, args=[str(marker)])
+    assert_clean_exit(proc)
+    assert proc.stdout.splitlines() == ["LEAVING"]
+    assert marker.exists(), "the running call did not finish before exit"
+    assert time.monotonic() - t0 < 30
+
+
+def test_exit_while_pure_python_call_runs(run_py, tmp_path):
+    marker = tmp_path / "finished"
+    code = """
+    import sys, time
+    import extrainterpreters as xi
+
+    def spin(path):
+        end = time.monotonic() + 0.5
+        while time.monotonic() < end:
+            pass
+        with open(path, "w") as f:
+            f.write("finished")
+
+    it = xi.Interpreter().start()
+    t = it.call_in_thread(spin, sys.argv[1])
+    """
+    proc = run_py(code, timeout=60, args=[str(marker)])
+    assert_clean_exit(proc)
+    assert marker.exists()
+
+
+def test_exit_while_daemon_thread_calls_in(run_py, tmp_path):
+    marker = tmp_path / "finished"
+    code = """
+    import sys, threading, time
+    import extrainterpreters as xi
+
+    def slow(path):
+        time.sleep(0.5)
+        with open(path, "w") as f:
+            f.write("finished")
+
+    it = xi.Interpreter().start()
+    threading.Thread(target=it.run, args=(slow, sys.argv[1]), daemon=True).start()
+    while not it.is_running():
+        time.sleep(0.01)
+    """
+    proc = run_py(code, timeout=60, args=[str(marker)])
+    assert_clean_exit(proc)
+    assert marker.exists()
+
+
+def test_exit_with_nested_interpreter_left_open(run_py):
+    code = """
+    import extrainterpreters as xi
+
+    def make_inner():
+        import __main__
+        import extrainterpreters as xi
+        # kept alive by the interpreter's own __main__
+        __main__.kept = xi.Interpreter().start()
+        __main__.kept.run(len, "abc")
+        return __main__.kept.id
+
+    outer = xi.Interpreter().start()
+    inner_id = outer.run(make_inner)
+    print("LIVE", inner_id in {i.id for i in xi.list_all()}, flush=True)
+    """
+    proc = run_py(code, timeout=60)
+    assert_clean_exit(proc)
+    assert proc.stdout.splitlines() == ["LIVE True"]
+
+
+def test_exit_with_many_open_interpreters(run_py):
+    code = """
+    import extrainterpreters as xi
+    keep = [xi.Interpreter().start() for _ in range(8)]
+    print(sum(it.run(len, "ab") for it in keep), flush=True)
+    """
+    proc = run_py(code, timeout=60)
+    assert_clean_exit(proc)
+    assert proc.stdout.splitlines() == ["16"]
+
+
+def test_exit_after_unhandled_exception_with_open_interpreters(run_py):
+    code = """
+    import extrainterpreters as xi
+    it = xi.Interpreter().start()
+    it.run_in_thread(sum, [1, 2])
+    raise RuntimeError("caller fails")
+    """
+    proc = run_py(code, timeout=60)
+    out = proc.stdout + proc.stderr
+    assert "Fatal Python error" not in out, out
+    assert proc.returncode == 1, out
+    assert "RuntimeError: caller fails" in proc.stderr
+
+
+def test_exit_via_sys_exit_with_open_interpreters(run_py):
+    code = """
+    import sys
+    import extrainterpreters as xi
+    it = xi.Interpreter().start()
+    it.run(len, "a")
+    sys.exit(7)
+    """
+    proc = run_py(code, timeout=60)
+    out = proc.stdout + proc.stderr
+    assert "Fatal Python error" not in out, out
+    assert proc.returncode == 7, out
