@@ -1,5 +1,6 @@
 /* Interpreters: records, owner threads, thread-state cache, calls (see interp.h). */
 #include "interp.h"
+#include "wait.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -89,7 +90,6 @@ static xi_mutex xi_registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static xi_interp *xi_registry;      /* every record not yet closed */
 static xi_interp *xi_main_rec;      /* the main interpreter's (never closed) */
 static int xi_shutting_down;
-static unsigned long xi_main_ident;
 
 int64_t
 xi_interp_id(const xi_interp *rec)
@@ -250,7 +250,7 @@ xi_interp_init_main(void)
     rec->state = XI_ST_RUNNING;
     xi_lock(&xi_registry_mu);
     if (xi_main_rec == NULL) {
-        xi_main_ident = main_ident;
+        xi_set_main_thread(main_ident);
         xi_main_rec = rec;
         rec->next = xi_registry;
         xi_registry = rec;
@@ -263,12 +263,6 @@ xi_interp_init_main(void)
     return 0;
 }
 
-static int
-is_main_thread(void)
-{
-    return xi_main_ident != 0 && PyThread_get_thread_ident() == xi_main_ident &&
-           PyInterpreterState_Get() == PyInterpreterState_Main();
-}
 
 /* ---------------------------------------------------------- per-thread state */
 
@@ -1150,7 +1144,7 @@ run_on_owner(xi_state *st, xi_interp *rec, xi_request kind, xi_packet *req)
 PyObject *
 xi_interp_run(xi_state *st, xi_interp *rec, xi_request kind, xi_packet *req)
 {
-    if (rec->has_owner && is_main_thread()) {
+    if (rec->has_owner && xi_is_main_thread()) {
         return run_on_owner(st, rec, kind, req);
     }
     return run_direct(st, rec, kind, req);

@@ -1,5 +1,8 @@
 /* extrainterpreters._xi: the C core. The map of its state is in state.h. */
+#include "buffer.h"
 #include "handle.h"
+#include "queue.h"
+#include "registry.h"
 #include "interp.h"
 #include "state.h"
 #include "wire.h"
@@ -99,7 +102,54 @@ mod_close_all(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+static PyObject *
+mod_rebuild(PyObject *module, PyObject *args)
+{
+    xi_state *st = xi_state_of(module);
+    int kind;
+    unsigned long long id;
+    if (!PyArg_ParseTuple(args, "iK:_rebuild", &kind, &id)) {
+        return NULL;
+    }
+    xi_shared *obj = (kind >= 1 && kind <= XI_KIND_MAX) ? xi_shared_lookup(kind, id) : NULL;
+    if (obj == NULL) {
+        return PyErr_Format(PyExc_ValueError,
+                            "no shared object of kind %d with id %llu exists: it was "
+                            "freed, or the handle is not one this process made",
+                            kind, id);
+    }
+    PyObject *w = NULL;
+    switch ((xi_kind)kind) {
+    case XI_KIND_BUFFER:
+        w = xi_buffer_wrap(st, obj);
+        break;
+    case XI_KIND_QUEUE:
+        w = xi_queue_wrap(st, obj);
+        break;
+    }
+    xi_shared_decref(obj);
+    return w;
+}
+
+static PyObject *
+mod_queue_errors(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    return xi_queue_errors(xi_state_of(module));
+}
+
+static PyObject *
+mod_live_objects(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromLong(xi_shared_live());
+}
+
 static PyMethodDef module_methods[] = {
+    {"_rebuild", mod_rebuild, METH_VARARGS,
+     "_rebuild(kind, id): this interpreter's object for a shared object"},
+    {"_queue_errors", mod_queue_errors, METH_NOARGS,
+     "(QueueEmpty, QueueFull, QueueShutDown), made on first use"},
+    {"_live_objects", mod_live_objects, METH_NOARGS,
+     "how many shared objects are alive in the process (for tests)"},
     {"create", mod_create, METH_O,
      "create(sys_path) -> Handle: a new interpreter (own GIL) with that sys.path"},
     {"handle", mod_handle, METH_O, "handle(id) -> Handle: a non-owning handle"},
@@ -122,6 +172,12 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->ExecutionFailed);
     Py_VISIT(st->NotShareableError);
     Py_VISIT(st->HandleType);
+    Py_VISIT(st->BufferType);
+    Py_VISIT(st->QueueType);
+    Py_VISIT(st->rebuild);
+    Py_VISIT(st->QueueEmpty);
+    Py_VISIT(st->QueueFull);
+    Py_VISIT(st->QueueShutDown);
     Py_VISIT(st->dumps);
     Py_VISIT(st->loads);
     Py_VISIT(st->PickleBuffer);
@@ -146,6 +202,12 @@ module_clear(PyObject *module)
     Py_CLEAR(st->ExecutionFailed);
     Py_CLEAR(st->NotShareableError);
     Py_CLEAR(st->HandleType);
+    Py_CLEAR(st->BufferType);
+    Py_CLEAR(st->QueueType);
+    Py_CLEAR(st->rebuild);
+    Py_CLEAR(st->QueueEmpty);
+    Py_CLEAR(st->QueueFull);
+    Py_CLEAR(st->QueueShutDown);
     Py_CLEAR(st->dumps);
     Py_CLEAR(st->loads);
     Py_CLEAR(st->PickleBuffer);
@@ -262,6 +324,17 @@ module_exec(PyObject *module)
     }
     st->HandleType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &xi_handle_spec, NULL);
     if (st->HandleType == NULL || PyModule_AddType(module, st->HandleType) < 0) {
+        return -1;
+    }
+    st->BufferType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &xi_buffer_spec, NULL);
+    if (st->BufferType == NULL || PyModule_AddType(module, st->BufferType) < 0) {
+        return -1;
+    }
+    st->QueueType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &xi_queue_spec, NULL);
+    if (st->QueueType == NULL || PyModule_AddType(module, st->QueueType) < 0) {
+        return -1;
+    }
+    if ((st->rebuild = PyObject_GetAttrString(module, "_rebuild")) == NULL) {
         return -1;
     }
     if (xi_interp_init_main() < 0) {

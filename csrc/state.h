@@ -40,6 +40,14 @@ typedef struct {
 
     /* heap types */
     PyTypeObject *HandleType;
+    PyTypeObject *BufferType;
+    PyTypeObject *QueueType;
+    PyObject *QueueEmpty;      /* made on first use: they derive from queue's */
+    PyObject *QueueFull;
+    PyObject *QueueShutDown;
+
+    /* _xi._rebuild: what a pickled shared object calls to find itself again */
+    PyObject *rebuild;
 
     /* wire: pickle entry points and helpers (the first four imported on first need) */
     PyObject *dumps;           /* _pickle.dumps */

@@ -398,8 +398,8 @@ is_serialization_error(void)
              PyErr_ExceptionMatches(PyExc_SystemExit));
 }
 
-int
-xi_encode_value(xi_state *st, PyObject *obj, xi_packet *pkt)
+static int
+encode_value(xi_state *st, PyObject *obj, xi_packet *pkt)
 {
     int changed = 0;
     if (is_simple(obj, 0)) {
@@ -504,9 +504,9 @@ encode_func(xi_state *st, PyObject *func, int *named)
     return pickle_value(st, func, NULL, NULL);
 }
 
-int
-xi_encode_call(xi_state *st, PyObject *func, PyObject *args, PyObject *kwargs,
-               xi_packet *pkt)
+static int
+encode_call(xi_state *st, PyObject *func, PyObject *args, PyObject *kwargs,
+            xi_packet *pkt)
 {
     int changed = 0, rc = -1, named = 0;
     PyObject *a = NULL, *k = NULL, *payload = NULL, *fstream = NULL;
@@ -648,6 +648,41 @@ xi_decode_call(xi_state *st, const xi_packet *pkt, PyObject **func, PyObject **a
     return 0;
 }
 
+/* Encoders run with a collector of the shared objects their streams name; a packet
+ * keeps those references until it is released. */
+int
+xi_encode_value(xi_state *st, PyObject *obj, xi_packet *pkt)
+{
+    xi_refs refs = {0};
+    xi_refs *previous = xi_refs_begin(&refs);
+    int rc = encode_value(st, obj, pkt);
+    xi_refs_end(previous);
+    if (rc < 0) {
+        xi_refs_clear(&refs);
+    }
+    else {
+        pkt->refs = refs;
+    }
+    return rc;
+}
+
+int
+xi_encode_call(xi_state *st, PyObject *func, PyObject *args, PyObject *kwargs,
+               xi_packet *pkt)
+{
+    xi_refs refs = {0};
+    xi_refs *previous = xi_refs_begin(&refs);
+    int rc = encode_call(st, func, args, kwargs, pkt);
+    xi_refs_end(previous);
+    if (rc < 0) {
+        xi_refs_clear(&refs);
+    }
+    else {
+        pkt->refs = refs;
+    }
+    return rc;
+}
+
 /* ------------------------------------------------------------- ownership */
 
 Py_ssize_t
@@ -705,6 +740,7 @@ void
 xi_packet_release(xi_packet *pkt)
 {
     Py_CLEAR(pkt->keep);
+    xi_refs_clear(&pkt->refs);
     PyMem_RawFree(pkt->block);
     pkt->block = NULL;
     pkt->segs = NULL;
@@ -787,8 +823,8 @@ own_stream(PyObject *stream, xi_packet *pkt)
     }
 }
 
-void
-xi_encode_exception(xi_state *st, int64_t interp_id, xi_packet *pkt)
+static void
+encode_exception(xi_state *st, int64_t interp_id, xi_packet *pkt)
 {
     PyObject *exc = PyErr_GetRaisedException();
     if (xi_wire_load_pickle(st) < 0) {
@@ -868,6 +904,16 @@ xi_encode_exception(xi_state *st, int64_t interp_id, xi_packet *pkt)
     Py_XDECREF(desc);
     Py_XDECREF(stream);
     assert(!PyErr_Occurred());
+}
+
+void
+xi_encode_exception(xi_state *st, int64_t interp_id, xi_packet *pkt)
+{
+    xi_refs refs = {0};
+    xi_refs *previous = xi_refs_begin(&refs);
+    encode_exception(st, interp_id, pkt);
+    xi_refs_end(previous);
+    pkt->refs = refs;
 }
 
 /* ---------------------------------------------------------------- decoding */

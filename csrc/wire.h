@@ -17,6 +17,7 @@
 #define XI_WIRE_H
 
 #include "compat.h"
+#include "registry.h"
 #include "state.h"
 
 #define XI_MV_MAXDIM 8
@@ -55,6 +56,7 @@ typedef struct {
     xi_seg *segs;
     void *block;             /* owned storage, PyMem_RawMalloc'ed, or NULL */
     PyObject *keep;          /* borrowed storage: objects of the encoding interpreter */
+    xi_refs refs;            /* the shared objects the stream names (references) */
 } xi_packet;
 
 #define XI_PACKET_INIT {0}

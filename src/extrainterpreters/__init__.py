@@ -10,6 +10,8 @@ from ._xi import (
     InterpreterError,
     InterpreterNotFoundError,
     NotShareableError,
+    Queue,
+    SharedBuffer,
 )
 
 # Every interpreter that receives a call imports this package (for the C core), so the
@@ -22,13 +24,28 @@ _LAZY = {
     "list_all": "interpreter",
 }
 
+_QUEUE_ERRORS = ("QueueEmpty", "QueueFull", "QueueShutDown")
+
 __all__ = sorted(
     ["ExecutionFailed", "InterpreterError", "InterpreterNotFoundError",
-     "NotShareableError", *_LAZY]
+     "NotShareableError", "Queue", "SharedBuffer", "create_queue",
+     *_QUEUE_ERRORS, *_LAZY]
 )
 
 
+def create_queue(maxsize=0):
+    """A new Queue (the same as Queue(maxsize))."""
+    return Queue(maxsize)
+
+
 def __getattr__(name):
+    if name in _QUEUE_ERRORS:
+        # they derive from the queue module's exceptions, imported on first use
+        from . import _xi
+
+        errors = dict(zip(_QUEUE_ERRORS, _xi._queue_errors()))
+        globals().update(errors)
+        return errors[name]
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,630 @@
+/* Queue (see queue.h). Items are serialized into owned packets when put, so an item
+ * outlives the interpreter that put it; shared objects inside items stay shared (the
+ * packet holds references to them). Waits happen in C with the thread state detached. */
+#include "queue.h"
+
+#include "wait.h"
+#include "wire.h"
+
+#include <stddef.h>
+
+typedef struct xi_item {
+    xi_packet pkt;
+    struct xi_item *next;
+} xi_item;
+
+typedef struct {
+    xi_shared hdr;
+    xi_mutex mu;
+    xi_cond not_empty, not_full, all_done;
+    int getters, putters, joiners;   /* threads asleep on each condition */
+    xi_item *head, *tail;
+    Py_ssize_t count;
+    _Atomic Py_ssize_t ready;        /* count, readable without the lock (for spinning) */
+    Py_ssize_t maxsize;              /* <= 0: unbounded */
+    Py_ssize_t unfinished;           /* put minus task_done */
+    int shutdown;
+} xi_queue;
+
+typedef struct {
+    PyObject_HEAD
+    xi_queue *q;
+    PyObject *weakreflist;
+} xi_queue_obj;
+
+static void
+item_free(xi_item *it)
+{
+    xi_packet_release(&it->pkt); /* owned: safe in any interpreter */
+    PyMem_RawFree(it);
+}
+
+static void
+queue_free(xi_shared *obj)
+{
+    xi_queue *q = (xi_queue *)obj;
+    while (q->head != NULL) {
+        xi_item *it = q->head;
+        q->head = it->next;
+        item_free(it);
+    }
+    xi_cond_fini(&q->not_empty);
+    xi_cond_fini(&q->not_full);
+    xi_cond_fini(&q->all_done);
+    xi_mutex_fini(&q->mu);
+    PyMem_RawFree(q);
+}
+
+static const xi_shared_ops queue_ops = {XI_KIND_QUEUE, "Queue", queue_free};
+
+/* ------------------------------------------------------------ exceptions */
+
+static PyObject *
+make_error(const char *name, const char *doc, PyObject *base)
+{
+    char qualified[96];
+    snprintf(qualified, sizeof(qualified), "extrainterpreters.%s", name);
+    return PyErr_NewExceptionWithDoc(qualified, doc, base, NULL);
+}
+
+PyObject *
+xi_queue_errors(xi_state *st)
+{
+    if (st->QueueShutDown == NULL) {
+        PyObject *queue = PyImport_ImportModule("queue");
+        if (queue == NULL) {
+            return NULL;
+        }
+        PyObject *empty = PyObject_GetAttrString(queue, "Empty");
+        PyObject *full = empty ? PyObject_GetAttrString(queue, "Full") : NULL;
+        PyObject *shut = NULL;
+        if (full != NULL && PyObject_HasAttrString(queue, "ShutDown")) {
+            shut = PyObject_GetAttrString(queue, "ShutDown");
+        }
+        else if (full != NULL) {
+            shut = Py_NewRef(PyExc_Exception);
+        }
+        Py_DECREF(queue);
+        if (shut != NULL) {
+            st->QueueEmpty = make_error("QueueEmpty", "get() found the Queue empty.", empty);
+            st->QueueFull = make_error("QueueFull", "put() found the Queue full.", full);
+            st->QueueShutDown = make_error("QueueShutDown", "The Queue was shut down.", shut);
+        }
+        Py_XDECREF(empty);
+        Py_XDECREF(full);
+        Py_XDECREF(shut);
+        if (st->QueueEmpty == NULL || st->QueueFull == NULL || st->QueueShutDown == NULL) {
+            Py_CLEAR(st->QueueEmpty);
+            Py_CLEAR(st->QueueFull);
+            Py_CLEAR(st->QueueShutDown);
+            return NULL;
+        }
+    }
+    return PyTuple_Pack(3, st->QueueEmpty, st->QueueFull, st->QueueShutDown);
+}
+
+/* 0: QueueEmpty, 1: QueueFull, 2: QueueShutDown */
+static PyObject *
+raise_queue_error(xi_state *st, int which, const char *msg)
+{
+    PyObject *errors = xi_queue_errors(st);
+    if (errors != NULL) {
+        PyErr_SetString(PyTuple_GET_ITEM(errors, which), msg);
+        Py_DECREF(errors);
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------ wrappers */
+
+static inline xi_state *
+queue_state(PyObject *self)
+{
+    return (xi_state *)PyType_GetModuleState(Py_TYPE(self));
+}
+
+static inline xi_queue *
+Q(PyObject *self)
+{
+    return ((xi_queue_obj *)self)->q;
+}
+
+static PyObject *
+wrap(PyTypeObject *tp, xi_queue *q)
+{
+    xi_queue_obj *self = (xi_queue_obj *)tp->tp_alloc(tp, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->q = q; /* the reference passes to the wrapper */
+    return (PyObject *)self;
+}
+
+PyObject *
+xi_queue_wrap(xi_state *st, xi_shared *obj)
+{
+    xi_shared_incref(obj);
+    PyObject *w = wrap(st->QueueType, (xi_queue *)obj);
+    if (w == NULL) {
+        xi_shared_decref(obj);
+    }
+    return w;
+}
+
+static PyObject *
+queue_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
+{
+    Py_ssize_t maxsize = 0;
+    static char *kwlist[] = {"maxsize", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|n:Queue", kwlist, &maxsize)) {
+        return NULL;
+    }
+    xi_queue *q = PyMem_RawCalloc(1, sizeof(xi_queue));
+    if (q == NULL) {
+        return PyErr_NoMemory();
+    }
+    xi_mutex_init(&q->mu);
+    xi_cond_init(&q->not_empty);
+    xi_cond_init(&q->not_full);
+    xi_cond_init(&q->all_done);
+    q->maxsize = maxsize;
+    atomic_init(&q->ready, 0);
+    xi_shared_register(&q->hdr, &queue_ops);
+    PyObject *self = wrap(tp, q);
+    if (self == NULL) {
+        xi_shared_decref(&q->hdr);
+    }
+    return self;
+}
+
+static void
+queue_dealloc(PyObject *op)
+{
+    xi_queue_obj *self = (xi_queue_obj *)op;
+    PyTypeObject *tp = Py_TYPE(op);
+    PyObject_GC_UnTrack(op);
+    if (self->weakreflist != NULL) {
+        PyObject_ClearWeakRefs(op);
+    }
+    if (self->q != NULL) {
+        xi_shared_decref(&self->q->hdr);
+        self->q = NULL;
+    }
+    tp->tp_free(op);
+    Py_DECREF(tp);
+}
+
+static int
+queue_traverse(PyObject *op, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(op));
+    return 0;
+}
+
+/* ------------------------------------------------------------ put / get */
+
+enum { XI_Q_OK = 0, XI_Q_SHUTDOWN = 1 };
+
+typedef struct {
+    xi_queue *q;
+    xi_item *item;
+    int status;
+} xi_qop;
+
+static int
+try_put(void *arg)
+{
+    xi_qop *op = arg;
+    xi_queue *q = op->q;
+    if (q->shutdown) {
+        op->status = XI_Q_SHUTDOWN;
+        return 1;
+    }
+    if (q->maxsize > 0 && q->count >= q->maxsize) {
+        return 0;
+    }
+    op->item->next = NULL;
+    if (q->tail != NULL) {
+        q->tail->next = op->item;
+    }
+    else {
+        q->head = op->item;
+    }
+    q->tail = op->item;
+    q->count++;
+    q->unfinished++;
+    atomic_store_explicit(&q->ready, q->count, memory_order_release);
+    if (q->getters > 0) {
+        xi_signal(&q->not_empty);
+    }
+    op->item = NULL;
+    op->status = XI_Q_OK;
+    return 1;
+}
+
+static int
+try_get(void *arg)
+{
+    xi_qop *op = arg;
+    xi_queue *q = op->q;
+    if (q->count > 0) {
+        xi_item *it = q->head;
+        q->head = it->next;
+        if (q->head == NULL) {
+            q->tail = NULL;
+        }
+        q->count--;
+        atomic_store_explicit(&q->ready, q->count, memory_order_release);
+        if (q->putters > 0) {
+            xi_signal(&q->not_full);
+        }
+        op->item = it;
+        op->status = XI_Q_OK;
+        return 1;
+    }
+    if (q->shutdown) {
+        op->status = XI_Q_SHUTDOWN;
+        return 1;
+    }
+    return 0;
+}
+
+static int
+can_get(void *arg)
+{
+    xi_qop *op = arg;
+    return atomic_load_explicit(&op->q->ready, memory_order_acquire) > 0;
+}
+
+/* One attempt with the GIL held (no one holding q->mu ever waits for a GIL), then a
+ * blocking wait if needed. 1: done, 0: timed out / would block, -1: exception. */
+static int
+run_op(xi_queue *q, int (*attempt)(void *), int (*ready)(void *), xi_cond *cv,
+       int *sleepers, xi_qop *op, int64_t deadline)
+{
+    xi_lock(&q->mu);
+    int done = attempt(op);
+    xi_unlock(&q->mu);
+    if (done) {
+        return 1;
+    }
+    if (deadline != XI_FOREVER && deadline <= xi_now_ns()) {
+        return 0;
+    }
+    return xi_block(&q->mu, cv, sleepers, attempt, ready, op, deadline);
+}
+
+static int
+parse_block_timeout(PyObject *block_obj, PyObject *timeout, int64_t *deadline)
+{
+    int block = block_obj ? PyObject_IsTrue(block_obj) : 1;
+    if (block < 0) {
+        return -1;
+    }
+    return xi_deadline(block, timeout, deadline);
+}
+
+static PyObject *
+do_put(PyObject *self, PyObject *obj, PyObject *block, PyObject *timeout)
+{
+    xi_state *st = queue_state(self);
+    xi_queue *q = Q(self);
+    int64_t deadline;
+    if (parse_block_timeout(block, timeout, &deadline) < 0) {
+        return NULL;
+    }
+    xi_item *item = PyMem_RawCalloc(1, sizeof(xi_item));
+    if (item == NULL) {
+        return PyErr_NoMemory();
+    }
+    if (xi_encode_value(st, obj, &item->pkt) < 0) {
+        PyMem_RawFree(item);
+        return NULL;
+    }
+    if (xi_packet_own(&item->pkt) < 0) {
+        item_free(item);
+        return NULL;
+    }
+    xi_qop op = {q, item, XI_Q_OK};
+    int rc = run_op(q, try_put, NULL, &q->not_full, &q->putters, &op, deadline);
+    if (op.item != NULL) {
+        item_free(op.item); /* not enqueued */
+    }
+    if (rc < 0) {
+        return NULL;
+    }
+    if (rc == 0) {
+        return raise_queue_error(st, 1, "the Queue is full");
+    }
+    if (op.status == XI_Q_SHUTDOWN) {
+        return raise_queue_error(st, 2, "the Queue is shut down");
+    }
+    Py_RETURN_NONE;
+}
+
+/* Puts an item that could not be rebuilt back at the head of the queue. */
+static void
+put_back(xi_queue *q, xi_item *it)
+{
+    xi_lock(&q->mu);
+    it->next = q->head;
+    q->head = it;
+    if (q->tail == NULL) {
+        q->tail = it;
+    }
+    q->count++;
+    atomic_store_explicit(&q->ready, q->count, memory_order_release);
+    if (q->getters > 0) {
+        xi_signal(&q->not_empty);
+    }
+    xi_unlock(&q->mu);
+}
+
+static PyObject *
+do_get(PyObject *self, PyObject *block, PyObject *timeout)
+{
+    xi_state *st = queue_state(self);
+    xi_queue *q = Q(self);
+    int64_t deadline;
+    if (parse_block_timeout(block, timeout, &deadline) < 0) {
+        return NULL;
+    }
+    xi_qop op = {q, NULL, XI_Q_OK};
+    int rc = run_op(q, try_get, can_get, &q->not_empty, &q->getters, &op, deadline);
+    if (rc < 0) {
+        return NULL;
+    }
+    if (rc == 0) {
+        return raise_queue_error(st, 0, "the Queue is empty");
+    }
+    if (op.status == XI_Q_SHUTDOWN) {
+        return raise_queue_error(st, 2, "the Queue is shut down");
+    }
+    PyObject *value = xi_decode(st, &op.item->pkt);
+    if (value == NULL) {
+        /* Nothing is lost: the item goes back to the head of the queue, where another
+         * interpreter (or this one, once it can import what the item needs) gets it. */
+        put_back(q, op.item);
+        return NULL;
+    }
+    item_free(op.item);
+    return value;
+}
+
+static PyObject *
+queue_put(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    PyObject *obj, *block = NULL, *timeout = Py_None;
+    static char *kwlist[] = {"item", "block", "timeout", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OO:put", kwlist, &obj, &block, &timeout)) {
+        return NULL;
+    }
+    return do_put(self, obj, block, timeout);
+}
+
+static PyObject *
+queue_put_nowait(PyObject *self, PyObject *obj)
+{
+    return do_put(self, obj, Py_False, Py_None);
+}
+
+static PyObject *
+queue_get(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    PyObject *block = NULL, *timeout = Py_None;
+    static char *kwlist[] = {"block", "timeout", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OO:get", kwlist, &block, &timeout)) {
+        return NULL;
+    }
+    return do_get(self, block, timeout);
+}
+
+static PyObject *
+queue_get_nowait(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return do_get(self, Py_False, Py_None);
+}
+
+/* ------------------------------------------------------------ the rest of queue.Queue */
+
+static PyObject *
+queue_task_done(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    xi_queue *q = Q(self);
+    xi_lock(&q->mu);
+    if (q->unfinished <= 0) {
+        xi_unlock(&q->mu);
+        PyErr_SetString(PyExc_ValueError, "task_done() called too many times");
+        return NULL;
+    }
+    if (--q->unfinished == 0) {
+        xi_broadcast(&q->all_done);
+    }
+    xi_unlock(&q->mu);
+    Py_RETURN_NONE;
+}
+
+static int
+all_done(void *arg)
+{
+    return ((xi_queue *)arg)->unfinished == 0;
+}
+
+static PyObject *
+queue_join(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    xi_queue *q = Q(self);
+    if (xi_block(&q->mu, &q->all_done, &q->joiners, all_done, NULL, q, XI_FOREVER) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+queue_shutdown(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    int immediate = 0;
+    static char *kwlist[] = {"immediate", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|p:shutdown", kwlist, &immediate)) {
+        return NULL;
+    }
+    xi_queue *q = Q(self);
+    xi_item *dropped = NULL;
+    xi_lock(&q->mu);
+    q->shutdown = 1;
+    if (immediate) {
+        dropped = q->head;
+        q->unfinished -= q->count;
+        if (q->unfinished < 0) {
+            q->unfinished = 0;
+        }
+        q->head = q->tail = NULL;
+        q->count = 0;
+        atomic_store(&q->ready, 0);
+    }
+    xi_broadcast(&q->not_empty);
+    xi_broadcast(&q->not_full);
+    if (q->unfinished == 0) {
+        xi_broadcast(&q->all_done);
+    }
+    xi_unlock(&q->mu);
+    while (dropped != NULL) {
+        xi_item *next = dropped->next;
+        item_free(dropped);
+        dropped = next;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+queue_qsize(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    xi_queue *q = Q(self);
+    xi_lock(&q->mu);
+    Py_ssize_t n = q->count;
+    xi_unlock(&q->mu);
+    return PyLong_FromSsize_t(n);
+}
+
+static PyObject *
+queue_empty(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    xi_queue *q = Q(self);
+    xi_lock(&q->mu);
+    int empty = q->count == 0;
+    xi_unlock(&q->mu);
+    return PyBool_FromLong(empty);
+}
+
+static PyObject *
+queue_full(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    xi_queue *q = Q(self);
+    xi_lock(&q->mu);
+    int full = q->maxsize > 0 && q->count >= q->maxsize;
+    xi_unlock(&q->mu);
+    return PyBool_FromLong(full);
+}
+
+static PyObject *
+queue_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    xi_queue *q = Q(self);
+    xi_state *st = queue_state(self);
+    if (xi_refs_add(&q->hdr) < 0) {
+        return NULL;
+    }
+    return Py_BuildValue("O(iK)", st->rebuild, (int)XI_KIND_QUEUE,
+                         (unsigned long long)q->hdr.id);
+}
+
+static PyObject *
+queue_get_maxsize(PyObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromSsize_t(Q(self)->maxsize);
+}
+
+static PyObject *
+queue_get_id(PyObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromUnsignedLongLong(Q(self)->hdr.id);
+}
+
+static PyObject *
+queue_repr(PyObject *self)
+{
+    xi_queue *q = Q(self);
+    return PyUnicode_FromFormat("<extrainterpreters.Queue id=%llu maxsize=%zd>",
+                                (unsigned long long)q->hdr.id, q->maxsize);
+}
+
+static PyObject *
+queue_richcompare(PyObject *a, PyObject *b, int op)
+{
+    if ((op != Py_EQ && op != Py_NE) || Py_TYPE(a) != Py_TYPE(b)) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    int same = Q(a) == Q(b);
+    return PyBool_FromLong(op == Py_EQ ? same : !same);
+}
+
+static Py_hash_t
+queue_hash(PyObject *self)
+{
+    Py_hash_t h = (Py_hash_t)Q(self)->hdr.id;
+    return h == -1 ? -2 : h;
+}
+
+static PyMethodDef queue_methods[] = {
+    {"put", (PyCFunction)(void (*)(void))queue_put, METH_VARARGS | METH_KEYWORDS,
+     "put(item, block=True, timeout=None)"},
+    {"put_nowait", queue_put_nowait, METH_O, "put(item, block=False)"},
+    {"get", (PyCFunction)(void (*)(void))queue_get, METH_VARARGS | METH_KEYWORDS,
+     "get(block=True, timeout=None) -> item"},
+    {"get_nowait", queue_get_nowait, METH_NOARGS, "get(block=False)"},
+    {"task_done", queue_task_done, METH_NOARGS, "a got item is processed"},
+    {"join", queue_join, METH_NOARGS, "wait until every item put is processed"},
+    {"shutdown", (PyCFunction)(void (*)(void))queue_shutdown, METH_VARARGS | METH_KEYWORDS,
+     "shutdown(immediate=False): put() raises QueueShutDown from now on; get() too once "
+     "the queue is empty (at once with immediate=True, which drops the items)"},
+    {"qsize", queue_qsize, METH_NOARGS, "number of items"},
+    {"empty", queue_empty, METH_NOARGS, "whether there is no item"},
+    {"full", queue_full, METH_NOARGS, "whether there are maxsize items"},
+    {"__reduce__", queue_reduce, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef queue_getset[] = {
+    {"maxsize", queue_get_maxsize, NULL, "the bound (0: none)", NULL},
+    {"id", queue_get_id, NULL, "process-wide id of the queue", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMemberDef queue_members[] = {
+    {"__weaklistoffset__", Py_T_PYSSIZET, offsetof(xi_queue_obj, weakreflist), Py_READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot queue_slots[] = {
+    {Py_tp_new, queue_new},
+    {Py_tp_dealloc, queue_dealloc},
+    {Py_tp_traverse, queue_traverse},
+    {Py_tp_methods, queue_methods},
+    {Py_tp_getset, queue_getset},
+    {Py_tp_members, queue_members},
+    {Py_tp_repr, queue_repr},
+    {Py_tp_richcompare, queue_richcompare},
+    {Py_tp_hash, queue_hash},
+    {Py_tp_doc,
+     "Queue(maxsize=0)\n\n"
+     "A FIFO queue that every interpreter it is passed to shares, with queue.Queue's "
+     "API."},
+    {0, NULL},
+};
+
+PyType_Spec xi_queue_spec = {
+    .name = "extrainterpreters.Queue",
+    .basicsize = sizeof(xi_queue_obj),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = queue_slots,
+};

@@ -1,0 +1,131 @@
+/* The registry of shared objects (see registry.h). */
+#include "registry.h"
+
+#include <string.h>
+
+#define XI_BUCKETS 1024
+
+static xi_mutex xi_shared_mu = PTHREAD_MUTEX_INITIALIZER;
+static xi_shared *xi_buckets[XI_BUCKETS];
+static uint64_t xi_next_id = 1;
+static _Atomic long xi_live;
+
+static inline size_t
+bucket_of(uint64_t id)
+{
+    return (size_t)((id * 0x9E3779B97F4A7C15ull) >> 54) % XI_BUCKETS;
+}
+
+void
+xi_shared_register(xi_shared *obj, const xi_shared_ops *ops)
+{
+    obj->ops = ops;
+    atomic_init(&obj->refcnt, 1);
+    xi_lock(&xi_shared_mu);
+    obj->id = xi_next_id++;
+    size_t b = bucket_of(obj->id);
+    obj->next = xi_buckets[b];
+    xi_buckets[b] = obj;
+    xi_unlock(&xi_shared_mu);
+    atomic_fetch_add(&xi_live, 1);
+}
+
+void
+xi_shared_incref(xi_shared *obj)
+{
+    atomic_fetch_add(&obj->refcnt, 1);
+}
+
+void
+xi_shared_decref(xi_shared *obj)
+{
+    if (atomic_fetch_sub(&obj->refcnt, 1) != 1) {
+        return;
+    }
+    /* A lookup racing with this sees a zero count and treats the object as gone. */
+    xi_lock(&xi_shared_mu);
+    for (xi_shared **p = &xi_buckets[bucket_of(obj->id)]; *p != NULL; p = &(*p)->next) {
+        if (*p == obj) {
+            *p = obj->next;
+            break;
+        }
+    }
+    xi_unlock(&xi_shared_mu);
+    atomic_fetch_sub(&xi_live, 1);
+    obj->ops->free(obj);
+}
+
+xi_shared *
+xi_shared_lookup(int kind, uint64_t id)
+{
+    xi_shared *found = NULL;
+    xi_lock(&xi_shared_mu);
+    for (xi_shared *o = xi_buckets[bucket_of(id)]; o != NULL; o = o->next) {
+        if (o->id == id && (int)o->ops->kind == kind) {
+            long n = atomic_load(&o->refcnt);
+            while (n > 0 && !atomic_compare_exchange_weak(&o->refcnt, &n, n + 1)) {
+            }
+            found = n > 0 ? o : NULL;
+            break;
+        }
+    }
+    xi_unlock(&xi_shared_mu);
+    return found;
+}
+
+long
+xi_shared_live(void)
+{
+    return atomic_load(&xi_live);
+}
+
+/* ------------------------------------------------------------ collectors */
+
+static _Thread_local xi_refs *xi_collector;
+
+xi_refs *
+xi_refs_begin(xi_refs *refs)
+{
+    xi_refs *previous = xi_collector;
+    xi_collector = refs;
+    return previous;
+}
+
+void
+xi_refs_end(xi_refs *previous)
+{
+    xi_collector = previous;
+}
+
+int
+xi_refs_add(xi_shared *obj)
+{
+    xi_refs *r = xi_collector;
+    if (r == NULL) {
+        return 0;
+    }
+    if (r->n == r->cap) {
+        Py_ssize_t cap = r->cap ? r->cap * 2 : 4;
+        xi_shared **items = PyMem_RawRealloc(r->items, sizeof(xi_shared *) * (size_t)cap);
+        if (items == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        r->items = items;
+        r->cap = cap;
+    }
+    xi_shared_incref(obj);
+    r->items[r->n++] = obj;
+    return 0;
+}
+
+void
+xi_refs_clear(xi_refs *refs)
+{
+    for (Py_ssize_t i = 0; i < refs->n; i++) {
+        xi_shared_decref(refs->items[i]);
+    }
+    PyMem_RawFree(refs->items);
+    refs->items = NULL;
+    refs->n = refs->cap = 0;
+}

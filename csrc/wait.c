@@ -1,0 +1,97 @@
+/* Blocking waits (see wait.h). */
+#include "wait.h"
+
+#include <math.h>
+
+/* How often the main thread wakes from a wait to run signal handlers. */
+#define XI_SIGNAL_SLICE_NS (50 * 1000 * 1000)
+
+int
+xi_deadline(int block, PyObject *timeout, int64_t *deadline)
+{
+    if (!block) {
+        *deadline = xi_now_ns();
+        return 0;
+    }
+    if (timeout == NULL || timeout == Py_None) {
+        *deadline = XI_FOREVER;
+        return 0;
+    }
+    double secs = PyFloat_AsDouble(timeout);
+    if (secs == -1.0 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (isnan(secs) || secs < 0) {
+        PyErr_SetString(PyExc_ValueError, "'timeout' must be a non-negative number");
+        return -1;
+    }
+    if (secs > 1e9) { /* about 31 years: the same as forever */
+        *deadline = XI_FOREVER;
+        return 0;
+    }
+    *deadline = xi_now_ns() + (int64_t)(secs * 1e9);
+    return 0;
+}
+
+static _Atomic unsigned long xi_main_ident;
+
+void
+xi_set_main_thread(unsigned long ident)
+{
+    atomic_store(&xi_main_ident, ident);
+}
+
+int
+xi_is_main_thread(void)
+{
+    unsigned long main_ident = atomic_load(&xi_main_ident);
+    return main_ident != 0 && PyThread_get_thread_ident() == main_ident &&
+           PyInterpreterState_Get() == PyInterpreterState_Main();
+}
+
+int
+xi_block(xi_mutex *mu, xi_cond *cv, int *sleepers, int (*attempt)(void *),
+         int (*ready)(void *), void *arg, int64_t deadline)
+{
+    int main_thread = xi_is_main_thread();
+    PyThreadState *ts = PyEval_SaveThread();
+    if (ready != NULL && deadline != xi_now_ns()) {
+        (void)xi_spin_until(ready, arg);
+    }
+    xi_lock(mu);
+    for (;;) {
+        if (attempt(arg)) {
+            xi_unlock(mu);
+            PyEval_RestoreThread(ts);
+            return 1;
+        }
+        int64_t now = xi_now_ns();
+        if (deadline != XI_FOREVER && now >= deadline) {
+            xi_unlock(mu);
+            PyEval_RestoreThread(ts);
+            return 0;
+        }
+        int64_t until = deadline;
+        if (main_thread && (until == XI_FOREVER || until > now + XI_SIGNAL_SLICE_NS)) {
+            until = now + XI_SIGNAL_SLICE_NS;
+        }
+        (*sleepers)++;
+        if (until == XI_FOREVER) {
+            xi_wait(cv, mu);
+        }
+        else {
+            (void)xi_wait_until(cv, mu, until);
+        }
+        (*sleepers)--;
+        if (main_thread && xi_now_ns() >= until && until != deadline) {
+            /* a slice ended: let signal handlers run */
+            xi_unlock(mu);
+            PyEval_RestoreThread(ts);
+            if (PyErr_CheckSignals() < 0) {
+                return -1;
+            }
+            ts = PyEval_SaveThread();
+            xi_lock(mu);
+        }
+    }
+}

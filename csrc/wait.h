@@ -1,0 +1,30 @@
+/* Blocking waits: in C, with the thread state detached, honouring a deadline, and in
+ * the main thread waking every 50 ms to run signal handlers (Ctrl-C). */
+#ifndef XI_WAIT_H
+#define XI_WAIT_H
+
+#include "compat.h"
+
+#define XI_FOREVER (-1)
+
+/* Converts (block, timeout) as queue.Queue takes them into an absolute monotonic
+ * deadline: XI_FOREVER, or a time (now when not blocking). -1 with ValueError/TypeError
+ * set on a bad timeout. */
+int xi_deadline(int block, PyObject *timeout, int64_t *deadline);
+
+/* Whether this is the main thread of the main interpreter (the one that handles
+ * signals); known once the main interpreter has imported the module. */
+int xi_is_main_thread(void);
+void xi_set_main_thread(unsigned long ident);
+
+/* Runs `attempt` (with `mu` held) until it returns nonzero, waiting on `cv` between
+ * attempts, until `deadline`. `ready`, if not NULL, is polled without the lock for a
+ * short spin before the first sleep. `*sleepers` counts the threads asleep on `cv`
+ * (guarded by `mu`), so that wakers can skip signalling nobody. The GIL is held on entry
+ * and on return, released in between.
+ * Returns 1 when attempt succeeded, 0 on timeout, -1 with an exception set (a signal
+ * handler raised). */
+int xi_block(xi_mutex *mu, xi_cond *cv, int *sleepers, int (*attempt)(void *),
+             int (*ready)(void *), void *arg, int64_t deadline);
+
+#endif /* XI_WAIT_H */
