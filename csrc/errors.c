@@ -43,6 +43,11 @@ xi_raise(xi_state *st, xi_err code, int64_t id)
     case XI_ERR_THREAD:
         PyErr_SetString(st->InterpreterError, "could not start an OS thread");
         break;
+    case XI_ERR_FORKED:
+        PyErr_SetString(st->InterpreterError,
+                        "interpreters do not survive os.fork(): this process is a child of "
+                        "the one that made them");
+        break;
     case XI_ERR_NOT_OWNER:
         PyErr_Format(st->InterpreterError,
                      "this object does not own interpreter %lld and cannot close it",

@@ -19,6 +19,7 @@ typedef enum {
     XI_ERR_CURRENT = -9,    /* the operation targets the interpreter it runs in */
     XI_ERR_THREAD = -10,    /* an OS thread could not be started */
     XI_ERR_NOT_OWNER = -11, /* the handle does not own the interpreter */
+    XI_ERR_FORKED = -12,    /* this process is a fork() child of the one that made it */
 } xi_err;
 
 /* Sets the exception that matches `code` (does nothing for XI_ERR_PYTHON, whose

@@ -28,6 +28,7 @@ typedef struct xi_active {
 typedef struct xi_tsentry {
     xi_interp *rec;
     PyThreadState *ts;
+    PyThreadState *dead_ts;  /* end_interpreter's copy of ts while it deletes it */
     int dead;
     struct xi_tsentry *next_rec;
     struct xi_tsentry *next_thr;
@@ -90,6 +91,14 @@ static xi_mutex xi_registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static xi_interp *xi_registry;      /* every record not yet closed */
 static xi_interp *xi_main_rec;      /* the main interpreter's (never closed) */
 static int xi_shutting_down;
+/* Set in a fork() child: the owner threads are not there, and every record is dead. */
+static volatile int xi_forked;
+
+static void
+after_fork_in_child(void)
+{
+    xi_forked = 1;
+}
 
 int64_t
 xi_interp_id(const xi_interp *rec)
@@ -143,14 +152,20 @@ record_new(void)
     return rec;
 }
 
-static void
+/* Adds a new record, unless close_all() has run (-1). */
+static int
 registry_add(xi_interp *rec)
 {
-    xi_interp_incref(rec);
     xi_lock(&xi_registry_mu);
+    if (xi_shutting_down) {
+        xi_unlock(&xi_registry_mu);
+        return -1;
+    }
+    xi_interp_incref(rec);
     rec->next = xi_registry;
     xi_registry = rec;
     xi_unlock(&xi_registry_mu);
+    return 0;
 }
 
 static void
@@ -214,6 +229,12 @@ xi_interp_list_ids(void)
     return ids;
 }
 
+static void
+register_atfork(void)
+{
+    (void)pthread_atfork(NULL, NULL, after_fork_in_child);
+}
+
 int
 xi_interp_init_main(void)
 {
@@ -240,6 +261,8 @@ xi_interp_init_main(void)
     if (PyErr_Occurred()) {
         return -1;
     }
+    static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+    (void)pthread_once(&atfork_once, register_atfork);
     xi_interp *rec = record_new();
     if (rec == NULL) {
         PyErr_NoMemory();
@@ -328,6 +351,30 @@ tls_get(void)
     return xi_tls_cur;
 }
 
+static int
+is_retired(xi_tsentry *e)
+{
+    xi_lock(&e->rec->mu);
+    int retired = e->ts == NULL;
+    xi_unlock(&e->rec->mu);
+    return retired;
+}
+
+/* Frees a retired entry of this thread. */
+static void
+unlink_thread_entry(xi_tls *t, xi_tsentry *e)
+{
+    for (xi_tsentry **p = &t->entries; *p != NULL; p = &(*p)->next_thr) {
+        if (*p == e) {
+            *p = e->next_thr;
+            break;
+        }
+    }
+    xi_interp *rec = e->rec;
+    PyMem_RawFree(e);
+    xi_interp_decref(rec);
+}
+
 /* Deletes the thread states of exited threads; runs in rec's interpreter. */
 static void
 prune_dead(xi_interp *rec)
@@ -396,7 +443,16 @@ enter_register(xi_interp *rec, xi_entry *e)
             }
         }
         if (e->ts == NULL) {
-            for (ent = t->entries; ent != NULL && ent->rec != rec; ent = ent->next_thr) {
+            for (xi_tsentry **p = &t->entries; *p != NULL; p = &(*p)->next_thr) {
+                if ((*p)->rec == rec) {
+                    ent = *p;
+                    break;
+                }
+            }
+            if (ent != NULL && is_retired(ent)) {
+                /* the interpreter closed: drop the entry (only this thread has it) */
+                unlink_thread_entry(t, ent);
+                return XI_ERR_CLOSED;
             }
             if (ent == NULL && (fresh = PyMem_RawCalloc(1, sizeof(xi_tsentry))) == NULL) {
                 return XI_ERR_NOMEM;
@@ -694,15 +750,9 @@ job_is_done(void *job)
     return atomic_load_explicit(&((xi_job *)job)->state, memory_order_acquire) >= XI_JOB_DONE;
 }
 
-/* Takes the next job, spinning briefly before sleeping. The GIL is not held. */
 static xi_job *
-next_job(xi_interp *rec)
+pop_job_locked(xi_interp *rec)
 {
-    (void)xi_spin_until(has_jobs, rec);
-    xi_lock(&rec->mu);
-    while (rec->jobs == NULL) {
-        xi_wait(&rec->wake, &rec->mu);
-    }
     xi_job *job = rec->jobs;
     rec->jobs = job->next;
     if (rec->jobs == NULL) {
@@ -712,9 +762,24 @@ next_job(xi_interp *rec)
     if (!job->close) {
         atomic_store(&job->state, XI_JOB_DECODING);
     }
+    return job;
+}
+
+/* Takes the next job, spinning briefly before sleeping. The GIL is not held. */
+static xi_job *
+next_job(xi_interp *rec)
+{
+    (void)xi_spin_until(has_jobs, rec);
+    xi_lock(&rec->mu);
+    while (rec->jobs == NULL) {
+        xi_wait(&rec->wake, &rec->mu);
+    }
+    xi_job *job = pop_job_locked(rec);
     xi_unlock(&rec->mu);
     return job;
 }
+
+static void serve_job(xi_interp *rec, xi_job *job);
 
 static void
 serve_job(xi_interp *rec, xi_job *job)
@@ -743,11 +808,19 @@ serve_job(xi_interp *rec, xi_job *job)
     }
     xi_unlock(&rec->mu);
     if (!abandoned && borrowed) {
-        /* the poster copies straight out of our objects; let it finish */
+        /* The poster copies straight out of our objects; let it finish, serving the
+         * calls it may make meanwhile (rebuilding the result can call back here). */
         PyEval_SaveThread();
         xi_lock(&rec->mu);
         while (!job->consumed && !job->abandoned) {
-            xi_wait(&rec->changed, &rec->mu);
+            if (rec->jobs != NULL && !rec->jobs->close) {
+                xi_job *nested = pop_job_locked(rec);
+                xi_unlock(&rec->mu);
+                serve_job(rec, nested);
+                xi_lock(&rec->mu);
+                continue;
+            }
+            xi_wait(&rec->wake, &rec->mu);
         }
         xi_unlock(&rec->mu);
         PyEval_RestoreThread(rec->owner_ts);
@@ -764,6 +837,51 @@ serve_job(xi_interp *rec, xi_job *job)
     job_decref(job);
 }
 
+/* Thread states other than the owner's (threads started inside the interpreter).
+ * Runs with its GIL held. */
+static Py_ssize_t
+other_thread_states(xi_interp *rec)
+{
+    Py_ssize_t n = 0;
+    for (PyThreadState *t = PyInterpreterState_ThreadHead(rec->interp); t != NULL;
+         t = PyThreadState_Next(t)) {
+        n += t != rec->owner_ts;
+    }
+    return n;
+}
+
+/* Live non-daemon threads of the threading module, other than this one: those that
+ * Py_EndInterpreter joins. */
+static Py_ssize_t
+joinable_threads(void)
+{
+    Py_ssize_t n = 0;
+    PyObject *name = PyUnicode_FromString("threading");
+    PyObject *threading = name ? PyImport_GetModule(name) : NULL;
+    Py_XDECREF(name);
+    /* (not threading.current_thread(): on this thread it would make a dummy Thread) */
+    PyObject *current = threading ? PyObject_CallMethod(threading, "get_ident", NULL) : NULL;
+    PyObject *threads = current ? PyObject_CallMethod(threading, "enumerate", NULL) : NULL;
+    PyObject *seq = threads ? PySequence_Fast(threads, "enumerate()") : NULL;
+    for (Py_ssize_t i = 0; seq != NULL && i < PySequence_Fast_GET_SIZE(seq); i++) {
+        PyObject *t = PySequence_Fast_GET_ITEM(seq, i);
+        PyObject *ident = PyObject_GetAttrString(t, "ident");
+        PyObject *daemon = PyObject_GetAttrString(t, "daemon");
+        if (ident != NULL && daemon != NULL && !PyObject_IsTrue(daemon) &&
+            PyObject_RichCompareBool(ident, current, Py_EQ) == 0) {
+            n++;
+        }
+        Py_XDECREF(ident);
+        Py_XDECREF(daemon);
+    }
+    PyErr_Clear();
+    Py_XDECREF(seq);
+    Py_XDECREF(threads);
+    Py_XDECREF(current);
+    Py_XDECREF(threading);
+    return n;
+}
+
 /* Ends the interpreter; runs on the owner thread, which holds nothing. */
 static void
 end_interpreter(xi_interp *rec)
@@ -772,34 +890,38 @@ end_interpreter(xi_interp *rec)
     while (rec->ninterrupters > 0) {
         xi_wait(&rec->changed, &rec->mu);
     }
+    /* Unlink the cache under the lock; clear the thread states after it, since
+     * clearing runs arbitrary finalizers. */
+    xi_tsentry *entries = rec->cache;
+    rec->cache = NULL;
+    rec->ndead = 0;
+    for (xi_tsentry *e = entries; e != NULL; e = e->next_rec) {
+        e->dead_ts = e->ts;
+        if (!e->dead) {
+            e->ts = NULL; /* retired: its thread frees the entry */
+        }
+    }
     xi_unlock(&rec->mu);
 
     PyEval_RestoreThread(rec->owner_ts);
-    xi_tsentry *doomed = NULL;
-    xi_lock(&rec->mu);
-    while (rec->cache != NULL) {
-        xi_tsentry *e = rec->cache;
-        rec->cache = e->next_rec;
-        if (e->dead) {
-            e->next_rec = doomed;
-            doomed = e;
+    while (entries != NULL) {
+        xi_tsentry *next = entries->next_rec;
+        PyThreadState_Clear(entries->dead_ts);
+        PyThreadState_Delete(entries->dead_ts);
+        if (entries->dead) {
+            PyMem_RawFree(entries);
+            xi_interp_decref(rec);
         }
-        else {
-            /* retired: its thread frees the entry */
-            PyThreadState_Clear(e->ts);
-            PyThreadState_Delete(e->ts);
-            e->ts = NULL;
-        }
+        entries = next;
     }
-    rec->ndead = 0;
-    xi_unlock(&rec->mu);
-    while (doomed != NULL) {
-        xi_tsentry *next = doomed->next_rec;
-        PyThreadState_Clear(doomed->ts);
-        PyThreadState_Delete(doomed->ts);
-        PyMem_RawFree(doomed);
-        xi_interp_decref(rec);
-        doomed = next;
+    /* Py_EndInterpreter joins the threads started with threading, but aborts the
+     * process if any other thread state is left (threads started with _thread): wait
+     * for those threads to end first. */
+    while (other_thread_states(rec) > joinable_threads()) {
+        Py_BEGIN_ALLOW_THREADS
+        struct timespec pause = {0, 5 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+        Py_END_ALLOW_THREADS
     }
     Py_EndInterpreter(rec->owner_ts);
     rec->owner_ts = NULL;
@@ -972,6 +1094,9 @@ xi_err
 xi_interp_create(xi_state *st, PyObject *sys_path, xi_interp **out)
 {
     *out = NULL;
+    if (xi_forked) {
+        return XI_ERR_FORKED;
+    }
     if (xi_shutting_down) {
         return XI_ERR_FINALIZING;
     }
@@ -1011,7 +1136,12 @@ xi_interp_create(xi_state *st, PyObject *sys_path, xi_interp **out)
         xi_interp_decref(rec);
         return XI_ERR_CREATE;
     }
-    registry_add(rec);
+    if (registry_add(rec) < 0) {
+        /* close_all() ran meanwhile: this one must not outlive it either */
+        (void)xi_interp_close(rec);
+        xi_interp_decref(rec);
+        return XI_ERR_FINALIZING;
+    }
     *out = rec;
     return XI_OK;
 }
@@ -1088,6 +1218,7 @@ abandon_job(xi_interp *rec, xi_job *job)
     }
     job->abandoned = 1;
     xi_broadcast(&rec->changed);
+    xi_broadcast(&rec->wake);
     xi_unlock(&rec->mu);
     PyEval_RestoreThread(saved);
     if (done && !xi_packet_is_borrowed(&job->out)) {
@@ -1126,7 +1257,7 @@ run_on_owner(xi_state *st, xi_interp *rec, xi_request kind, xi_packet *req)
             Py_BEGIN_ALLOW_THREADS
             xi_lock(&rec->mu);
             job->consumed = 1;
-            xi_broadcast(&rec->changed);
+            xi_broadcast(&rec->wake);
             while (atomic_load(&job->state) != XI_JOB_FINISHED) {
                 xi_wait(&rec->changed, &rec->mu);
             }
@@ -1144,6 +1275,9 @@ run_on_owner(xi_state *st, xi_interp *rec, xi_request kind, xi_packet *req)
 PyObject *
 xi_interp_run(xi_state *st, xi_interp *rec, xi_request kind, xi_packet *req)
 {
+    if (xi_forked) {
+        return xi_raise(st, XI_ERR_FORKED, rec->id);
+    }
     if (rec->has_owner && xi_is_main_thread()) {
         return run_on_owner(st, rec, kind, req);
     }
@@ -1181,6 +1315,9 @@ interrupter_main(void *arg)
 xi_err
 xi_interp_interrupt(xi_interp *rec)
 {
+    if (xi_forked) {
+        return XI_OK;
+    }
     xi_lock(&rec->mu);
     if (rec->state != XI_ST_RUNNING || rec->active == NULL) {
         xi_unlock(&rec->mu);
@@ -1211,6 +1348,9 @@ xi_interp_interrupt(xi_interp *rec)
 int
 xi_interp_is_running(xi_interp *rec)
 {
+    if (xi_forked) {
+        return 0;
+    }
     xi_lock(&rec->mu);
     int running = rec->nactive > 0;
     xi_unlock(&rec->mu);
@@ -1219,16 +1359,26 @@ xi_interp_is_running(xi_interp *rec)
 
 /* ------------------------------------------------------------ closing */
 
-static void
+static int
+is_closed(void *rec)
+{
+    return ((xi_interp *)rec)->state == XI_ST_CLOSED;
+}
+
+static int
+is_idle(void *rec)
+{
+    return ((xi_interp *)rec)->state != XI_ST_RUNNING || ((xi_interp *)rec)->nactive == 0;
+}
+
+/* Waits for the owner thread to end the interpreter (which joins the threads started
+ * in it). Interruptible in the main thread: the closing then goes on without waiter. */
+static xi_err
 wait_closed(xi_interp *rec)
 {
-    Py_BEGIN_ALLOW_THREADS
-    xi_lock(&rec->mu);
-    while (rec->state != XI_ST_CLOSED) {
-        xi_wait(&rec->changed, &rec->mu);
-    }
-    xi_unlock(&rec->mu);
-    Py_END_ALLOW_THREADS
+    int sleepers = 0;
+    return xi_block(&rec->mu, &rec->changed, &sleepers, is_closed, NULL, rec, XI_FOREVER) < 0
+               ? XI_ERR_PYTHON : XI_OK;
 }
 
 static int
@@ -1252,6 +1402,9 @@ xi_interp_close(xi_interp *rec)
     if (!rec->has_owner) {
         return XI_ERR_NOT_OWNER;
     }
+    if (xi_forked) {
+        return XI_OK;
+    }
     xi_job *job = PyMem_RawCalloc(1, sizeof(xi_job));
     if (job == NULL) {
         return XI_ERR_NOMEM;
@@ -1273,13 +1426,15 @@ xi_interp_close(xi_interp *rec)
     }
     xi_unlock(&rec->mu);
     PyMem_RawFree(job);
-    wait_closed(rec);
-    return XI_OK;
+    return wait_closed(rec);
 }
 
 void
 xi_interp_orphan(xi_interp *rec)
 {
+    if (xi_forked) {
+        return;
+    }
     xi_job *job = PyMem_RawCalloc(1, sizeof(xi_job));
     xi_lock(&rec->mu);
     rec->orphaned = 1;
@@ -1294,6 +1449,9 @@ xi_interp_orphan(xi_interp *rec)
 void
 xi_interp_close_all(void)
 {
+    if (xi_forked) {
+        return;
+    }
     xi_lock(&xi_registry_mu);
     xi_shutting_down = 1;
     xi_unlock(&xi_registry_mu);
@@ -1312,14 +1470,19 @@ xi_interp_close_all(void)
             return;
         }
         /* let running calls finish, then close */
-        Py_BEGIN_ALLOW_THREADS
-        xi_lock(&rec->mu);
-        while (rec->state == XI_ST_RUNNING && rec->nactive > 0) {
-            xi_wait(&rec->changed, &rec->mu);
+        int sleepers = 0;
+        xi_err err = XI_ERR_PYTHON;
+        if (xi_block(&rec->mu, &rec->changed, &sleepers, is_idle, NULL, rec, XI_FOREVER) > 0) {
+            err = xi_interp_close(rec);
         }
-        xi_unlock(&rec->mu);
-        Py_END_ALLOW_THREADS
-        xi_err err = xi_interp_close(rec);
+        if (err == XI_ERR_PYTHON) {
+            /* Ctrl-C at exit: interrupt the calls still running there, and go on
+             * waiting (the runtime must not finalize under a running interpreter) */
+            PyErr_Clear();
+            (void)xi_interp_interrupt(rec);
+            xi_interp_decref(rec);
+            continue;
+        }
         if (err != XI_OK && err != XI_ERR_RUNNING) {
             /* this thread is inside it (or out of memory): leave it to the runtime */
             registry_remove(rec);

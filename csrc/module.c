@@ -298,9 +298,14 @@ warm_keyword_parsers(xi_state *st)
     if (xi_wire_load_pickle(st) < 0) {
         return -1;
     }
+    PyObject *pickle_module = PyImport_ImportModule("_pickle");
+    if (pickle_module == NULL) {
+        return -1;
+    }
     PyObject *argv[3] = {Py_None, st->protocol, Py_None};
     PyObject *stream = PyObject_Vectorcall(st->dumps, argv, 1, st->kw_dumps_cb);
     if (stream == NULL) {
+        Py_DECREF(pickle_module);
         return -1;
     }
     PyObject *empty = PyTuple_New(0);
@@ -308,8 +313,25 @@ warm_keyword_parsers(xi_state *st)
     PyObject *none = empty ? PyObject_Vectorcall(st->loads, largv, 1, st->kw_loads) : NULL;
     Py_DECREF(stream);
     Py_XDECREF(empty);
-    Py_XDECREF(none);
-    return none == NULL ? -1 : 0;
+    if (none == NULL) {
+        Py_DECREF(pickle_module);
+        return -1;
+    }
+    Py_DECREF(none);
+    /* cloudpickle makes a _pickle.Pickler(file, protocol=..., buffer_callback=...) */
+    PyObject *pickler = NULL, *io = PyImport_ImportModule("io");
+    PyObject *file = io ? PyObject_CallMethod(io, "BytesIO", NULL) : NULL;
+    PyObject *Pickler = file ? PyObject_GetAttrString(pickle_module, "Pickler") : NULL;
+    if (Pickler != NULL) {
+        PyObject *pargv[3] = {file, st->protocol, Py_None};
+        pickler = PyObject_Vectorcall(Pickler, pargv, 1, st->kw_dumps_cb);
+    }
+    Py_XDECREF(io);
+    Py_XDECREF(file);
+    Py_XDECREF(Pickler);
+    Py_XDECREF(pickler);
+    Py_DECREF(pickle_module);
+    return pickler == NULL ? -1 : 0;
 }
 
 static int

@@ -216,10 +216,10 @@ done:
     return stream;
 }
 
+/* Describes one out-of-band buffer from the export `v` (held by the packet). */
 static void
-fill_segment(xi_seg *seg, PyObject *picklebuffer)
+fill_segment(xi_seg *seg, const Py_buffer *v)
 {
-    const Py_buffer *v = PyPickleBuffer_GetBuffer(picklebuffer);
     memset(seg, 0, sizeof(*seg));
     seg->ptr = v->buf;
     seg->len = v->len;
@@ -245,6 +245,15 @@ fill_segment(xi_seg *seg, PyObject *picklebuffer)
     else {
         seg->kind = XI_SEG_OTHER;
     }
+}
+
+static void
+release_views(xi_packet *pkt)
+{
+    for (Py_ssize_t i = 0; pkt->views != NULL && i < pkt->nsegs; i++) {
+        PyBuffer_Release(&pkt->views[i]);
+    }
+    pkt->views = NULL;
 }
 
 /* Values that marshal serializes faster than pickle, exactly (exact builtin types, a
@@ -319,21 +328,42 @@ encode(xi_state *st, PyObject *obj, int has_oob, int simple, xi_packet *pkt)
     }
     Py_ssize_t n = buffers ? PyList_GET_SIZE(buffers) : 0;
     xi_seg *segs = NULL;
+    Py_buffer *views = NULL;
     if (n > 0) {
-        segs = PyMem_RawCalloc((size_t)n, sizeof(xi_seg));
+        /* One export per buffer, held until the packet is released: the memory stays
+         * put even if a PickleBuffer is released or its owner resized meanwhile. */
+        segs = PyMem_RawCalloc((size_t)n, sizeof(xi_seg) + sizeof(Py_buffer));
         if (segs == NULL) {
             Py_DECREF(stream);
             Py_DECREF(buffers);
             PyErr_NoMemory();
             return -1;
         }
+        views = (Py_buffer *)(segs + n);
         for (Py_ssize_t i = 0; i < n; i++) {
-            fill_segment(&segs[i], PyList_GET_ITEM(buffers, i));
+            if (PyObject_GetBuffer(PyList_GET_ITEM(buffers, i), &views[i], PyBUF_FULL_RO) < 0 ||
+                !PyBuffer_IsContiguous(&views[i], 'C')) {
+                if (!PyErr_Occurred()) {
+                    PyBuffer_Release(&views[i]);
+                    PyErr_SetString(PyExc_BufferError, "a non-contiguous out-of-band buffer");
+                }
+                while (--i >= 0) {
+                    PyBuffer_Release(&views[i]);
+                }
+                PyMem_RawFree(segs);
+                Py_DECREF(stream);
+                Py_DECREF(buffers);
+                return -1;
+            }
+            fill_segment(&segs[i], &views[i]);
         }
     }
     /* keep: (stream, buffers or None, callable stream or None) */
     PyObject *keep = PyTuple_New(3);
     if (keep == NULL) {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyBuffer_Release(&views[i]);
+        }
         PyMem_RawFree(segs);
         Py_DECREF(stream);
         Py_XDECREF(buffers);
@@ -347,6 +377,7 @@ encode(xi_state *st, PyObject *obj, int has_oob, int simple, xi_packet *pkt)
     pkt->size = PyBytes_GET_SIZE(stream);
     pkt->nsegs = n;
     pkt->segs = segs;
+    pkt->views = views;
     pkt->block = segs;
     pkt->keep = keep;
     return 0;
@@ -480,25 +511,38 @@ encode_func(xi_state *st, PyObject *func, int *named)
 {
     *named = 0;
     if (func_nameable_kind(func)) {
-        PyObject *hit = PyDict_GetItemWithError(st->func_out, func);
-        if (hit != NULL) {
-            *named = 1;
-            return Py_NewRef(hit);
-        }
-        if (PyErr_Occurred()) {
+        /* keyed by identity (a class's metaclass may define __eq__), the value holding
+         * the callable so that its address stays its own */
+        PyObject *key = PyLong_FromVoidPtr(func);
+        if (key == NULL) {
             return NULL;
         }
-        PyObject *stream = name_of(func);
-        if (stream != NULL) {
+        PyObject *hit = PyDict_GetItemWithError(st->func_out, key);
+        if (hit != NULL && PyTuple_GET_ITEM(hit, 0) == func) {
+            Py_DECREF(key);
+            *named = 1;
+            return Py_NewRef(PyTuple_GET_ITEM(hit, 1));
+        }
+        PyObject *stream = PyErr_Occurred() ? NULL : name_of(func);
+        PyObject *entry = stream ? PyTuple_Pack(2, func, stream) : NULL;
+        if (entry != NULL) {
             if (PyDict_GET_SIZE(st->func_out) >= XI_FUNC_CACHE_MAX) {
                 PyDict_Clear(st->func_out);
             }
-            if (PyDict_SetItem(st->func_out, func, stream) < 0) {
+            int rc = PyDict_SetItem(st->func_out, key, entry);
+            Py_DECREF(entry);
+            Py_DECREF(key);
+            if (rc < 0) {
                 Py_DECREF(stream);
                 return NULL;
             }
             *named = 1;
             return stream;
+        }
+        Py_DECREF(key);
+        Py_XDECREF(stream);
+        if (PyErr_Occurred()) {
+            return NULL;
         }
     }
     return pickle_value(st, func, NULL, NULL);
@@ -729,6 +773,7 @@ xi_packet_own(xi_packet *pkt)
         segs[i].ptr = p;
         p += XI_ALIGN((size_t)pkt->segs[i].len);
     }
+    release_views(pkt);
     PyMem_RawFree(pkt->block);
     pkt->block = block;
     pkt->segs = segs;
@@ -739,6 +784,7 @@ xi_packet_own(xi_packet *pkt)
 void
 xi_packet_release(xi_packet *pkt)
 {
+    release_views(pkt);
     Py_CLEAR(pkt->keep);
     xi_refs_clear(&pkt->refs);
     PyMem_RawFree(pkt->block);
@@ -807,10 +853,8 @@ own_stream(PyObject *stream, xi_packet *pkt)
 {
     size_t n = (size_t)PyBytes_GET_SIZE(stream);
     char *block = PyMem_RawMalloc(n ? n : 1);
+    memset(pkt, 0, sizeof(*pkt));
     pkt->kind = XI_PKT_EXCEPTION;
-    pkt->nsegs = 0;
-    pkt->segs = NULL;
-    pkt->keep = NULL;
     pkt->block = block;
     if (block != NULL) {
         memcpy(block, PyBytes_AS_STRING(stream), n);
@@ -882,13 +926,8 @@ encode_exception(xi_state *st, int64_t interp_id, xi_packet *pkt)
     }
     if (stream == NULL) {
         PyErr_Clear();
-        pkt->kind = XI_PKT_EXCEPTION;
-        pkt->data = NULL; /* "could not be described" */
-        pkt->size = 0;
-        pkt->nsegs = 0;
-        pkt->segs = NULL;
-        pkt->block = NULL;
-        pkt->keep = NULL;
+        memset(pkt, 0, sizeof(*pkt));
+        pkt->kind = XI_PKT_EXCEPTION; /* data NULL: "could not be described" */
     }
     else {
         own_stream(stream, pkt);

@@ -1,9 +1,10 @@
 /* The wire format: values serialized into memory that no interpreter owns.
  *
- * A packet is a pickle (protocol 5) stream plus out-of-band segments. Large bytes,
- * bytearray and memoryview values at the top level of a payload (and user objects that
- * produce pickle.PickleBuffer) travel as segments, so they are copied exactly once,
- * when the receiver rebuilds them.
+ * A packet is a marshal stream (simple values) or a pickle (protocol 5) stream plus
+ * out-of-band segments. Large bytes and bytearray values and every memoryview at the
+ * top level of a payload travel as segments (and so do pickle.PickleBuffer objects
+ * that user objects produce, in such a payload), so they are copied exactly once, when
+ * the receiver rebuilds them.
  *
  * A packet is either
  *   borrowed: `data` and the segments point into live objects of the interpreter that
@@ -54,6 +55,7 @@ typedef struct {
     Py_ssize_t fsize;
     Py_ssize_t nsegs;
     xi_seg *segs;
+    Py_buffer *views;        /* borrowed storage: the exports behind the segments */
     void *block;             /* owned storage, PyMem_RawMalloc'ed, or NULL */
     PyObject *keep;          /* borrowed storage: objects of the encoding interpreter */
     xi_refs refs;            /* the shared objects the stream names (references) */
