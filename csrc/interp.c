@@ -17,9 +17,11 @@ typedef enum {
 
 /* A running call, for interrupt(). Lives on the stack of whoever runs the call. */
 typedef struct xi_active {
-    unsigned long ident; /* the OS thread running it */
-    int interrupted;     /* an async KeyboardInterrupt was aimed at it */
+    unsigned long ident;     /* the OS thread running it */
+    _Atomic int interrupted; /* 1: an async KeyboardInterrupt was aimed at it;
+                                2: a blocking wait of the call took it instead */
     struct xi_active *next;
+    struct xi_active *outer; /* the thread's enclosing call (see xi_tls.call) */
 } xi_active;
 
 /* One cached thread state for a (thread, interpreter) pair. Linked in the record's list
@@ -293,6 +295,7 @@ xi_interp_init_main(void)
 
 typedef struct {
     xi_tsentry *entries;
+    xi_active *call;          /* the innermost call this thread runs, if any */
     int depth;
     PyThreadState *saved[XI_MAX_NESTING]; /* thread states left to enter another */
 } xi_tls;
@@ -551,7 +554,7 @@ active_remove(xi_interp *rec, xi_active *a)
             break;
         }
     }
-    int interrupted = a->interrupted;
+    int interrupted = atomic_load(&a->interrupted);
     xi_unlock(&rec->mu);
     if (interrupted) {
         /* an interruption that arrived as the call returned must not hit the next one */
@@ -691,7 +694,15 @@ run_direct(xi_state *st, xi_interp *rec, xi_request kind, xi_packet *req)
     }
     xi_packet out = XI_PACKET_INIT;
     switch_in(&e);
+    xi_tls *t = tls_get();
+    if (t != NULL) {
+        e.active.outer = t->call;
+        t->call = &e.active;
+    }
     run_request(rec, kind, req, &out, NULL, e.temporary);
+    if (t != NULL) {
+        t->call = e.active.outer;
+    }
     active_remove(rec, &e.active);
     switch_out(&e);
     PyObject *result = xi_decode(st, &out);
@@ -784,14 +795,22 @@ static void serve_job(xi_interp *rec, xi_job *job);
 static void
 serve_job(xi_interp *rec, xi_job *job)
 {
-    xi_active act = {rec->owner_ident, 0, NULL};
+    xi_active act = {rec->owner_ident, 0, NULL, NULL};
     PyEval_RestoreThread(rec->owner_ts);
     xi_lock(&rec->mu);
     act.next = rec->active;
     rec->active = &act;
     xi_unlock(&rec->mu);
 
+    xi_tls *t = tls_get();
+    if (t != NULL) {
+        act.outer = t->call;
+        t->call = &act;
+    }
     run_request(rec, job->kind, job->in, &job->out, job, 0);
+    if (t != NULL) {
+        t->call = act.outer;
+    }
     active_remove(rec, &act);
 
     /* The activity ends before the poster sees the result, so that it may close the
@@ -1295,8 +1314,8 @@ interrupter_main(void *arg)
         PyEval_RestoreThread(ts);
         xi_lock(&rec->mu);
         for (xi_active *a = rec->active; a != NULL; a = a->next) {
-            if (!a->interrupted) {
-                a->interrupted = 1;
+            int expected = 0;
+            if (atomic_compare_exchange_strong(&a->interrupted, &expected, 1)) {
                 PyThreadState_SetAsyncExc(a->ident, PyExc_KeyboardInterrupt);
             }
         }
@@ -1355,6 +1374,26 @@ xi_interp_is_running(xi_interp *rec)
     int running = rec->nactive > 0;
     xi_unlock(&rec->mu);
     return running;
+}
+
+int
+xi_interp_in_call(void)
+{
+    return xi_tls_cur != NULL && xi_tls_cur->call != NULL;
+}
+
+int
+xi_interp_take_interrupt(void)
+{
+    xi_active *a = xi_tls_cur != NULL ? xi_tls_cur->call : NULL;
+    int expected = 1;
+    if (a == NULL || !atomic_compare_exchange_strong(&a->interrupted, &expected, 2)) {
+        return 0;
+    }
+    /* deliver it here instead of at the next bytecode */
+    PyThreadState_SetAsyncExc(a->ident, NULL);
+    PyErr_SetNone(PyExc_KeyboardInterrupt);
+    return 1;
 }
 
 /* ------------------------------------------------------------ closing */

@@ -56,6 +56,14 @@ xi_err xi_interp_interrupt(xi_interp *rec);
 
 int xi_interp_is_running(xi_interp *rec);
 
+/* Whether this thread runs a call made through this library (its blocking waits then
+ * watch for interrupt()). */
+int xi_interp_in_call(void);
+
+/* If interrupt() was aimed at this thread's current call and not delivered yet, raises
+ * KeyboardInterrupt here (clearing the pending asynchronous one) and returns 1. */
+int xi_interp_take_interrupt(void);
+
 /* Ids of the live interpreters made by this library (a new list). */
 PyObject *xi_interp_list_ids(void);
 

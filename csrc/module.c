@@ -3,6 +3,7 @@
 #include "handle.h"
 #include "queue.h"
 #include "registry.h"
+#include "sync.h"
 #include "interp.h"
 #include "state.h"
 #include "wire.h"
@@ -126,6 +127,9 @@ mod_rebuild(PyObject *module, PyObject *args)
     case XI_KIND_QUEUE:
         w = xi_queue_wrap(st, obj);
         break;
+    default:
+        w = xi_sync_wrap(st, obj);
+        break;
     }
     xi_shared_decref(obj);
     return w;
@@ -174,6 +178,13 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->HandleType);
     Py_VISIT(st->BufferType);
     Py_VISIT(st->QueueType);
+    Py_VISIT(st->LockType);
+    Py_VISIT(st->RLockType);
+    Py_VISIT(st->SemaphoreType);
+    Py_VISIT(st->BoundedSemaphoreType);
+    Py_VISIT(st->EventType);
+    Py_VISIT(st->ConditionType);
+    Py_VISIT(st->BarrierType);
     Py_VISIT(st->rebuild);
     Py_VISIT(st->QueueEmpty);
     Py_VISIT(st->QueueFull);
@@ -204,6 +215,13 @@ module_clear(PyObject *module)
     Py_CLEAR(st->HandleType);
     Py_CLEAR(st->BufferType);
     Py_CLEAR(st->QueueType);
+    Py_CLEAR(st->LockType);
+    Py_CLEAR(st->RLockType);
+    Py_CLEAR(st->SemaphoreType);
+    Py_CLEAR(st->BoundedSemaphoreType);
+    Py_CLEAR(st->EventType);
+    Py_CLEAR(st->ConditionType);
+    Py_CLEAR(st->BarrierType);
     Py_CLEAR(st->rebuild);
     Py_CLEAR(st->QueueEmpty);
     Py_CLEAR(st->QueueFull);
@@ -352,9 +370,24 @@ module_exec(PyObject *module)
     if (st->BufferType == NULL || PyModule_AddType(module, st->BufferType) < 0) {
         return -1;
     }
-    st->QueueType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &xi_queue_spec, NULL);
-    if (st->QueueType == NULL || PyModule_AddType(module, st->QueueType) < 0) {
-        return -1;
+    struct {
+        PyTypeObject **slot;
+        PyType_Spec *spec;
+    } types[] = {
+        {&st->QueueType, &xi_queue_spec},
+        {&st->LockType, &xi_lock_spec},
+        {&st->RLockType, &xi_rlock_spec},
+        {&st->SemaphoreType, &xi_semaphore_spec},
+        {&st->BoundedSemaphoreType, &xi_bounded_semaphore_spec},
+        {&st->EventType, &xi_event_spec},
+        {&st->ConditionType, &xi_condition_spec},
+        {&st->BarrierType, &xi_barrier_spec},
+    };
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        *types[i].slot = (PyTypeObject *)PyType_FromModuleAndSpec(module, types[i].spec, NULL);
+        if (*types[i].slot == NULL || PyModule_AddType(module, *types[i].slot) < 0) {
+            return -1;
+        }
     }
     if ((st->rebuild = PyObject_GetAttrString(module, "_rebuild")) == NULL) {
         return -1;

@@ -15,7 +15,13 @@
 typedef enum {
     XI_KIND_QUEUE = 1,
     XI_KIND_BUFFER = 2,
-    XI_KIND_MAX = 2,
+    XI_KIND_LOCK = 3,
+    XI_KIND_RLOCK = 4,
+    XI_KIND_SEMAPHORE = 5,   /* BoundedSemaphore too */
+    XI_KIND_EVENT = 6,
+    XI_KIND_CONDITION = 7,
+    XI_KIND_BARRIER = 8,
+    XI_KIND_MAX = 8,
 } xi_kind;
 
 typedef struct xi_shared xi_shared;

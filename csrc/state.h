@@ -42,6 +42,13 @@ typedef struct {
     PyTypeObject *HandleType;
     PyTypeObject *BufferType;
     PyTypeObject *QueueType;
+    PyTypeObject *LockType;
+    PyTypeObject *RLockType;
+    PyTypeObject *SemaphoreType;
+    PyTypeObject *BoundedSemaphoreType;
+    PyTypeObject *EventType;
+    PyTypeObject *ConditionType;
+    PyTypeObject *BarrierType;
     PyObject *QueueEmpty;      /* made on first use: they derive from queue's */
     PyObject *QueueFull;
     PyObject *QueueShutDown;

@@ -1,6 +1,8 @@
 /* Blocking waits (see wait.h). */
 #include "wait.h"
 
+#include "interp.h"
+
 #include <math.h>
 
 /* How often the main thread wakes from a wait to run signal handlers. */
@@ -53,7 +55,14 @@ int
 xi_block(xi_mutex *mu, xi_cond *cv, int *sleepers, int (*attempt)(void *),
          int (*ready)(void *), void *arg, int64_t deadline)
 {
+    /* The main thread wakes to run signal handlers; a thread running a call, to see
+     * whether interrupt() was aimed at it. */
     int main_thread = xi_is_main_thread();
+    int in_call = xi_interp_in_call();
+    int sliced = main_thread || in_call;
+    if (in_call && xi_interp_take_interrupt()) {
+        return -1;
+    }
     PyThreadState *ts = PyEval_SaveThread();
     if (ready != NULL && deadline != xi_now_ns()) {
         (void)xi_spin_until(ready, arg);
@@ -72,7 +81,7 @@ xi_block(xi_mutex *mu, xi_cond *cv, int *sleepers, int (*attempt)(void *),
             return 0;
         }
         int64_t until = deadline;
-        if (main_thread && (until == XI_FOREVER || until > now + XI_SIGNAL_SLICE_NS)) {
+        if (sliced && (until == XI_FOREVER || until > now + XI_SIGNAL_SLICE_NS)) {
             until = now + XI_SIGNAL_SLICE_NS;
         }
         (*sleepers)++;
@@ -83,11 +92,12 @@ xi_block(xi_mutex *mu, xi_cond *cv, int *sleepers, int (*attempt)(void *),
             (void)xi_wait_until(cv, mu, until);
         }
         (*sleepers)--;
-        if (main_thread && xi_now_ns() >= until && until != deadline) {
-            /* a slice ended: let signal handlers run */
+        if (sliced && xi_now_ns() >= until && until != deadline) {
+            /* a slice ended: let signal handlers run, look for interrupt() */
             xi_unlock(mu);
             PyEval_RestoreThread(ts);
-            if (PyErr_CheckSignals() < 0) {
+            if ((main_thread && PyErr_CheckSignals() < 0) ||
+                (in_call && xi_interp_take_interrupt())) {
                 return -1;
             }
             ts = PyEval_SaveThread();

@@ -1,5 +1,6 @@
-/* Blocking waits: in C, with the thread state detached, honouring a deadline, and in
- * the main thread waking every 50 ms to run signal handlers (Ctrl-C). */
+/* Blocking waits: in C, with the thread state detached, honouring a deadline; the main
+ * thread wakes every 50 ms to run signal handlers (Ctrl-C), and a thread running a call
+ * made through this library, to notice interrupt(). */
 #ifndef XI_WAIT_H
 #define XI_WAIT_H
 

@@ -332,3 +332,396 @@ def close_kept():
     while _kept:
         _kept.pop().close()
     return True
+
+
+# --- queues ----------------------------------------------------------------------
+
+STOP = "<stop>"  # end-of-stream marker the queue helpers agree on
+
+
+def make_queue(maxsize=0):
+    """A Queue created in the calling interpreter."""
+    import extrainterpreters as xi
+    return xi.Queue(maxsize)
+
+
+def make_queue_with(items, maxsize=0):
+    """A Queue created here and filled with ``items``."""
+    import extrainterpreters as xi
+    q = xi.Queue(maxsize)
+    for item in items:
+        q.put(item)
+    return q
+
+
+def same_shared(a, b):
+    """Whether two wrappers name the same shared object (and their ids)."""
+    return a == b, a.id, b.id
+
+
+def queue_put(q, item, block=True, timeout=None):
+    q.put(item, block, timeout)
+    return True
+
+
+def queue_put_all(q, items, timeout=30):
+    for item in items:
+        q.put(item, timeout=timeout)
+    return len(items)
+
+
+def queue_put_nowait(q, item):
+    q.put_nowait(item)
+    return True
+
+
+def queue_get(q, timeout=30):
+    return q.get(timeout=timeout)
+
+
+def queue_get_nowait(q):
+    return q.get_nowait()
+
+
+def queue_get_n(q, n, timeout=30):
+    return [q.get(timeout=timeout) for _ in range(n)]
+
+
+def queue_get_outcome(q, block=True, timeout=None):
+    """('ok', item) or (exception class name, str(exception)) of one get()."""
+    try:
+        return "ok", q.get(block, timeout)
+    except Exception as e:
+        return type(e).__name__, str(e)
+
+
+def queue_put_outcome(q, item, block=True, timeout=None):
+    try:
+        q.put(item, block, timeout)
+        return "ok", None
+    except Exception as e:
+        return type(e).__name__, str(e)
+
+
+def queue_timed_get(q, timeout):
+    """(outcome name, seconds) of one get() with a timeout."""
+    t0 = time.monotonic()
+    try:
+        q.get(timeout=timeout)
+        name = "ok"
+    except Exception as e:
+        name = type(e).__name__
+    return name, time.monotonic() - t0
+
+
+def queue_echo(inq, outq, n, timeout=30):
+    """Moves ``n`` items from ``inq`` to ``outq``; returns how many."""
+    for _ in range(n):
+        outq.put(inq.get(timeout=timeout), timeout=timeout)
+    return n
+
+
+def queue_ping(ping, pong, n, timeout=30):
+    """Sends 0..n-1 on ``ping``; expects each back plus one on ``pong``."""
+    import extrainterpreters as xi
+    me = xi.get_current().id
+    for i in range(n):
+        ping.put((me, i), timeout=timeout)
+        sender, value = pong.get(timeout=timeout)
+        if value != i + 1:
+            raise AssertionError(f"sent {i}, got {value} back from {sender}")
+        if sender == me:
+            raise AssertionError("got my own message back")
+    return me, n
+
+
+def queue_pong(ping, pong, n, timeout=30):
+    import extrainterpreters as xi
+    me = xi.get_current().id
+    seen = set()
+    for _ in range(n):
+        sender, value = ping.get(timeout=timeout)
+        seen.add(sender)
+        pong.put((me, value + 1), timeout=timeout)
+    return me, sorted(seen)
+
+
+def queue_get_put_inner(outer, timeout=30):
+    """Gets a dict item holding a Queue under 'reply', puts 'pong' into that queue.
+    Returns the inner queue's id."""
+    item = outer.get(timeout=timeout)
+    reply = item["reply"]
+    reply.put(("pong", item["payload"]), timeout=timeout)
+    return reply.id
+
+
+def queue_task_consumer(q, n, delay=0.0, timeout=30):
+    """Gets ``n`` items, calling task_done() after each (``delay`` s of "work")."""
+    got = []
+    for _ in range(n):
+        got.append(q.get(timeout=timeout))
+        if delay:
+            time.sleep(delay)
+        q.task_done()
+    return got
+
+
+def queue_task_done(q):
+    q.task_done()
+    return True
+
+
+def queue_join(q):
+    t0 = time.monotonic()
+    q.join()
+    return time.monotonic() - t0
+
+
+def queue_shutdown(q, immediate=False):
+    q.shutdown(immediate=immediate)
+    return True
+
+
+def queue_drain_until_shutdown(q, timeout=30):
+    """Gets items until get() raises QueueShutDown; returns them."""
+    import extrainterpreters as xi
+    got = []
+    while True:
+        try:
+            got.append(q.get(timeout=timeout))
+        except xi.QueueShutDown:
+            return got
+
+
+def queue_put_ordinal_bytes(q, sizes, timeout=30):
+    """Puts pattern(size, seed=size) for every size."""
+    for size in sizes:
+        q.put(pattern(size, size), timeout=timeout)
+    return len(sizes)
+
+
+def queue_get_described(q, n, timeout=30):
+    return [describe(q.get(timeout=timeout)) for _ in range(n)]
+
+
+def queue_producer(q, pid, n, timeout=60):
+    for i in range(n):
+        q.put((pid, i), timeout=timeout)
+    return n
+
+
+def queue_threaded_producer(q, pid, nthreads, n, timeout=60):
+    """``nthreads`` threads of this interpreter each put (pid, thread, i) for i < n."""
+    errors = []
+
+    def work(t):
+        try:
+            for i in range(n):
+                q.put((pid, t, i), timeout=timeout)
+        except BaseException as e:  # reported to the caller below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(nthreads)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    if errors:
+        raise RuntimeError(errors)
+    return nthreads * n
+
+
+def queue_consumer(q, timeout=60):
+    """Gets items until STOP; returns them in the order got."""
+    got = []
+    while True:
+        item = q.get(timeout=timeout)
+        if isinstance(item, str) and item == STOP:
+            return got
+        got.append(item)
+
+
+def queue_threaded_consumer(q, nthreads, timeout=60):
+    """``nthreads`` threads of this interpreter each get until they see STOP."""
+    results = [None] * nthreads
+    errors = []
+
+    def work(t):
+        try:
+            results[t] = queue_consumer(q, timeout)
+        except BaseException as e:
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(nthreads)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    if errors:
+        raise RuntimeError(errors)
+    return results
+
+
+def import_only_here_and_put(q, directory, module, value):
+    """Puts ``module.Thing(value)`` where ``module`` is importable in this interpreter
+    only (``directory`` is added to this interpreter's sys.path)."""
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+    mod = importlib.import_module(module)
+    q.put(mod.Thing(value))
+    return True
+
+
+def get_thing_value(q, directory, module, timeout=30):
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+    importlib.import_module(module)
+    return q.get(timeout=timeout).value
+
+
+class Forged:
+    """Pickles as the handle (kind, id), whatever object that names."""
+
+    def __init__(self, kind, id_):
+        self.kind = kind
+        self.id = id_
+
+    def __reduce__(self):
+        from extrainterpreters import _xi
+        return _xi._rebuild, (self.kind, self.id)
+
+
+# --- shared objects --------------------------------------------------------------
+
+def live_objects():
+    from extrainterpreters import _xi
+    return _xi._live_objects()
+
+
+def pickle_round_trip_same(obj):
+    """Pickles and unpickles a shared object here; whether it is the same object."""
+    import pickle
+    other = pickle.loads(pickle.dumps(obj))
+    return other == obj and other.id == obj.id and type(other) is type(obj)
+
+
+def unpickle_outcome(data):
+    """('ok', repr) or (exception class name, message) of pickle.loads(data)."""
+    import pickle
+    try:
+        obj = pickle.loads(data)
+    except Exception as e:
+        return type(e).__name__, str(e)
+    return "ok", type(obj).__name__
+
+
+def unpickle_id(data):
+    import pickle
+    return pickle.loads(data).id
+
+
+def shared_types_here():
+    """Creates both shared types in this interpreter; returns them and facts about
+    them."""
+    import extrainterpreters as xi
+    q = xi.Queue(3)
+    b = xi.SharedBuffer(b"made here")
+    q.put("from sub")
+    return q, b, xi.get_current().id
+
+
+def keep_in_main(name, value):
+    import __main__
+    setattr(__main__, name, value)
+    return True
+
+
+def drop_from_main(name):
+    import __main__
+    delattr(__main__, name)
+    return True
+
+
+# --- shared buffers --------------------------------------------------------------
+
+
+def buffer_len(buf):
+    return len(buf)
+
+
+def buffer_write(buf, offset, data):
+    memoryview(buf)[offset:offset + len(data)] = data
+    return True
+
+
+def buffer_read(buf, offset, n):
+    return bytes(memoryview(buf)[offset:offset + n])
+
+
+def buffer_digest(buf):
+    return digest(memoryview(buf))
+
+
+def buffer_fill_pattern(buf, seed):
+    mv = memoryview(buf)
+    mv[:] = pattern(len(mv), seed)
+    return digest(mv)
+
+
+def buffer_view_facts(buf):
+    mv = memoryview(buf)
+    return mv.readonly, mv.format, mv.itemsize, mv.nbytes, mv.ndim, mv.c_contiguous
+
+
+def buffer_bounds_errors(buf):
+    """Out-of-range operations on a memoryview of ``buf``: the exception class name
+    of each (or 'no error'), and whether the memory was left unchanged."""
+    import struct
+    mv = memoryview(buf)
+    n = len(mv)
+    before = bytes(mv)
+
+    def outcome(op):
+        try:
+            op()
+        except Exception as e:
+            return type(e).__name__
+        return "no error"
+
+    def setitem(i, v):
+        mv[i] = v
+
+    def setslice(a, b, data):
+        mv[a:b] = data
+
+    results = [
+        outcome(lambda: mv[n]),
+        outcome(lambda: mv[-n - 1]),
+        outcome(lambda: setitem(n, 1)),
+        outcome(lambda: setslice(n - 1, n + 3, b"abcd")),
+        outcome(lambda: struct.pack_into("<q", mv, n - 4, 1)),
+        outcome(lambda: struct.unpack_from("<q", mv, n - 4)),
+    ]
+    return results, bytes(mv) == before
+
+
+def buffer_spin_until(buf, offset, value, timeout=30.0):
+    """Waits until byte ``offset`` of ``buf`` is ``value``; returns the seconds waited."""
+    mv = memoryview(buf)
+    t0 = time.monotonic()
+    while mv[offset] != value:
+        if time.monotonic() - t0 > timeout:
+            raise TimeoutError(f"byte {offset} stayed {mv[offset]}, expected {value}")
+        time.sleep(0.0005)
+    return time.monotonic() - t0
+
+
+def buffer_ping(buf, rounds, me, other, timeout=30.0):
+    """Turn-taking through byte 0 of ``buf``: waits for ``me``, counts up in byte 1,
+    hands the turn to ``other``. Returns the rounds played."""
+    mv = memoryview(buf)
+    for _ in range(rounds):
+        buffer_spin_until(buf, 0, me, timeout)
+        mv[1] = (mv[1] + 1) % 256
+        mv[0] = other
+    return rounds

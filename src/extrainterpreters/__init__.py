@@ -6,11 +6,18 @@
         interp.run(func, *args, **kwargs)
 """
 from ._xi import (
+    Barrier,
+    BoundedSemaphore,
+    Condition,
+    Event,
     ExecutionFailed,
     InterpreterError,
     InterpreterNotFoundError,
+    Lock,
     NotShareableError,
     Queue,
+    RLock,
+    Semaphore,
     SharedBuffer,
 )
 
@@ -29,6 +36,7 @@ _QUEUE_ERRORS = ("QueueEmpty", "QueueFull", "QueueShutDown")
 __all__ = sorted(
     ["ExecutionFailed", "InterpreterError", "InterpreterNotFoundError",
      "NotShareableError", "Queue", "SharedBuffer", "create_queue",
+     "Barrier", "BoundedSemaphore", "Condition", "Event", "Lock", "RLock", "Semaphore",
      *_QUEUE_ERRORS, *_LAZY]
 )
 

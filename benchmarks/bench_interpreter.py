@@ -1,0 +1,671 @@
+"""Interpreter benchmarks: calls, data movement, life cycle, parallel CPU work.
+
+    python benchmarks/bench_interpreter.py [--quick] [--check] [--no-seed]
+                                           [--only a,b,c,d] [--seed-venv DIR]
+
+Every measurement runs extrainterpreters and its baseline in this same process run,
+in alternating order, over several rounds; the table shows the median round of each
+and their ratio. Absolute times on a shared machine mean little: the ratios are what
+the targets are about.
+
+  a. ``interp.run(f, 1)`` round trip on a warm interpreter, from the main thread and
+     from another thread, vs ``ThreadPoolExecutor(1).submit(f, 1).result()``; and vs
+     ``run`` of extrainterpreters 0.3.0 (from the package index, installed in a
+     virtualenv under bench-venvs/ and measured in a subprocess of it).
+  b. 64 MiB of ``bytes`` sent to ``len`` and 64 MiB returned from ``bytes(n)``, vs one
+     64 MiB copy (``bytes(bytearray)``); ProcessPoolExecutor (fork) for reference.
+  c. ``Interpreter().start()`` + first ``run(f, 1)`` + ``close()`` vs the raw stdlib
+     module's create + ``"pass"`` + destroy.
+  d. two interpreters running a pure-Python CPU-bound function with ``run_in_thread``
+     vs the same two calls run serially in the main thread (and vs two threads).
+
+The exit code is 0 even when a target is missed, unless ``--check`` is given.
+"""
+import argparse
+import concurrent.futures as cf
+import faulthandler
+import json
+import multiprocessing
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import warnings
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO_ROOT = os.path.dirname(BENCH_DIR)
+if BENCH_DIR not in sys.path:
+    sys.path.insert(0, BENCH_DIR)
+
+from _workloads import cpu_work, identity, make_bytes, noop, time_make_bytes  # noqa: E402
+
+MiB = 1 << 20
+SEED_VERSION = "0.3.0"
+perf = time.perf_counter
+
+
+# ---------------------------------------------------------------- reporting
+
+def fmt_t(s):
+    if s is None:
+        return "-"
+    if s < 1e-3:
+        return f"{s * 1e6:.1f} us"
+    if s < 1.0:
+        return f"{s * 1e3:.1f} ms"
+    return f"{s:.2f} s"
+
+
+class Row:
+    """One line of the table.
+
+    kind "ratio":   ratio = ours / baseline, must be <= target
+    kind "speedup": speedup = baseline / ours, must be >= target
+    target None:    reported for reference only
+    """
+
+    def __init__(self, name, ours, base, kind="ratio", target=None, note=""):
+        self.name, self.ours, self.base = name, ours, base
+        self.kind, self.target, self.note = kind, target, note
+        self.error = None
+
+    @classmethod
+    def failed(cls, name, error):
+        r = cls(name, None, None)
+        r.error = error
+        return r
+
+    def value(self):
+        if self.ours is None or self.base is None or not self.ours or not self.base:
+            return None
+        return self.ours / self.base if self.kind == "ratio" else self.base / self.ours
+
+    def status(self):
+        if self.error is not None:
+            return "ERROR"
+        if self.target is None:
+            return "info"
+        v = self.value()
+        if v is None:
+            return "ERROR"
+        ok = v <= self.target if self.kind == "ratio" else v >= self.target
+        return "PASS" if ok else "FAIL"
+
+    def cells(self):
+        if self.error is not None:
+            return [self.name, "-", "-", "-", self.target_str(), "ERROR"]
+        v = self.value()
+        if v is None:
+            vs = "-"
+        elif self.kind == "ratio":
+            vs = f"{v:.3f}"
+        else:
+            vs = f"{v:.2f}x"
+        return [self.name, fmt_t(self.ours), fmt_t(self.base), vs,
+                self.target_str(), self.status()]
+
+    def target_str(self):
+        if self.target is None:
+            return "-"
+        return f"<= {self.target:g}" if self.kind == "ratio" else f">= {self.target:g}x"
+
+
+def print_table(rows, out=sys.stdout):
+    head = ["measurement", "ours", "baseline", "ratio", "target", "result"]
+    table = [head] + [r.cells() for r in rows]
+    widths = [max(len(str(line[i])) for line in table) for i in range(len(head))]
+    sep = "  "
+
+    def line(cells):
+        first = str(cells[0]).ljust(widths[0])
+        rest = [str(c).rjust(w) for c, w in zip(cells[1:], widths[1:])]
+        return sep.join([first] + rest).rstrip()
+
+    print(line(head), file=out)
+    print(sep.join("-" * w for w in widths), file=out)
+    for r in rows:
+        print(line(r.cells()), file=out)
+    notes = [(r.name, r.note) for r in rows if r.note]
+    errors = [(r.name, r.error) for r in rows if r.error is not None]
+    for name, note in notes:
+        print(f"  * {name}: {note}", file=out)
+    for name, err in errors:
+        print(f"  ! {name}: {err}", file=out)
+    out.flush()
+
+
+def load_avg():
+    try:
+        return "/".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
+
+
+def progress(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def alternate(rounds, *measures):
+    """Run each measure once per round, alternating the order every round.
+
+    Returns one list of samples per measure."""
+    samples = [[] for _ in measures]
+    for r in range(rounds):
+        order = list(range(len(measures)))
+        if r % 2:
+            order.reverse()
+        for i in order:
+            samples[i].append(measures[i]())
+    return samples
+
+
+med = statistics.median
+
+
+# ---------------------------------------------------------------- raw stdlib
+
+def raw_module():
+    """(create, run_pass, destroy) of the stdlib's low-level interpreters module."""
+    try:
+        import _interpreters as m  # 3.13+
+
+        return (lambda: m.create(), lambda i: m.exec(i, "pass"), m.destroy,
+                "_interpreters.create()+exec('pass')+destroy")
+    except ImportError:
+        import _xxsubinterpreters as m  # 3.12
+
+        try:
+            i = m.create(isolated=True)
+            m.destroy(i)
+
+            def create():
+                return m.create(isolated=True)
+            label = "_xxsubinterpreters.create(isolated=True)+run_string('pass')+destroy"
+        except TypeError:
+            create = m.create
+            label = "_xxsubinterpreters.create()+run_string('pass')+destroy"
+        return create, lambda i: m.run_string(i, "pass"), m.destroy, label
+
+
+# ---------------------------------------------------------------- a. round trip
+
+def loop_run(interp, n):
+    run = interp.run
+    t0 = perf()
+    for _ in range(n):
+        run(identity, 1)
+    return (perf() - t0) / n
+
+
+def loop_tpe(ex, n):
+    submit = ex.submit
+    t0 = perf()
+    for _ in range(n):
+        submit(identity, 1).result()
+    return (perf() - t0) / n
+
+
+def bench_round_trip(xi, cfg, rows):
+    rounds, n = cfg.rounds_a, cfg.calls_a
+    other = None
+    interp = xi.Interpreter().start()
+    ex = cf.ThreadPoolExecutor(1)
+    try:
+        assert interp.run(identity, 1) == 1
+        for _ in range(200):
+            interp.run(identity, 1)
+            ex.submit(identity, 1).result()
+
+        progress(f"a. run(f, 1) from the main thread: {rounds} rounds x {n} calls")
+        ours, base = alternate(rounds, lambda: loop_run(interp, n), lambda: loop_tpe(ex, n))
+        main_ours = med(ours)
+        rows.append(Row("a. run(f, 1), main thread, vs ThreadPoolExecutor",
+                        main_ours, med(base), "ratio", 0.25))
+
+        progress(f"a. run(f, 1) from another thread: {rounds} rounds x {n} calls")
+        box = {}
+
+        def in_thread():
+            try:
+                for _ in range(200):
+                    interp.run(identity, 1)
+                box["s"] = alternate(rounds, lambda: loop_run(interp, n),
+                                     lambda: loop_tpe(ex, n))
+            except BaseException as e:  # reported in the table
+                box["e"] = e
+
+        t = threading.Thread(target=in_thread, name="bench-caller")
+        t.start()
+        t.join()
+        if "e" in box:
+            rows.append(Row.failed("a. run(f, 1), other thread, vs ThreadPoolExecutor",
+                                   repr(box["e"])))
+        else:
+            ours, base = box["s"]
+            other = med(ours)
+            rows.append(Row("a. run(f, 1), other thread, vs ThreadPoolExecutor",
+                            med(ours), med(base), "ratio", 0.25))
+
+        # By-value callables (a lambda is pickled by value on every call), measured
+        # from a non-main thread so that only the serialization differs from above.
+        name = "a. run(lambda x: x, 1), other thread (info)"
+        progress("a. run(lambda x: x, 1) from another thread (by value)")
+        n2 = max(20, n // 10)
+        fn = lambda x: x  # noqa: E731
+
+        def loop_lambda():
+            run = interp.run
+            t0 = perf()
+            for _ in range(n2):
+                run(fn, 1)
+            return (perf() - t0) / n2
+
+        def lambda_thread():
+            try:
+                assert interp.run(fn, 1) == 1
+                box["l"] = alternate(rounds, loop_lambda, lambda: loop_tpe(ex, n2))
+            except BaseException as e:
+                box["le"] = e
+
+        t = threading.Thread(target=lambda_thread, name="bench-caller-2")
+        t.start()
+        t.join()
+        if "le" in box:
+            rows.append(Row.failed(name, repr(box["le"])))
+        else:
+            ours, base = box["l"]
+            rows.append(Row(name, med(ours), med(base), "ratio", None))
+    finally:
+        ex.shutdown()
+        interp.close()
+    return main_ours, other
+
+
+SEED_SCRIPT = r"""
+import json, statistics, sys, time
+sys.path.insert(0, {bench_dir!r})
+import extrainterpreters as xi
+from _workloads import identity
+interp = xi.Interpreter().start()
+assert interp.run(identity, 1) == 1
+for _ in range(50):
+    interp.run(identity, 1)
+samples = []
+for _ in range({rounds}):
+    t0 = time.perf_counter()
+    for _ in range({n}):
+        interp.run(identity, 1)
+    samples.append((time.perf_counter() - t0) / {n})
+interp.close()
+print("SEED-RESULT " + json.dumps({{"median": statistics.median(samples),
+                                    "min": min(samples),
+                                    "version": xi.__version__,
+                                    "python": sys.version.split()[0]}}), flush=True)
+"""
+
+
+def seed_python(cfg):
+    """Path to a python that has extrainterpreters 0.3.0, creating its venv if needed.
+
+    Returns (python, None) or (None, reason)."""
+    tag = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    venv = cfg.seed_venv or os.path.join(REPO_ROOT, "bench-venvs", f"seed-{tag}")
+    py = os.path.join(venv, "bin", "python")
+    check = [py, "-I", "-c", "import extrainterpreters as x; print(x.__version__)"]
+
+    def installed():
+        if not os.path.exists(py):
+            return False
+        p = subprocess.run(check, capture_output=True, text=True, timeout=120)
+        # 0.3.0 prints a list at exit: look at the first line only
+        first = (p.stdout.strip().splitlines() or [""])[0].strip()
+        return p.returncode == 0 and first == SEED_VERSION
+
+    try:
+        if installed():
+            return py, None
+        base = getattr(sys, "_base_executable", None) or sys.executable
+        if not os.path.exists(py):
+            progress(f"creating {venv} with {base}")
+            p = subprocess.run([base, "-m", "venv", venv], capture_output=True, text=True,
+                               timeout=300)
+            if p.returncode != 0:
+                return None, "venv creation failed: " + (p.stderr.strip().splitlines()
+                                                         or ["?"])[-1]
+        progress(f"installing extrainterpreters=={SEED_VERSION} into {venv}")
+        p = subprocess.run([py, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                            f"extrainterpreters=={SEED_VERSION}"],
+                           capture_output=True, text=True, timeout=600)
+        if p.returncode != 0:
+            lines = [ln for ln in p.stderr.strip().splitlines()
+                     if ln.strip() and not ln.startswith("WARNING")]
+            return None, "pip install failed: " + (lines[-1] if lines else "?")
+        if not installed():
+            return None, f"extrainterpreters {SEED_VERSION} does not import on Python {tag}"
+        return py, None
+    except (OSError, subprocess.SubprocessError) as e:
+        return None, repr(e)
+
+
+def bench_seed(cfg, ours, rows):
+    ours_main, ours_other = ours
+    name = f"a. run(f, 1), main thread, vs extrainterpreters {SEED_VERSION}"
+    py, why = seed_python(cfg)
+    if py is None:
+        print(f"seed: unavailable ({why})", flush=True)
+        return
+    progress(f"a. extrainterpreters {SEED_VERSION} run(f, 1) in {py}")
+    script = SEED_SCRIPT.format(bench_dir=BENCH_DIR, rounds=cfg.rounds_seed, n=cfg.calls_seed)
+    try:
+        p = subprocess.run([py, "-I", "-c", script], capture_output=True, text=True,
+                           timeout=600, cwd=BENCH_DIR)
+    except subprocess.SubprocessError as e:
+        print(f"seed: unavailable ({e!r})", flush=True)
+        return
+    found = [ln for ln in p.stdout.splitlines() if ln.startswith("SEED-RESULT ")]
+    if not found:
+        tail = (p.stderr.strip().splitlines() or [f"exit code {p.returncode}"])[-1]
+        print(f"seed: unavailable (measurement failed: {tail})", flush=True)
+        return
+    res = json.loads(found[-1][len("SEED-RESULT "):])
+    rows.append(Row(name, ours_main, res["median"], "speedup", 20,
+                    note=f"0.3.0 measured in a subprocess on Python {res['python']} "
+                         f"(its min {fmt_t(res['min'])}); ours is the main-thread median above"))
+    if ours_other is not None:
+        rows.append(Row(f"a. run(f, 1), other thread, vs extrainterpreters {SEED_VERSION} (info)",
+                        ours_other, res["median"], "speedup", None))
+
+
+# ---------------------------------------------------------------- b. 64 MiB
+
+def bench_bytes(xi, cfg, rows, ppe):
+    size = cfg.size_b
+    rounds = cfg.rounds_b
+    label = f"{size // MiB} MiB"
+    src = bytearray(b"\xa5") * size
+    data = bytes(src)
+    interp = xi.Interpreter().start()
+    try:
+        assert interp.run(len, b"x") == 1
+        assert interp.run(make_bytes, 16) == bytes(16)
+
+        def copy():
+            t0 = perf()
+            b = bytes(src)
+            dt = perf() - t0
+            del b
+            return dt
+
+        def send():
+            t0 = perf()
+            n = interp.run(len, data)
+            dt = perf() - t0
+            assert n == size, n
+            return dt
+
+        def ret():
+            t0 = perf()
+            b = interp.run(make_bytes, size)
+            dt = perf() - t0
+            assert len(b) == size
+            del b
+            return dt
+
+        def sub_alloc():
+            return interp.run(time_make_bytes, size, 1)[0]
+
+        def ppe_send():
+            t0 = perf()
+            n = ppe.submit(len, data).result()
+            dt = perf() - t0
+            assert n == size
+            return dt
+
+        def ppe_ret():
+            t0 = perf()
+            b = ppe.submit(make_bytes, size).result()
+            dt = perf() - t0
+            assert len(b) == size
+            del b
+            return dt
+
+        measures = [copy, send, ret, sub_alloc]
+        if ppe is not None:
+            measures += [ppe_send, ppe_ret]
+        progress(f"b. {label} send / return: {rounds} rounds")
+        copy()
+        send()
+        ret()
+        s = alternate(rounds, *measures)
+        c = med(s[0])
+        rows.append(Row(f"b. run(len, <{label} bytes>) vs one {label} copy",
+                        med(s[1]), c, "ratio", 2.0,
+                        note=f"one copy = bytes(bytearray of {label}), measured {rounds}x "
+                             "in the same rounds"))
+        rows.append(Row(f"b. run(make_bytes, {label}) vs one {label} copy",
+                        med(s[2]), c, "ratio", 2.0))
+        rows.append(Row(f"b. bytes({label}) inside the interpreter (info)",
+                        med(s[3]), c, "ratio", None))
+        if ppe is not None:
+            rows.append(Row(f"b. ProcessPool(fork) len(<{label}>) (info)",
+                            med(s[4]), c, "ratio", None))
+            rows.append(Row(f"b. ProcessPool(fork) make_bytes({label}) (info)",
+                            med(s[5]), c, "ratio", None))
+    finally:
+        interp.close()
+
+
+# ---------------------------------------------------------------- c. life cycle
+
+def bench_lifecycle(xi, cfg, rows):
+    create, run_pass, destroy, label = raw_module()
+    rounds, k = cfg.rounds_c, cfg.cycles_c
+    phases_ours = ([], [], [])  # start(), first run(f, 1), close()
+    phases_raw = ([], [], [])   # create, "pass", destroy
+
+    def ours():
+        t_all = perf()
+        for _ in range(k):
+            t0 = perf()
+            it = xi.Interpreter()
+            it.start()
+            t1 = perf()
+            it.run(identity, 1)
+            t2 = perf()
+            it.close()
+            t3 = perf()
+            for lst, dt in zip(phases_ours, (t1 - t0, t2 - t1, t3 - t2)):
+                lst.append(dt)
+        return (perf() - t_all) / k
+
+    def raw():
+        t_all = perf()
+        for _ in range(k):
+            t0 = perf()
+            i = create()
+            t1 = perf()
+            run_pass(i)
+            t2 = perf()
+            destroy(i)
+            t3 = perf()
+            for lst, dt in zip(phases_raw, (t1 - t0, t2 - t1, t3 - t2)):
+                lst.append(dt)
+        return (perf() - t_all) / k
+
+    progress(f"c. start + first run + close: {rounds} rounds x {k} cycles")
+    ours()
+    raw()
+    for lst in phases_ours + phases_raw:
+        lst.clear()
+    o, b = alternate(rounds, ours, raw)
+    rows.append(Row("c. start()+run(f, 1)+close() vs raw create/exec/destroy",
+                    med(o), med(b), "ratio", 1.3, note="raw: " + label))
+    for name, po, pr in zip(("start() vs create", "first run(f, 1) vs 'pass'",
+                             "close() vs destroy"), phases_ours, phases_raw):
+        rows.append(Row(f"c.   of which {name} (info)", med(po), med(pr), "ratio", None))
+
+
+# ---------------------------------------------------------------- d. CPU-bound
+
+def calibrate(seconds):
+    n = 50_000
+    while True:
+        t0 = perf()
+        cpu_work(n)
+        dt = perf() - t0
+        if dt > 0.05:
+            break
+        n *= 2
+    return max(10_000, int(n * seconds / dt))
+
+
+def bench_cpu(xi, cfg, rows):
+    n = calibrate(cfg.cpu_seconds)
+    expect = (n - 1) * n * (2 * n - 1) // 6
+    rounds = cfg.rounds_d
+    # process CPU seconds per wall second: shows how much of the machine this got
+    cpu_use, cpu_serial = [], []
+    progress(f"d. 2 x cpu_work({n:,}): {rounds} rounds (serial, 2 threads, 2 interpreters)")
+
+    def serial():
+        c0, t0 = time.process_time(), perf()
+        r = [cpu_work(n), cpu_work(n)]
+        dt = perf() - t0
+        cpu_serial.append((time.process_time() - c0) / dt)
+        assert r == [expect, expect]
+        return dt
+
+    def threads():
+        with cf.ThreadPoolExecutor(2) as ex:
+            t0 = perf()
+            futs = [ex.submit(cpu_work, n) for _ in range(2)]
+            r = [f.result() for f in futs]
+            dt = perf() - t0
+        assert r == [expect, expect]
+        return dt
+
+    def interps():
+        its = [xi.Interpreter().start() for _ in range(2)]
+        try:
+            for it in its:
+                it.run(identity, 1)  # warm: imports the workload module there
+            c0, t0 = time.process_time(), perf()
+            for it in its:
+                it.run_in_thread(cpu_work, n)
+            for it in its:
+                it.join()
+            dt = perf() - t0
+            cpu_use.append((time.process_time() - c0) / dt)
+            r = [it.result() for it in its]
+        finally:
+            for it in its:
+                it.close()
+        assert r == [expect, expect], r
+        return dt
+
+    s, t, i = alternate(rounds, serial, threads, interps)
+    rows.append(Row("d. 2 interpreters run_in_thread vs serial (speedup)",
+                    med(i), med(s), "speedup", 1.8,
+                    note=f"cpu_work({n:,}) twice; interpreters started and warmed before "
+                         "the clock, join() (which also closes) inside it; process CPU seconds per "
+                         f"wall second: interpreters {med(cpu_use):.2f}, serial "
+                         f"{med(cpu_serial):.2f} (ideal: 2.0 and 1.0)"))
+    rows.append(Row("d. 2 threads vs serial (speedup, info)", med(t), med(s), "speedup", None))
+
+
+# ---------------------------------------------------------------- main
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="fewer rounds and calls")
+    ap.add_argument("--check", action="store_true", help="exit non-zero if a target fails")
+    ap.add_argument("--no-seed", action="store_true",
+                    help=f"skip the extrainterpreters {SEED_VERSION} comparison")
+    ap.add_argument("--seed-venv", default=None,
+                    help="virtualenv holding extrainterpreters 0.3.0 "
+                         "(default: bench-venvs/seed-X.Y, created on demand)")
+    ap.add_argument("--only", default="abcd", help="sections to run, e.g. 'a,c'")
+    ap.add_argument("--timeout", type=float, default=1800,
+                    help="dump all tracebacks and exit after this many seconds")
+    cfg = ap.parse_args(argv)
+    q = cfg.quick
+    cfg.rounds_a, cfg.calls_a = (5, 500) if q else (9, 2000)
+    cfg.rounds_seed, cfg.calls_seed = (3, 100) if q else (7, 300)
+    cfg.rounds_b, cfg.size_b = (3, 64 * MiB) if q else (7, 64 * MiB)
+    cfg.rounds_c, cfg.cycles_c = (3, 3) if q else (7, 4)
+    cfg.rounds_d, cfg.cpu_seconds = (2, 0.25) if q else (5, 0.4)
+    sections = set(cfg.only.replace(",", "").lower())
+
+    faulthandler.dump_traceback_later(cfg.timeout, exit=True)
+    warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
+
+    # Fork the reference process pool before any interpreter or thread exists.
+    ppe = None
+    if "b" in sections:
+        try:
+            ppe = cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+            ppe.submit(noop).result()
+        except Exception as e:
+            progress(f"ProcessPoolExecutor(fork) unavailable: {e!r}")
+            ppe = None
+
+    try:
+        import extrainterpreters as xi
+
+        xi.Interpreter  # noqa: B018
+    except Exception as e:
+        print(f"extrainterpreters is not usable here: {e!r}")
+        return 2 if cfg.check else 0
+
+    version = getattr(xi, "__version__", None)
+    if version is None:
+        try:
+            from importlib.metadata import version as dist_version
+
+            version = dist_version("extrainterpreters")
+        except Exception:
+            version = "?"
+    print(f"Python {platform.python_version()} ({sys.executable}); "
+          f"extrainterpreters {version} from {os.path.dirname(xi.__file__)}; "
+          f"{os.cpu_count()} CPUs; {'quick' if q else 'full'} run; medians of rounds; "
+          f"load average {load_avg()}", flush=True)
+
+    rows = []
+    t_start = perf()
+
+    def section(letter, name, fn, *args):
+        if letter not in sections:
+            return None
+        try:
+            return fn(*args)
+        except Exception as e:
+            traceback.print_exc()
+            rows.append(Row.failed(name, f"{type(e).__name__}: {e}"))
+            return None
+
+    ours_a = section("a", "a. run(f, 1) round trip", bench_round_trip, xi, cfg, rows)
+    if "a" in sections and not cfg.no_seed and ours_a is not None:
+        section("a", f"a. vs extrainterpreters {SEED_VERSION}", bench_seed, cfg, ours_a, rows)
+    section("b", "b. 64 MiB send / return", bench_bytes, xi, cfg, rows, ppe)
+    if ppe is not None:
+        ppe.shutdown()
+    section("c", "c. start/run/close", bench_lifecycle, xi, cfg, rows)
+    section("d", "d. parallel CPU-bound", bench_cpu, xi, cfg, rows)
+
+    print()
+    print_table(rows)
+    n_fail = sum(r.status() in ("FAIL", "ERROR") for r in rows)
+    n_pass = sum(r.status() == "PASS" for r in rows)
+    print(f"\ntargets met: {n_pass}, missed or broken: {n_fail}; "
+          f"took {perf() - t_start:.1f} s; load average now {load_avg()} "
+          "(other work on this machine skews the parallel rows)", flush=True)
+    faulthandler.cancel_dump_traceback_later()
+    return 1 if (cfg.check and n_fail) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
