@@ -92,6 +92,8 @@ struct xi_interp {
 static xi_mutex xi_registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static xi_interp *xi_registry;      /* every record not yet closed */
 static xi_interp *xi_main_rec;      /* the main interpreter's (never closed) */
+static int64_t *xi_closed_ids;      /* ids of closed interpreters, sorted */
+static size_t xi_nclosed, xi_closed_cap;
 static int xi_shutting_down;
 /* Set in a fork() child: the owner threads are not there, and every record is dead. */
 static volatile int xi_forked;
@@ -152,6 +154,50 @@ record_new(void)
     rec->jobs_tail = &rec->jobs;
     atomic_init(&rec->njobs, 0);
     return rec;
+}
+
+/* Interpreter ids are never reused, so a closed one stays closed. */
+static void
+remember_closed(int64_t id)
+{
+    xi_lock(&xi_registry_mu);
+    if (xi_nclosed == xi_closed_cap) {
+        size_t cap = xi_closed_cap ? xi_closed_cap * 2 : 64;
+        int64_t *ids = PyMem_RawRealloc(xi_closed_ids, cap * sizeof(int64_t));
+        if (ids == NULL) {
+            xi_unlock(&xi_registry_mu);
+            return; /* then it is only not known as closed */
+        }
+        xi_closed_ids = ids;
+        xi_closed_cap = cap;
+    }
+    size_t i = xi_nclosed;
+    while (i > 0 && xi_closed_ids[i - 1] > id) {
+        xi_closed_ids[i] = xi_closed_ids[i - 1];
+        i--;
+    }
+    xi_closed_ids[i] = id;
+    xi_nclosed++;
+    xi_unlock(&xi_registry_mu);
+}
+
+int
+xi_interp_is_closed(int64_t id)
+{
+    xi_lock(&xi_registry_mu);
+    size_t lo = 0, hi = xi_nclosed;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (xi_closed_ids[mid] < id) {
+            lo = mid + 1;
+        }
+        else {
+            hi = mid;
+        }
+    }
+    int closed = lo < xi_nclosed && xi_closed_ids[lo] == id;
+    xi_unlock(&xi_registry_mu);
+    return closed;
 }
 
 /* Adds a new record, unless close_all() has run (-1). */
@@ -1061,6 +1107,7 @@ owner_main(void *arg)
     }
     end_interpreter(rec);
     drop_main_thread_state(rec);
+    remember_closed(rec->id);
     registry_remove(rec);
     finish(rec, XI_ST_CLOSED);
     xi_interp_decref(rec);

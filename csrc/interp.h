@@ -56,6 +56,9 @@ xi_err xi_interp_interrupt(xi_interp *rec);
 
 int xi_interp_is_running(xi_interp *rec);
 
+/* Whether the interpreter with that id was made by this library and has closed. */
+int xi_interp_is_closed(int64_t id);
+
 /* Whether this thread runs a call made through this library (its blocking waits then
  * watch for interrupt()). */
 int xi_interp_in_call(void);

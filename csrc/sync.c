@@ -3,6 +3,7 @@
  * happens in C with the thread state detached (wait.h). */
 #include "sync.h"
 
+#include "interp.h"
 #include "wait.h"
 #include "wire.h"
 
@@ -456,6 +457,13 @@ rlock_try(void *arg)
         atomic_store(&b->count, n + op->count);
         return 1;
     }
+    if (b->owner_interp != op->interp && xi_interp_is_closed(b->owner_interp)) {
+        /* its owner's interpreter has closed: nobody can release it any more */
+        b->owner_interp = op->interp;
+        b->owner_thread = op->thread;
+        atomic_store(&b->count, op->count);
+        return 1;
+    }
     return 0;
 }
 
@@ -464,7 +472,16 @@ rlock_acquire_levels(xi_basic *b, long levels, int64_t deadline)
 {
     xi_rlock_op op = {b, 0, 0, levels};
     whoami(&op.interp, &op.thread);
-    return block_on(b, rlock_try, &op, deadline);
+    /* waits in rounds: an owner whose interpreter closes never releases, and nothing
+     * signals that; each round looks again */
+    for (;;) {
+        int64_t round = xi_now_ns() + 100 * 1000 * 1000;
+        int rc = block_on(b, rlock_try, &op,
+                          deadline == XI_FOREVER || deadline > round ? round : deadline);
+        if (rc != 0 || (deadline != XI_FOREVER && xi_now_ns() >= deadline)) {
+            return rc;
+        }
+    }
 }
 
 static int
