@@ -24,6 +24,9 @@ from ._xi import (
 # Every interpreter that receives a call imports this package (for the C core), so the
 # parts that need more than the core load on first use: a new interpreter stays cheap.
 _LAZY = {
+    "BrokenInterpreterPool": "executor",
+    "InterpreterPoolExecutor": "executor",
+    "aio": None,
     "Interpreter": "interpreter",
     "create": "interpreter",
     "get_current": "interpreter",
@@ -54,12 +57,12 @@ def __getattr__(name):
         errors = dict(zip(_QUEUE_ERRORS, _xi._queue_errors()))
         globals().update(errors)
         return errors[name]
-    module = _LAZY.get(name)
-    if module is None:
+    if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    module = importlib.import_module(f"{__name__}.{_LAZY[name] or name}")
+    value = module if _LAZY[name] is None else getattr(module, name)
     globals()[name] = value
     return value
 

@@ -138,6 +138,14 @@ class Interpreter:
         except BaseException as exc:  # the caller gets it from result()
             self._outcome = (False, exc)
 
+    async def run_async(self, func, /, *args, **kwargs):
+        """run() as a coroutine: the call runs in a thread while the event loop goes on."""
+        import asyncio
+        import functools
+
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, functools.partial(self.run, func, *args, **kwargs))
+
     def run_in_thread(self, func, /, *args, **kwargs):
         """Start func(*args, **kwargs) in a new thread; see done() and result()."""
         self._start_thread(func, args, kwargs)

@@ -1,0 +1,224 @@
+"""InterpreterPoolExecutor: a concurrent.futures.Executor whose workers are interpreters.
+
+Each worker is a thread of this interpreter that owns one subinterpreter and calls into
+it directly (the C core's fastest path), so a task costs what a ThreadPoolExecutor task
+costs plus one cross-interpreter call, and CPU-bound tasks run in parallel.
+"""
+import concurrent.futures as _cf
+import itertools
+import os
+import queue
+import threading
+import time
+import weakref
+
+from .interpreter import Interpreter
+
+__all__ = ["BrokenInterpreterPool", "InterpreterPoolExecutor"]
+
+
+class BrokenInterpreterPool(_cf.BrokenExecutor):
+    """A worker's initializer failed: the pool takes no more work."""
+
+
+class _WorkItem:
+    __slots__ = ("future", "fn", "args", "kwargs")
+
+    def __init__(self, future, fn, args, kwargs):
+        self.future = future
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+
+
+def _run_chunk(fn, chunk):
+    """Runs in a worker interpreter: one task for many map() items."""
+    return [fn(*args) for args in chunk]
+
+
+# Pools alive in this interpreter, so that exit can stop their workers first.
+_pools = weakref.WeakSet()
+_exiting = False
+
+
+def _at_exit():
+    global _exiting
+    _exiting = True
+    for pool in list(_pools):
+        pool._terminate()
+
+
+threading._register_atexit(_at_exit)
+
+
+class InterpreterPoolExecutor(_cf.Executor):
+    """An Executor running each task in one of max_workers subinterpreters."""
+
+    _counter = itertools.count().__next__
+
+    def __init__(self, max_workers=None, initializer=None, initargs=(),
+                 thread_name_prefix=""):
+        if max_workers is None:
+            max_workers = os.cpu_count() or 1
+        if max_workers <= 0:
+            raise ValueError("max_workers must be greater than 0")
+        if initializer is not None and not callable(initializer):
+            raise TypeError("initializer must be a callable")
+        self._max_workers = max_workers
+        self._initializer = initializer
+        self._initargs = tuple(initargs)
+        self._prefix = thread_name_prefix or f"InterpreterPoolExecutor-{self._counter()}"
+        self._work = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = []
+        self._interps = []
+        self._shutdown = False
+        self._broken = None
+        _pools.add(self)
+
+    # -- submitting ------------------------------------------------------------
+
+    def submit(self, fn, /, *args, **kwargs):
+        with self._lock:
+            if self._broken:
+                raise BrokenInterpreterPool(self._broken)
+            if self._shutdown or _exiting:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            future = _cf.Future()
+            self._work.put(_WorkItem(future, fn, args, kwargs))
+            if not self._threads:
+                self._start_workers()
+        return future
+
+    submit.__doc__ = _cf.Executor.submit.__doc__
+
+    def map(self, fn, *iterables, timeout=None, chunksize=1):
+        """Like Executor.map. Items are sent to the workers in batches (at least
+        chunksize items each, more when there are many items), which changes only how
+        the work is split, not the results or their order."""
+        if chunksize < 1:
+            raise ValueError("chunksize must be >= 1.")
+        end = None if timeout is None else time.monotonic() + timeout
+        items = list(zip(*iterables))
+        size = max(chunksize, len(items) // (self._max_workers * 8))
+        futures = [self.submit(_run_chunk, fn, items[i:i + size])
+                   for i in range(0, len(items), size)]
+
+        def results():
+            try:
+                futures.reverse()
+                while futures:
+                    future = futures.pop()
+                    if end is None:
+                        chunk = future.result()
+                    else:
+                        chunk = future.result(end - time.monotonic())
+                    yield from chunk
+            finally:
+                for future in futures:
+                    future.cancel()
+
+        return results()
+
+    # -- workers -----------------------------------------------------------------
+
+    def _start_workers(self):
+        # every worker creates its interpreter in its own thread: in parallel
+        for i in range(self._max_workers):
+            thread = threading.Thread(target=self._worker, name=f"{self._prefix}_{i}",
+                                      daemon=False)
+            self._threads.append(thread)
+            thread.start()
+
+    def _worker(self):
+        try:
+            interp = Interpreter().start()
+        except BaseException as exc:
+            self._break(f"a worker interpreter could not start: {exc!r}")
+            return
+        with self._lock:
+            self._interps.append(interp)
+        try:
+            if self._initializer is not None:
+                try:
+                    interp.run(self._initializer, *self._initargs)
+                except BaseException as exc:
+                    self._break(f"an initializer failed: {exc!r}")
+                    return
+            while True:
+                item = self._work.get()
+                if item is None:
+                    self._work.put(None)  # wake the next worker too
+                    return
+                if not item.future.set_running_or_notify_cancel():
+                    continue
+                try:
+                    result = interp.run(item.fn, *item.args, **item.kwargs)
+                except BaseException as exc:
+                    item.future.set_exception(exc)
+                else:
+                    item.future.set_result(result)
+                del item
+        finally:
+            with self._lock:
+                self._interps.remove(interp)
+            interp.close()
+
+    def _break(self, reason):
+        with self._lock:
+            self._broken = reason
+        while True:
+            try:
+                item = self._work.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                continue
+            if item.future.set_running_or_notify_cancel():
+                item.future.set_exception(BrokenInterpreterPool(reason))
+        self._work.put(None)
+
+    # -- ending ---------------------------------------------------------------------
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        with self._lock:
+            self._shutdown = True
+            if cancel_futures:
+                self._cancel_pending()
+            self._work.put(None)
+        if wait:
+            for thread in self._threads:
+                thread.join()
+
+    shutdown.__doc__ = _cf.Executor.shutdown.__doc__
+
+    def _cancel_pending(self):
+        while True:
+            try:
+                item = self._work.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                item.future.cancel()
+
+    def _terminate(self):
+        """Cancels pending work, interrupts running work, ends every worker."""
+        with self._lock:
+            self._shutdown = True
+            self._cancel_pending()
+            self._work.put(None)
+            interps = list(self._interps)
+        for interp in interps:
+            try:
+                interp.interrupt()
+            except Exception:
+                pass  # it closed meanwhile
+        for thread in self._threads:
+            thread.join()
+
+    def __exit__(self, exc_type, exc_val, exc_tb):
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            self._terminate()
+        else:
+            self.shutdown(wait=True)
+        return False
