@@ -24,6 +24,7 @@ typedef struct {
     Py_ssize_t maxsize;              /* <= 0: unbounded */
     Py_ssize_t unfinished;           /* put minus task_done */
     int shutdown;
+    xi_fds async_getters, async_putters;  /* asyncio waiters (wait.h) */
 } xi_queue;
 
 typedef struct {
@@ -48,6 +49,8 @@ queue_free(xi_shared *obj)
         q->head = it->next;
         item_free(it);
     }
+    xi_fds_fini(&q->async_getters);
+    xi_fds_fini(&q->async_putters);
     xi_cond_fini(&q->not_empty);
     xi_cond_fini(&q->not_full);
     xi_cond_fini(&q->all_done);
@@ -237,6 +240,7 @@ try_put(void *arg)
     if (q->getters > 0) {
         xi_signal(&q->not_empty);
     }
+    xi_fds_notify(&q->async_getters);
     op->item = NULL;
     op->status = XI_Q_OK;
     return 1;
@@ -258,6 +262,7 @@ try_get(void *arg)
         if (q->putters > 0) {
             xi_signal(&q->not_full);
         }
+        xi_fds_notify(&q->async_putters);
         op->item = it;
         op->status = XI_Q_OK;
         return 1;
@@ -357,6 +362,7 @@ put_back(xi_queue *q, xi_item *it)
     if (q->getters > 0) {
         xi_signal(&q->not_empty);
     }
+    xi_fds_notify(&q->async_getters);
     xi_unlock(&q->mu);
 }
 
@@ -484,6 +490,8 @@ queue_shutdown(PyObject *self, PyObject *args, PyObject *kwargs)
     }
     xi_broadcast(&q->not_empty);
     xi_broadcast(&q->not_full);
+    xi_fds_notify(&q->async_getters);
+    xi_fds_notify(&q->async_putters);
     if (q->unfinished == 0) {
         xi_broadcast(&q->all_done);
     }
@@ -524,6 +532,51 @@ queue_full(PyObject *self, PyObject *Py_UNUSED(ignored))
     int full = q->maxsize > 0 && q->count >= q->maxsize;
     xi_unlock(&q->mu);
     return PyBool_FromLong(full);
+}
+
+/* ------------------------------------------------------------ asyncio */
+
+static PyObject *
+queue_add_waiter(PyObject *self, PyObject *args)
+{
+    int fd, putter;
+    if (!PyArg_ParseTuple(args, "ip:_add_waiter", &fd, &putter)) {
+        return NULL;
+    }
+    xi_queue *q = Q(self);
+    xi_lock(&q->mu);
+    int rc = xi_fds_add(putter ? &q->async_putters : &q->async_getters, fd);
+    xi_unlock(&q->mu);
+    if (rc < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+queue_remove_waiter(PyObject *self, PyObject *args)
+{
+    int fd, putter;
+    if (!PyArg_ParseTuple(args, "ip:_remove_waiter", &fd, &putter)) {
+        return NULL;
+    }
+    xi_queue *q = Q(self);
+    xi_lock(&q->mu);
+    xi_fds_remove(putter ? &q->async_putters : &q->async_getters, fd);
+    xi_unlock(&q->mu);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+queue_get_async(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    return xi_async_call("queue_get", self, args, kwargs);
+}
+
+static PyObject *
+queue_put_async(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    return xi_async_call("queue_put", self, args, kwargs);
 }
 
 static PyObject *
@@ -590,6 +643,12 @@ static PyMethodDef queue_methods[] = {
     {"qsize", queue_qsize, METH_NOARGS, "number of items"},
     {"empty", queue_empty, METH_NOARGS, "whether there is no item"},
     {"full", queue_full, METH_NOARGS, "whether there are maxsize items"},
+    {"get_async", (PyCFunction)(void (*)(void))queue_get_async, METH_VARARGS | METH_KEYWORDS,
+     "get_async(timeout=None): awaitable get() that does not occupy a thread"},
+    {"put_async", (PyCFunction)(void (*)(void))queue_put_async, METH_VARARGS | METH_KEYWORDS,
+     "put_async(item, timeout=None): awaitable put() that does not occupy a thread"},
+    {"_add_waiter", queue_add_waiter, METH_VARARGS, "_add_waiter(fd, putter)"},
+    {"_remove_waiter", queue_remove_waiter, METH_VARARGS, "_remove_waiter(fd, putter)"},
     {"__reduce__", queue_reduce, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };

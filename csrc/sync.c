@@ -23,6 +23,7 @@ typedef struct {
     uint64_t owner_thread;
     int64_t owner_interp;
     long bound;
+    xi_fds async_waiters;     /* asyncio waiters (wait.h) */
 } xi_basic;
 
 /* A thread waiting on a Condition; lives on the waiter's stack. */
@@ -60,6 +61,7 @@ static void
 basic_free(xi_shared *obj)
 {
     xi_basic *b = (xi_basic *)obj;
+    xi_fds_fini(&b->async_waiters);
     xi_cond_fini(&b->cv);
     xi_mutex_fini(&b->mu);
     PyMem_RawFree(b);
@@ -351,6 +353,7 @@ lock_release_raw(xi_basic *b)
     if (b->sleepers > 0) {
         xi_signal(&b->cv);
     }
+    xi_fds_notify(&b->async_waiters);
     xi_unlock(&b->mu);
 }
 
@@ -520,8 +523,11 @@ rlock_release_levels(xi_basic *b, long levels)
     }
     long released = (levels == 0 || levels > n) ? n : levels;
     atomic_store(&b->count, n - released);
-    if (n - released == 0 && b->sleepers > 0) {
-        xi_signal(&b->cv);
+    if (n - released == 0) {
+        if (b->sleepers > 0) {
+            xi_signal(&b->cv);
+        }
+        xi_fds_notify(&b->async_waiters);
     }
     xi_unlock(&b->mu);
     return released;
@@ -689,6 +695,7 @@ semaphore_release(PyObject *self, PyObject *args, PyObject *kwargs)
             xi_broadcast(&b->cv);
         }
     }
+    xi_fds_notify(&b->async_waiters);
     xi_unlock(&b->mu);
     Py_RETURN_NONE;
 }
@@ -730,6 +737,7 @@ event_set(PyObject *self, PyObject *Py_UNUSED(ignored))
     if (b->sleepers > 0) {
         xi_broadcast(&b->cv);
     }
+    xi_fds_notify(&b->async_waiters);
     xi_unlock(&b->mu);
     Py_RETURN_NONE;
 }
@@ -1284,6 +1292,63 @@ barrier_get_broken(PyObject *self, void *Py_UNUSED(closure))
     return PyBool_FromLong(broken);
 }
 
+/* ------------------------------------------------------------ asyncio */
+
+static PyObject *
+basic_add_waiter(PyObject *self, PyObject *arg)
+{
+    long fd = PyLong_AsLong(arg);
+    if (fd == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (fd < 0 || fd > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "not a file descriptor");
+        return NULL;
+    }
+    xi_basic *b = BASIC(self);
+    xi_lock(&b->mu);
+    int rc = xi_fds_add(&b->async_waiters, (int)fd);
+    xi_unlock(&b->mu);
+    if (rc < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+basic_remove_waiter(PyObject *self, PyObject *arg)
+{
+    long fd = PyLong_AsLong(arg);
+    if (fd == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (fd < 0 || fd > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "not a file descriptor");
+        return NULL;
+    }
+    xi_basic *b = BASIC(self);
+    xi_lock(&b->mu);
+    xi_fds_remove(&b->async_waiters, (int)fd);
+    xi_unlock(&b->mu);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+lock_acquire_async(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    return xi_async_call("lock_acquire", self, args, kwargs);
+}
+
+static PyObject *
+event_wait_async(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    return xi_async_call("event_wait", self, args, kwargs);
+}
+
+#define ASYNC_WAITER_METHODS                                                            \
+    {"_add_waiter", basic_add_waiter, METH_O, NULL},                                    \
+    {"_remove_waiter", basic_remove_waiter, METH_O, NULL}
+
 /* ------------------------------------------------------------ types */
 
 #define COMMON_METHODS {"__reduce__", sync_reduce, METH_NOARGS, NULL}
@@ -1301,6 +1366,8 @@ static PyMemberDef common_members[] = {
 };
 
 static PyMethodDef lock_methods[] = {
+    {"acquire_async", F(lock_acquire_async), KW, "acquire_async(timeout=None) -> bool: awaitable acquire()"},
+    ASYNC_WAITER_METHODS,
     {"acquire", F(lock_acquire), KW, "acquire(blocking=True, timeout=-1) -> bool"},
     {"release", lock_release, METH_NOARGS, "release the lock (any thread may)"},
     {"locked", lock_locked, METH_NOARGS, "whether the lock is held"},
@@ -1311,6 +1378,8 @@ static PyMethodDef lock_methods[] = {
 };
 
 static PyMethodDef rlock_methods[] = {
+    {"acquire_async", F(lock_acquire_async), KW, "acquire_async(timeout=None) -> bool: awaitable acquire()"},
+    ASYNC_WAITER_METHODS,
     {"acquire", F(rlock_acquire), KW, "acquire(blocking=True, timeout=-1) -> bool"},
     {"release", rlock_release, METH_NOARGS, "release one level (the owner only)"},
     {"locked", rlock_locked, METH_NOARGS, "whether the lock is held"},
@@ -1323,6 +1392,8 @@ static PyMethodDef rlock_methods[] = {
 };
 
 static PyMethodDef semaphore_methods[] = {
+    {"acquire_async", F(lock_acquire_async), KW, "acquire_async(timeout=None) -> bool: awaitable acquire()"},
+    ASYNC_WAITER_METHODS,
     {"acquire", F(semaphore_acquire), KW, "acquire(blocking=True, timeout=None) -> bool"},
     {"release", F(semaphore_release), KW, "release(n=1)"},
     {"__enter__", semaphore_enter, METH_NOARGS, NULL},
@@ -1332,6 +1403,8 @@ static PyMethodDef semaphore_methods[] = {
 };
 
 static PyMethodDef event_methods[] = {
+    {"wait_async", F(event_wait_async), KW, "wait_async(timeout=None) -> bool: awaitable wait()"},
+    ASYNC_WAITER_METHODS,
     {"set", event_set, METH_NOARGS, "set the flag and wake every waiter"},
     {"clear", event_clear, METH_NOARGS, "clear the flag"},
     {"is_set", event_is_set, METH_NOARGS, "whether the flag is set"},

@@ -4,6 +4,8 @@
 #include "interp.h"
 
 #include <math.h>
+#include <stdint.h>
+#include <unistd.h>
 
 /* How often the main thread wakes from a wait to run signal handlers. */
 #define XI_SIGNAL_SLICE_NS (50 * 1000 * 1000)
@@ -105,3 +107,79 @@ xi_block(xi_mutex *mu, xi_cond *cv, int *sleepers, int (*attempt)(void *),
         }
     }
 }
+
+/* ------------------------------------------------------------ asyncio waiters */
+
+int
+xi_fds_add(xi_fds *w, int fd)
+{
+    if (w->n == w->cap) {
+        int cap = w->cap ? w->cap * 2 : 4;
+        int *fds = PyMem_RawRealloc(w->fds, sizeof(int) * (size_t)cap);
+        if (fds == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        w->fds = fds;
+        w->cap = cap;
+    }
+    w->fds[w->n++] = fd;
+    return 0;
+}
+
+void
+xi_fds_remove(xi_fds *w, int fd)
+{
+    for (int i = 0; i < w->n; i++) {
+        if (w->fds[i] == fd) {
+            w->fds[i] = w->fds[--w->n];
+            return;
+        }
+    }
+}
+
+void
+xi_fds_notify(const xi_fds *w)
+{
+    const uint64_t one = 1;
+    for (int i = 0; i < w->n; i++) {
+        /* non-blocking eventfd: a full counter already means "wake up" */
+        ssize_t rc = write(w->fds[i], &one, sizeof(one));
+        (void)rc;
+    }
+}
+
+void
+xi_fds_fini(xi_fds *w)
+{
+    PyMem_RawFree(w->fds);
+    w->fds = NULL;
+    w->n = w->cap = 0;
+}
+
+/* The coroutines live in Python (extrainterpreters._async_waits). */
+PyObject *
+xi_async_call(const char *name, PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    PyObject *mod = PyImport_ImportModule("extrainterpreters._async_waits");
+    PyObject *fn = mod ? PyObject_GetAttrString(mod, name) : NULL;
+    Py_XDECREF(mod);
+    if (fn == NULL) {
+        return NULL;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(args);
+    PyObject *full = PyTuple_New(n + 1);
+    if (full == NULL) {
+        Py_DECREF(fn);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(full, 0, Py_NewRef(self));
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyTuple_SET_ITEM(full, i + 1, Py_NewRef(PyTuple_GET_ITEM(args, i)));
+    }
+    PyObject *coro = PyObject_Call(fn, full, kwargs);
+    Py_DECREF(full);
+    Py_DECREF(fn);
+    return coro;
+}
+

@@ -28,4 +28,21 @@ void xi_set_main_thread(unsigned long ident);
 int xi_block(xi_mutex *mu, xi_cond *cv, int *sleepers, int (*attempt)(void *),
              int (*ready)(void *), void *arg, int64_t deadline);
 
+/* File descriptors (eventfds) of asyncio waiters: a primitive writes to each when its
+ * state changes in their favour, and the waiter's event loop wakes and tries again.
+ * Guarded by the primitive's mutex. */
+typedef struct {
+    int *fds;
+    int n, cap;
+} xi_fds;
+
+int xi_fds_add(xi_fds *w, int fd);      /* 0, or -1 with MemoryError set */
+void xi_fds_remove(xi_fds *w, int fd);
+void xi_fds_notify(const xi_fds *w);
+void xi_fds_fini(xi_fds *w);
+
+/* Calls extrainterpreters._async_waits.<name>(self, *args, **kwargs): the coroutine of
+ * an awaitable method. */
+PyObject *xi_async_call(const char *name, PyObject *self, PyObject *args, PyObject *kwargs);
+
 #endif /* XI_WAIT_H */
