@@ -991,6 +991,8 @@ condition_wait_for(PyObject *self, PyObject *args, PyObject *kwargs)
     if (optional_deadline(timeout, &deadline) < 0) {
         return NULL;
     }
+    /* threading's algorithm: the first wait happens even with no time left */
+    int first = 1;
     PyObject *result = PyObject_CallNoArgs(predicate);
     while (result != NULL) {
         int truth = PyObject_IsTrue(result);
@@ -1000,9 +1002,10 @@ condition_wait_for(PyObject *self, PyObject *args, PyObject *kwargs)
             }
             break;
         }
-        if (deadline != XI_FOREVER && xi_now_ns() >= deadline) {
+        if (!first && deadline != XI_FOREVER && xi_now_ns() >= deadline) {
             break;
         }
+        first = 0;
         Py_DECREF(result);
         if (condition_wait_raw(COND(self), deadline) < 0) {
             return NULL;

@@ -120,3 +120,21 @@ def assert_clean_exit(proc):
     assert "Fatal Python error" not in out, out
     assert "Segmentation fault" not in out, out
     assert proc.returncode == 0, f"exit status {proc.returncode}\n{out}"
+
+
+@pytest.fixture
+def interps():
+    """A factory: ``interps(n)`` starts n Interpreters; all are closed after the test
+    (calls a failed test left waiting are interrupted first)."""
+    made = []
+
+    def make(n):
+        new = [xi.Interpreter().start() for _ in range(n)]
+        made.extend(new)
+        return new
+
+    try:
+        yield make
+    finally:
+        for it in made:
+            close_interp(it)

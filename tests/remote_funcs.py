@@ -477,6 +477,13 @@ def queue_join(q):
     return time.monotonic() - t0
 
 
+def queue_join_until(q):
+    """Joins q; returns when it returned (time.monotonic() is the same clock in every
+    interpreter of the process)."""
+    q.join()
+    return time.monotonic()
+
+
 def queue_shutdown(q, immediate=False):
     q.shutdown(immediate=immediate)
     return True
@@ -725,3 +732,348 @@ def buffer_ping(buf, rounds, me, other, timeout=30.0):
         mv[1] = (mv[1] + 1) % 256
         mv[0] = other
     return rounds
+
+
+# --- synchronization primitives ----------------------------------------------------
+
+def outcome(func, *args, **kwargs):
+    """('ok', value) or (exception class name, message) of func(*args, **kwargs)."""
+    try:
+        return "ok", func(*args, **kwargs)
+    except Exception as e:
+        return type(e).__name__, str(e)
+
+
+def sync_op(obj, name, *args, **kwargs):
+    """The outcome of calling method (or reading attribute) ``name`` of ``obj`` here."""
+    attr = getattr(obj, name)
+    if not callable(attr):
+        return "ok", attr
+    return outcome(attr, *args, **kwargs)
+
+
+def sync_acquire(obj, *args, **kwargs):
+    return obj.acquire(*args, **kwargs)
+
+
+def sync_release(obj, *args, **kwargs):
+    obj.release(*args, **kwargs)
+    return True
+
+
+def sync_release_outcome(obj, *args, **kwargs):
+    return outcome(obj.release, *args, **kwargs)
+
+
+def sync_locked(lock):
+    return lock.locked()
+
+
+def rlock_is_owned(rlock):
+    return rlock._is_owned()
+
+
+def rlock_facts_after_acquire(rlock, levels):
+    """Acquires ``levels`` times, then releases all: what _is_owned said along the way."""
+    seen = []
+    for _ in range(levels):
+        seen.append(rlock.acquire(timeout=10))
+    seen.append(rlock._is_owned())
+    for _ in range(levels):
+        rlock.release()
+    seen.append(rlock._is_owned())
+    return seen
+
+
+def timed_call(obj, name, *args, **kwargs):
+    """(outcome name, value or None, seconds) of one method call."""
+    t0 = time.monotonic()
+    try:
+        value = getattr(obj, name)(*args, **kwargs)
+        kind = "ok"
+    except Exception as e:
+        value = None
+        kind = type(e).__name__
+    return kind, value, time.monotonic() - t0
+
+
+def started_then(started, obj, name, *args, **kwargs):
+    """Sets the Event ``started``, then calls obj.name(*args, **kwargs) and returns
+    (its value, seconds it took)."""
+    started.set()
+    t0 = time.monotonic()
+    value = getattr(obj, name)(*args, **kwargs)
+    return value, time.monotonic() - t0
+
+
+def started_then_cond_wait(started, cond, timeout=None):
+    """With ``cond`` held: sets ``started``, waits; returns what wait() returned."""
+    with cond:
+        started.set()
+        result = cond.wait(timeout)
+    return result
+
+
+def hold_until(lock, acquired, release):
+    """Acquires ``lock``, sets the Event ``acquired``, waits for the Event ``release``,
+    releases. Returns True."""
+    if not lock.acquire(timeout=30):
+        raise TimeoutError("could not acquire")
+    try:
+        acquired.set()
+        if not release.wait(30):
+            raise TimeoutError("release never came")
+    finally:
+        lock.release()
+    return True
+
+
+def put_current_interp_id(q):
+    """A Barrier action: puts the id of the interpreter it runs in into ``q``."""
+    from extrainterpreters import _xi
+    q.put(_xi.current_id())
+
+
+def raise_in_action(msg):
+    raise ValueError(msg)
+
+
+def _add_to_counter(mv, yield_inside, violations):
+    """One read-modify-write of the '<q' counter at offset 0 of ``mv``. The '<q' at
+    offset 8 marks a holder of the lock: it must be 0 on entering."""
+    import struct
+    if struct.unpack_from("<q", mv, 8)[0] != 0:
+        violations.append(1)
+    struct.pack_into("<q", mv, 8, 1)
+    value = struct.unpack_from("<q", mv, 0)[0]
+    if yield_inside:
+        time.sleep(0)
+    struct.pack_into("<q", mv, 0, value + 1)
+    struct.pack_into("<q", mv, 8, 0)
+
+
+def _one_increment(prim, kind, mv, violations, yield_inside):
+    if kind == "RLock":
+        with prim:
+            with prim:  # re-entrant
+                _add_to_counter(mv, yield_inside, violations)
+    elif kind == "acquire":
+        if not prim.acquire(timeout=60):
+            raise TimeoutError("acquire timed out")
+        try:
+            _add_to_counter(mv, yield_inside, violations)
+        finally:
+            prim.release()
+    else:
+        with prim:
+            _add_to_counter(mv, yield_inside, violations)
+
+
+def locked_increments(prim, buf, n, kind="with", yield_inside=False):
+    """Adds 1 to the '<q' counter at offset 0 of ``buf`` ``n`` times, each under
+    ``prim``. Returns how many times the lock was seen held by someone else inside."""
+    mv = memoryview(buf)
+    violations = []
+    for _ in range(n):
+        _one_increment(prim, kind, mv, violations, yield_inside)
+    return len(violations)
+
+
+def threaded_locked_increments(prim, buf, nthreads, n, kind="with", yield_inside=False):
+    """``nthreads`` threads of this interpreter each run locked_increments(n)."""
+    errors = []
+    found = []
+
+    def work():
+        try:
+            found.append(locked_increments(prim, buf, n, kind, yield_inside))
+        except BaseException as e:
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=work) for _ in range(nthreads)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    if errors:
+        raise RuntimeError(errors)
+    return sum(found)
+
+
+def semaphore_occupancy(sem, lock, buf, rounds, hold=0.002):
+    """``rounds`` times: inside ``sem``, counts itself in (under ``lock``) at offset 0
+    of ``buf`` and records the maximum seen at offset 8."""
+    import struct
+    mv = memoryview(buf)
+    for _ in range(rounds):
+        with sem:
+            with lock:
+                now = struct.unpack_from("<q", mv, 0)[0] + 1
+                struct.pack_into("<q", mv, 0, now)
+                if now > struct.unpack_from("<q", mv, 8)[0]:
+                    struct.pack_into("<q", mv, 8, now)
+            time.sleep(hold)
+            with lock:
+                struct.pack_into("<q", mv, 0, struct.unpack_from("<q", mv, 0)[0] - 1)
+    return rounds
+
+
+def threaded_semaphore_occupancy(sem, lock, buf, nthreads, rounds, hold=0.002):
+    errors = []
+
+    def work():
+        try:
+            semaphore_occupancy(sem, lock, buf, rounds, hold)
+        except BaseException as e:
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=work) for _ in range(nthreads)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    if errors:
+        raise RuntimeError(errors)
+    return nthreads * rounds
+
+
+# A ring of '<q' slots in a SharedBuffer guarded by a Condition: offset 0 holds the
+# number of items ever put, offset 8 the number ever got, the slots follow.
+
+RING_HEADER = 16
+
+
+def ring_put(cond, buf, capacity, value, timeout=60):
+    import struct
+    mv = memoryview(buf)
+
+    def has_room():
+        put, got = struct.unpack_from("<qq", mv, 0)
+        return put - got < capacity
+
+    with cond:
+        if not cond.wait_for(has_room, timeout):
+            raise TimeoutError("ring stayed full")
+        put = struct.unpack_from("<q", mv, 0)[0]
+        struct.pack_into("<q", mv, RING_HEADER + 8 * (put % capacity), value)
+        struct.pack_into("<q", mv, 0, put + 1)
+        cond.notify_all()
+
+
+def ring_get(cond, buf, capacity, timeout=60):
+    import struct
+    mv = memoryview(buf)
+
+    def has_item():
+        put, got = struct.unpack_from("<qq", mv, 0)
+        return put > got
+
+    with cond:
+        if not cond.wait_for(has_item, timeout):
+            raise TimeoutError("ring stayed empty")
+        got = struct.unpack_from("<q", mv, 8)[0]
+        value = struct.unpack_from("<q", mv, RING_HEADER + 8 * (got % capacity))[0]
+        struct.pack_into("<q", mv, 8, got + 1)
+        cond.notify_all()
+    return value
+
+
+def ring_produce(cond, buf, capacity, pid, n, timeout=60):
+    """Puts pid * 1_000_000 + i for i < n."""
+    for i in range(n):
+        ring_put(cond, buf, capacity, pid * 1_000_000 + i, timeout)
+    return n
+
+
+def ring_consume(cond, buf, capacity, timeout=60):
+    """Gets values until a negative one; returns them in order."""
+    got = []
+    while True:
+        value = ring_get(cond, buf, capacity, timeout)
+        if value < 0:
+            return got
+        got.append(value)
+
+
+def cond_count_and_wait(cond, buf, timeout=30):
+    """With ``cond`` held, adds 1 to the '<q' at offset 0 of ``buf`` and waits; returns
+    (wait result, seconds waited)."""
+    import struct
+    mv = memoryview(buf)
+    with cond:
+        struct.pack_into("<q", mv, 0, struct.unpack_from("<q", mv, 0)[0] + 1)
+        t0 = time.monotonic()
+        result = cond.wait(timeout)
+        return result, time.monotonic() - t0
+
+
+def cond_notify(cond, n=1):
+    with cond:
+        cond.notify(n)
+    return True
+
+
+def cond_notify_all(cond):
+    with cond:
+        cond.notify_all()
+    return True
+
+
+def cond_set_flag_and_notify(cond, buf, value):
+    """Under ``cond``: stores ``value`` in byte 0 of ``buf``, notify_all()."""
+    with cond:
+        memoryview(buf)[0] = value
+        cond.notify_all()
+    return True
+
+
+def cond_wait_for_flag(cond, buf, value, timeout=30):
+    mv = memoryview(buf)
+    with cond:
+        return cond.wait_for(lambda: mv[0] == value, timeout)
+
+
+def barrier_wait_outcome(barrier, timeout=None):
+    """('ok', index) or (exception class name, message) of barrier.wait(timeout)."""
+    return outcome(barrier.wait, timeout)
+
+
+def barrier_wait_with_id(barrier, timeout=30):
+    from extrainterpreters import _xi
+    return _xi.current_id(), barrier.wait(timeout)
+
+
+def barrier_rounds(barrier, buf, slot, rounds, timeout=60):
+    """Each round: writes the round number to byte ``slot`` of ``buf``, waits at the
+    barrier, then checks every slot reached this round. Returns the indices got and
+    the rounds where a party was seen behind."""
+    mv = memoryview(buf)
+    parties = barrier.parties
+    indices = []
+    behind = []
+    for r in range(1, rounds + 1):
+        mv[slot] = r
+        indices.append(barrier.wait(timeout))
+        if any(mv[s] < r for s in range(parties)):
+            behind.append(r)
+        # nobody may write round r + 1 before all have checked round r
+        barrier.wait(timeout)
+    return indices, behind
+
+
+def pickle_dumps(obj):
+    import pickle
+    return pickle.dumps(obj)
+
+
+def make_sync(name, *args, **kwargs):
+    """A new extrainterpreters.<name>(*args, **kwargs) made in this interpreter, with
+    the id of this interpreter."""
+    import extrainterpreters as xi
+    return getattr(xi, name)(*args, **kwargs), xi._xi.current_id()
+
+
+def make_condition_with_lock():
+    import extrainterpreters as xi
+    lock = xi.Lock()
+    return xi.Condition(lock), lock
