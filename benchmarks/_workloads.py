@@ -81,3 +81,84 @@ def buffer_len(buf):
 
 def buffer_peek(buf, i):
     return memoryview(buf)[i]
+
+
+def event_ping(e1, e2, warm, n):
+    """Side A of an Event ping-pong: set ``e1``, wait for ``e2``, clear it.
+
+    ``warm`` untimed round trips, then ``n`` timed ones; returns seconds per round trip.
+    The other side runs ``event_pong(e1, e2, warm + n)``."""
+    set1, wait2, clear2 = e1.set, e2.wait, e2.clear
+    for _ in range(warm):
+        set1()
+        wait2()
+        clear2()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        set1()
+        wait2()
+        clear2()
+    return (time.perf_counter() - t0) / n
+
+
+def event_pong(e1, e2, n):
+    """Side B of an Event ping-pong: wait for ``e1``, clear it, set ``e2``; ``n`` times."""
+    wait1, clear1, set2 = e1.wait, e1.clear, e2.set
+    for _ in range(n):
+        wait1()
+        clear1()
+        set2()
+    return n
+
+
+def lock_ping(l1, l2, warm, n):
+    """Side A of a strict lock hand-off: acquire ``l1`` (held until B releases it),
+    release ``l2``.
+
+    Starts with ``l1`` free and ``l2`` held, and leaves them so. Each step of either
+    side is one hand-off, so ``n`` steps of both sides make ``2 * n`` hand-offs.
+    ``warm`` untimed steps, then ``n`` timed ones; returns seconds per hand-off.
+    The other side runs ``lock_pong(l1, l2, warm + n)``."""
+    acq1, rel2 = l1.acquire, l2.release
+    for _ in range(warm):
+        acq1()
+        rel2()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        acq1()
+        rel2()
+    return (time.perf_counter() - t0) / (2 * n)
+
+
+def lock_pong(l1, l2, n):
+    """Side B of a strict lock hand-off: acquire ``l2``, release ``l1``; ``n`` times."""
+    acq2, rel1 = l2.acquire, l1.release
+    for _ in range(n):
+        acq2()
+        rel1()
+    return n
+
+
+def pause(seconds):
+    """Sleep, then return ``seconds`` (keeps a pool worker busy while others start)."""
+    time.sleep(seconds)
+    return seconds
+
+
+def count_primes(lo, hi):
+    """Number of primes p with lo <= p < hi, by trial division (pure Python, CPU-bound)."""
+    count = 0
+    for n in range(max(lo, 2), hi):
+        if n < 4:
+            count += 1
+            continue
+        if n % 2 == 0:
+            continue
+        d = 3
+        while d * d <= n:
+            if n % d == 0:
+                break
+            d += 2
+        else:
+            count += 1
+    return count

@@ -17,7 +17,8 @@ the targets are about.
   c. ``Interpreter().start()`` + first ``run(f, 1)`` + ``close()`` vs the raw stdlib
      module's create + ``"pass"`` + destroy.
   d. two interpreters running a pure-Python CPU-bound function with ``run_in_thread``
-     vs the same two calls run serially in the main thread (and vs two threads).
+     vs the same two calls run serially in the main thread (and, for reference, two
+     threads and two forked processes).
 
 The exit code is 0 even when a target is missed, unless ``--check`` is given.
 """
@@ -46,6 +47,22 @@ from _workloads import cpu_work, identity, make_bytes, noop, time_make_bytes  # 
 MiB = 1 << 20
 SEED_VERSION = "0.3.0"
 perf = time.perf_counter
+
+
+def ensure_bytecode():
+    """Write the workload module's .pyc even under PYTHONDONTWRITEBYTECODE.
+
+    Every new interpreter imports _workloads on its first call; without a current
+    .pyc that import compiles the source (milliseconds), which would be charged to
+    the library in the life-cycle measurement."""
+    import py_compile
+
+    import _workloads
+
+    try:
+        py_compile.compile(_workloads.__file__, doraise=True)
+    except (OSError, py_compile.PyCompileError):
+        pass
 
 
 # ---------------------------------------------------------------- reporting
@@ -523,7 +540,7 @@ def calibrate(seconds):
     return max(10_000, int(n * seconds / dt))
 
 
-def bench_cpu(xi, cfg, rows):
+def bench_cpu(xi, cfg, rows, ppe2=None):
     n = calibrate(cfg.cpu_seconds)
     expect = (n - 1) * n * (2 * n - 1) // 6
     rounds = cfg.rounds_d
@@ -567,7 +584,16 @@ def bench_cpu(xi, cfg, rows):
         assert r == [expect, expect], r
         return dt
 
-    s, t, i = alternate(rounds, serial, threads, interps)
+    def processes():
+        t0 = perf()
+        futs = [ppe2.submit(cpu_work, n) for _ in range(2)]
+        r = [f.result() for f in futs]
+        dt = perf() - t0
+        assert r == [expect, expect]
+        return dt
+
+    measures = [serial, threads, interps] + ([processes] if ppe2 is not None else [])
+    s, t, i, *p = alternate(rounds, *measures)
     rows.append(Row("d. 2 interpreters run_in_thread vs serial (speedup)",
                     med(i), med(s), "speedup", 1.8,
                     note=f"cpu_work({n:,}) twice; interpreters started and warmed before "
@@ -575,6 +601,11 @@ def bench_cpu(xi, cfg, rows):
                          f"wall second: interpreters {med(cpu_use):.2f}, serial "
                          f"{med(cpu_serial):.2f} (ideal: 2.0 and 1.0)"))
     rows.append(Row("d. 2 threads vs serial (speedup, info)", med(t), med(s), "speedup", None))
+    if p:
+        rows.append(Row("d. 2 processes (fork pool) vs serial (speedup, info)",
+                        med(p[0]), med(s), "speedup", None,
+                        note="what the machine allows right now: if this is far below 2x, "
+                             "other work is using the cores"))
 
 
 # ---------------------------------------------------------------- main
@@ -601,6 +632,7 @@ def main(argv=None):
     sections = set(cfg.only.replace(",", "").lower())
 
     faulthandler.dump_traceback_later(cfg.timeout, exit=True)
+    ensure_bytecode()
     warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
 
     # Fork the reference process pool before any interpreter or thread exists.
@@ -612,6 +644,16 @@ def main(argv=None):
         except Exception as e:
             progress(f"ProcessPoolExecutor(fork) unavailable: {e!r}")
             ppe = None
+
+    ppe2 = None
+    if "d" in sections:
+        try:
+            ppe2 = cf.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork"))
+            for f in [ppe2.submit(noop) for _ in range(2)]:
+                f.result()
+        except Exception as e:
+            progress(f"ProcessPoolExecutor(fork) unavailable: {e!r}")
+            ppe2 = None
 
     try:
         import extrainterpreters as xi
@@ -654,7 +696,9 @@ def main(argv=None):
     if ppe is not None:
         ppe.shutdown()
     section("c", "c. start/run/close", bench_lifecycle, xi, cfg, rows)
-    section("d", "d. parallel CPU-bound", bench_cpu, xi, cfg, rows)
+    section("d", "d. parallel CPU-bound", bench_cpu, xi, cfg, rows, ppe2)
+    if ppe2 is not None:
+        ppe2.shutdown()
 
     print()
     print_table(rows)

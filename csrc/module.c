@@ -108,8 +108,12 @@ mod_rebuild(PyObject *module, PyObject *args)
 {
     xi_state *st = xi_state_of(module);
     int kind;
-    unsigned long long id;
-    if (!PyArg_ParseTuple(args, "iK:_rebuild", &kind, &id)) {
+    PyObject *id_obj;
+    if (!PyArg_ParseTuple(args, "iO!:_rebuild", &kind, &PyLong_Type, &id_obj)) {
+        return NULL;
+    }
+    unsigned long long id = PyLong_AsUnsignedLongLong(id_obj);
+    if (id == (unsigned long long)-1 && PyErr_Occurred()) {
         return NULL;
     }
     xi_shared *obj = (kind >= 1 && kind <= XI_KIND_MAX) ? xi_shared_lookup(kind, id) : NULL;
@@ -136,6 +140,31 @@ mod_rebuild(PyObject *module, PyObject *args)
 }
 
 static PyObject *
+mod_describe_exception(PyObject *module, PyObject *exc)
+{
+    if (!PyExceptionInstance_Check(exc)) {
+        PyErr_SetString(PyExc_TypeError, "_describe_exception() takes an exception");
+        return NULL;
+    }
+    return xi_describe_exception(xi_state_of(module), exc,
+                                 PyInterpreterState_GetID(PyInterpreterState_Get()));
+}
+
+static PyObject *
+mod_raise_described(PyObject *module, PyObject *desc)
+{
+    if (!PyTuple_Check(desc)) {
+        PyErr_SetString(PyExc_TypeError, "_raise_described() takes a description tuple");
+        return NULL;
+    }
+    xi_raise_described(xi_state_of(module), desc);
+    if (!PyErr_Occurred()) {
+        PyErr_SetString(PyExc_SystemError, "_raise_described() raised nothing");
+    }
+    return NULL;
+}
+
+static PyObject *
 mod_queue_errors(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
     return xi_queue_errors(xi_state_of(module));
@@ -150,6 +179,10 @@ mod_live_objects(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 static PyMethodDef module_methods[] = {
     {"_rebuild", mod_rebuild, METH_VARARGS,
      "_rebuild(kind, id): this interpreter's object for a shared object"},
+    {"_describe_exception", mod_describe_exception, METH_O,
+     "_describe_exception(exc): a picklable description of exc, for _raise_described()"},
+    {"_raise_described", mod_raise_described, METH_O,
+     "_raise_described(desc): raise the exception described, as a call would"},
     {"_queue_errors", mod_queue_errors, METH_NOARGS,
      "(QueueEmpty, QueueFull, QueueShutDown), made on first use"},
     {"_live_objects", mod_live_objects, METH_NOARGS,

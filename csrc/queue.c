@@ -23,7 +23,7 @@ typedef struct {
     _Atomic Py_ssize_t ready;        /* count, readable without the lock (for spinning) */
     Py_ssize_t maxsize;              /* <= 0: unbounded */
     Py_ssize_t unfinished;           /* put minus task_done */
-    int shutdown;
+    int shutdown;                    /* 1: shut down; 2: immediately (items dropped) */
     xi_fds async_getters, async_putters;  /* asyncio waiters (wait.h) */
 } xi_queue;
 
@@ -352,6 +352,16 @@ static void
 put_back(xi_queue *q, xi_item *it)
 {
     xi_lock(&q->mu);
+    if (q->shutdown == 2) {
+        /* dropped, as the items were by shutdown(immediate=True) */
+        if (q->unfinished > 0 && --q->unfinished == 0) {
+            xi_broadcast(&q->all_done);
+        }
+        xi_unlock(&q->mu);
+        item_free(it);
+        return;
+    }
+    /* (it may make a bounded queue one item over its maxsize for a moment) */
     it->next = q->head;
     q->head = it;
     if (q->tail == NULL) {
@@ -477,7 +487,7 @@ queue_shutdown(PyObject *self, PyObject *args, PyObject *kwargs)
     xi_queue *q = Q(self);
     xi_item *dropped = NULL;
     xi_lock(&q->mu);
-    q->shutdown = 1;
+    q->shutdown = immediate ? 2 : (q->shutdown ? q->shutdown : 1);
     if (immediate) {
         dropped = q->head;
         q->unfinished -= q->count;

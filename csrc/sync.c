@@ -7,6 +7,7 @@
 #include "wait.h"
 #include "wire.h"
 
+#include <limits.h>
 #include <stddef.h>
 
 /* ------------------------------------------------------------ the shared structs */
@@ -23,6 +24,7 @@ typedef struct {
     uint64_t owner_thread;
     int64_t owner_interp;
     long bound;
+    uint64_t generation;      /* Event: how many times set() ran */
     xi_fds async_waiters;     /* asyncio waiters (wait.h) */
 } xi_basic;
 
@@ -261,6 +263,9 @@ no_arguments(const char *name, PyObject *args, PyObject *kwargs)
 
 /* ------------------------------------------------------------ timeouts */
 
+/* threading.TIMEOUT_MAX on 64-bit Linux */
+#define XI_TIMEOUT_MAX 9223372036.0
+
 /* threading's acquire(blocking=True, timeout=-1) for Lock and RLock. */
 static int
 lock_deadline(PyObject *args, PyObject *kwargs, int64_t *deadline)
@@ -275,8 +280,12 @@ lock_deadline(PyObject *args, PyObject *kwargs, int64_t *deadline)
         PyErr_SetString(PyExc_ValueError, "can't specify a timeout for a non-blocking call");
         return -1;
     }
-    if (timeout < 0 && timeout != -1) {
+    if (timeout != timeout || (timeout < 0 && timeout != -1)) {
         PyErr_SetString(PyExc_ValueError, "timeout value must be a non-negative number");
+        return -1;
+    }
+    if (timeout > XI_TIMEOUT_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "timeout value is too large");
         return -1;
     }
     if (!blocking) {
@@ -345,16 +354,23 @@ lock_try(void *arg)
     return atomic_compare_exchange_strong(&b->count, &expected, 1);
 }
 
-static void
+/* Releases a Lock; -1 with RuntimeError when it is not locked. */
+static int
 lock_release_raw(xi_basic *b)
 {
     xi_lock(&b->mu);
-    atomic_store(&b->count, 0);
+    long expected = 1;
+    if (!atomic_compare_exchange_strong(&b->count, &expected, 0)) {
+        xi_unlock(&b->mu);
+        PyErr_SetString(PyExc_RuntimeError, "release unlocked lock");
+        return -1;
+    }
     if (b->sleepers > 0) {
         xi_signal(&b->cv);
     }
     xi_fds_notify(&b->async_waiters);
     xi_unlock(&b->mu);
+    return 0;
 }
 
 /* Acquires a Lock or an RLock until `deadline`; 1, 0 (timed out) or -1. */
@@ -405,12 +421,9 @@ lock_enter(PyObject *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 lock_release(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    xi_basic *b = BASIC(self);
-    if (atomic_load(&b->count) == 0) {
-        PyErr_SetString(PyExc_RuntimeError, "release unlocked lock");
+    if (lock_release_raw(BASIC(self)) < 0) {
         return NULL;
     }
-    lock_release_raw(b);
     Py_RETURN_NONE;
 }
 
@@ -681,9 +694,14 @@ semaphore_release(PyObject *self, PyObject *args, PyObject *kwargs)
     xi_basic *b = BASIC(self);
     xi_lock(&b->mu);
     long value = atomic_load(&b->count);
-    if (b->bound >= 0 && value + n > b->bound) {
+    if (b->bound >= 0 && n > b->bound - value) {
         xi_unlock(&b->mu);
         PyErr_SetString(PyExc_ValueError, "Semaphore released too many times");
+        return NULL;
+    }
+    if (n > LONG_MAX - value) {
+        xi_unlock(&b->mu);
+        PyErr_SetString(PyExc_OverflowError, "Semaphore value too large");
         return NULL;
     }
     atomic_store(&b->count, value + n);
@@ -712,10 +730,18 @@ semaphore_exit(PyObject *self, PyObject *args)
 
 /* ------------------------------------------------------------ Event */
 
+typedef struct {
+    xi_basic *b;
+    uint64_t generation;
+} xi_event_op;
+
+/* Set, or set since the wait began (a set() then clear() still wakes the waiter, as
+ * in threading). */
 static int
-event_is_set_try(void *arg)
+event_was_set(void *arg)
 {
-    return atomic_load(&((xi_basic *)arg)->count) != 0;
+    xi_event_op *op = arg;
+    return atomic_load(&op->b->count) != 0 || op->b->generation != op->generation;
 }
 
 static PyObject *
@@ -734,6 +760,7 @@ event_set(PyObject *self, PyObject *Py_UNUSED(ignored))
     xi_basic *b = BASIC(self);
     xi_lock(&b->mu);
     atomic_store(&b->count, 1);
+    b->generation++;
     if (b->sleepers > 0) {
         xi_broadcast(&b->cv);
     }
@@ -774,7 +801,10 @@ event_wait(PyObject *self, PyObject *args, PyObject *kwargs)
     if (optional_deadline(timeout, &deadline) < 0) {
         return NULL;
     }
-    int rc = block_on(b, event_is_set_try, b, deadline);
+    xi_lock(&b->mu);
+    xi_event_op op = {b, b->generation};
+    xi_unlock(&b->mu);
+    int rc = block_on(b, event_was_set, &op, deadline);
     return rc < 0 ? NULL : PyBool_FromLong(rc);
 }
 
@@ -862,12 +892,8 @@ condition_release(PyObject *self, PyObject *Py_UNUSED(ignored))
             return NULL;
         }
     }
-    else {
-        if (atomic_load(&b->count) == 0) {
-            PyErr_SetString(PyExc_RuntimeError, "release unlocked lock");
-            return NULL;
-        }
-        lock_release_raw(b);
+    else if (lock_release_raw(b) < 0) {
+        return NULL;
     }
     Py_RETURN_NONE;
 }
@@ -912,7 +938,7 @@ condition_wait_raw(xi_condition *c, int64_t deadline)
         levels = rlock_release_levels(b, 0);
     }
     else {
-        lock_release_raw(b);
+        (void)lock_release_raw(b); /* held: checked above */
     }
 
     int rc = xi_block(&c->mu, &c->cv, &c->sleepers, waiter_notified, NULL, &me, deadline);
@@ -1203,12 +1229,20 @@ barrier_wait(PyObject *self, PyObject *args, PyObject *kwargs)
             Py_XDECREF(r);
         }
         xi_lock(&b->mu);
+        /* abort() (or a waiter timing out) during the action wins */
+        ok = ok && b->state == XI_B_ACTION;
         if (ok) {
             b->state = XI_B_DRAINING;
             xi_broadcast(&b->cv);
         }
         else {
+            int action_failed = PyErr_Occurred() != NULL;
             barrier_break_locked(b);
+            if (!action_failed) {
+                barrier_exit_locked(b);
+                xi_unlock(&b->mu);
+                return broken_barrier_error();
+            }
         }
         barrier_exit_locked(b);
         xi_unlock(&b->mu);
@@ -1216,23 +1250,27 @@ barrier_wait(PyObject *self, PyObject *args, PyObject *kwargs)
     }
     xi_unlock(&b->mu);
     int rc = xi_block(&b->mu, &b->cv, &b->sleepers, barrier_not_filling, NULL, b, deadline);
+    PyObject *exc = rc < 0 ? PyErr_GetRaisedException() : NULL;
     xi_lock(&b->mu);
-    if (rc <= 0) {
-        /* timed out or interrupted: the barrier breaks (as in threading) — unless the
-         * last party is running the action: then this one still counts */
-        if (b->state == XI_B_ACTION && rc == 0) {
-            xi_unlock(&b->mu);
-            (void)xi_block(&b->mu, &b->cv, &b->sleepers, barrier_idle, NULL, b, XI_FOREVER);
-            xi_lock(&b->mu);
+    if (rc == 0 && b->state == XI_B_ACTION) {
+        /* timed out as the last party runs the action: its outcome decides */
+        xi_unlock(&b->mu);
+        if (xi_block(&b->mu, &b->cv, &b->sleepers, barrier_idle, NULL, b, XI_FOREVER) < 0 &&
+            exc == NULL) {
+            exc = PyErr_GetRaisedException();
         }
-        else {
-            barrier_break_locked(b);
-        }
+        xi_lock(&b->mu);
     }
+    else if (rc == 0 && b->state == XI_B_FILLING) {
+        /* timed out while filling: the barrier breaks, as in threading */
+        barrier_break_locked(b);
+    }
+    /* an exception (Ctrl-C) leaves the barrier as it is, as in threading */
     int broken = b->state == XI_B_BROKEN || b->state == XI_B_RESETTING;
     barrier_exit_locked(b);
     xi_unlock(&b->mu);
-    if (rc < 0) {
+    if (exc != NULL) {
+        PyErr_SetRaisedException(exc);
         return NULL;
     }
     if (broken) {
@@ -1241,11 +1279,30 @@ barrier_wait(PyObject *self, PyObject *args, PyObject *kwargs)
     return PyLong_FromLong(index);
 }
 
+/* Locks the barrier once no action runs (threading runs the action under its lock, so
+ * reset() and abort() wait for it). 0, or -1 with an exception set. */
+static int
+lock_idle_barrier(xi_barrier *b)
+{
+    for (;;) {
+        if (xi_block(&b->mu, &b->cv, &b->sleepers, barrier_idle, NULL, b, XI_FOREVER) < 0) {
+            return -1;
+        }
+        xi_lock(&b->mu);
+        if (barrier_idle(b)) {
+            return 0;
+        }
+        xi_unlock(&b->mu);
+    }
+}
+
 static PyObject *
 barrier_reset(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     xi_barrier *b = BARRIER(self);
-    xi_lock(&b->mu);
+    if (lock_idle_barrier(b) < 0) {
+        return NULL;
+    }
     if (b->count > 0) {
         if (b->state == XI_B_FILLING || b->state == XI_B_BROKEN) {
             b->state = XI_B_RESETTING;
@@ -1263,7 +1320,9 @@ static PyObject *
 barrier_abort(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     xi_barrier *b = BARRIER(self);
-    xi_lock(&b->mu);
+    if (lock_idle_barrier(b) < 0) {
+        return NULL;
+    }
     barrier_break_locked(b);
     xi_unlock(&b->mu);
     Py_RETURN_NONE;

@@ -100,6 +100,10 @@ xi_block(xi_mutex *mu, xi_cond *cv, int *sleepers, int (*attempt)(void *),
             PyEval_RestoreThread(ts);
             if ((main_thread && PyErr_CheckSignals() < 0) ||
                 (in_call && xi_interp_take_interrupt())) {
+                /* a wake-up meant for this waiter goes to the next one */
+                xi_lock(mu);
+                xi_signal(cv);
+                xi_unlock(mu);
                 return -1;
             }
             ts = PyEval_SaveThread();

@@ -867,19 +867,14 @@ own_stream(PyObject *stream, xi_packet *pkt)
     }
 }
 
-static void
-encode_exception(xi_state *st, int64_t interp_id, xi_packet *pkt)
+PyObject *
+xi_describe_exception(xi_state *st, PyObject *exc, int64_t interp_id)
 {
-    PyObject *exc = PyErr_GetRaisedException();
     if (xi_wire_load_pickle(st) < 0) {
-        PyErr_Clear();
-        Py_XDECREF(exc);
-        memset(pkt, 0, sizeof(*pkt));
-        pkt->kind = XI_PKT_EXCEPTION; /* "could not be described" */
-        return;
+        return NULL;
     }
     PyObject *module = NULL, *qualname = NULL, *name = NULL, *msg = NULL;
-    PyObject *formatted = NULL, *args = NULL, *state = NULL, *desc = NULL, *stream = NULL;
+    PyObject *formatted = NULL, *args = NULL, *state = NULL, *desc = NULL;
     PyTypeObject *tp = exc ? Py_TYPE(exc) : (PyTypeObject *)PyExc_SystemError;
 
     module = PyObject_GetAttrString((PyObject *)tp, "__module__");
@@ -921,9 +916,22 @@ encode_exception(xi_state *st, int64_t interp_id, xi_packet *pkt)
                              args ? args : Py_None, state ? state : Py_None,
                              (long long)interp_id);
     }
-    if (desc != NULL) {
-        stream = call_dumps(st, st->dumps, desc, NULL);
-    }
+    Py_XDECREF(module);
+    Py_XDECREF(qualname);
+    Py_XDECREF(name);
+    Py_XDECREF(msg);
+    Py_XDECREF(formatted);
+    Py_XDECREF(args);
+    Py_XDECREF(state);
+    return desc;
+}
+
+static void
+encode_exception(xi_state *st, int64_t interp_id, xi_packet *pkt)
+{
+    PyObject *exc = PyErr_GetRaisedException();
+    PyObject *desc = xi_describe_exception(st, exc, interp_id);
+    PyObject *stream = desc ? call_dumps(st, st->dumps, desc, NULL) : NULL;
     if (stream == NULL) {
         PyErr_Clear();
         memset(pkt, 0, sizeof(*pkt));
@@ -933,13 +941,6 @@ encode_exception(xi_state *st, int64_t interp_id, xi_packet *pkt)
         own_stream(stream, pkt);
     }
     Py_XDECREF(exc);
-    Py_XDECREF(module);
-    Py_XDECREF(qualname);
-    Py_XDECREF(name);
-    Py_XDECREF(msg);
-    Py_XDECREF(formatted);
-    Py_XDECREF(args);
-    Py_XDECREF(state);
     Py_XDECREF(desc);
     Py_XDECREF(stream);
     assert(!PyErr_Occurred());
@@ -1113,8 +1114,8 @@ make_namespace(xi_state *st, const char *fmt, ...)
 }
 
 /* Raises the exception a XI_PKT_EXCEPTION description stands for. */
-static void
-raise_remote(xi_state *st, PyObject *desc)
+void
+xi_raise_described(xi_state *st, PyObject *desc)
 {
     PyObject *module, *qualname, *name, *msg, *formatted, *args_pickle, *state_pickle;
     long long interp_id;
@@ -1186,7 +1187,7 @@ xi_decode(xi_state *st, const xi_packet *pkt)
     PyObject *argv[2] = {view, buffers};
     value = PyObject_Vectorcall(st->loads, argv, 1, buffers ? st->kw_loads : NULL);
     if (value != NULL && pkt->kind == XI_PKT_EXCEPTION) {
-        raise_remote(st, value);
+        xi_raise_described(st, value);
         Py_CLEAR(value);
     }
 done:

@@ -82,6 +82,13 @@ int xi_encode_call(xi_state *st, PyObject *func, PyObject *args, PyObject *kwarg
  * is recorded in the description. */
 void xi_encode_exception(xi_state *st, int64_t interp_id, xi_packet *pkt);
 
+/* The picklable description of an exception (type's module, qualname and name, message,
+ * formatted traceback, pickled args and __dict__, interpreter id) that
+ * xi_raise_described() turns back into the same exception, with an ExecutionFailed
+ * as its __cause__, in any interpreter. New reference, or NULL with an exception set. */
+PyObject *xi_describe_exception(xi_state *st, PyObject *exc, int64_t interp_id);
+void xi_raise_described(xi_state *st, PyObject *desc);
+
 /* Rebuilds a value in the current interpreter. For an exception packet, raises the
  * rebuilt exception (its __cause__ an ExecutionFailed) and returns NULL. */
 PyObject *xi_decode(xi_state *st, const xi_packet *pkt);

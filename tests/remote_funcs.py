@@ -1077,3 +1077,57 @@ def make_condition_with_lock():
     import extrainterpreters as xi
     lock = xi.Lock()
     return xi.Condition(lock), lock
+
+
+# --- executor and asyncio ----------------------------------------------------------
+
+def interp_id(*_args):
+    """The id of the interpreter this runs in (any arguments are ignored)."""
+    from extrainterpreters import _xi
+    return _xi.current_id()
+
+
+def square(x):
+    return x * x
+
+
+def fail_at(x, bad):
+    """Returns ``x``; raises ValueError when ``x == bad``."""
+    if x == bad:
+        raise ValueError(f"bad item {x}")
+    return x
+
+
+def arrive_and_wait(q, release, timeout=30):
+    """Puts this interpreter's id into ``q``, waits for the Event ``release``."""
+    from extrainterpreters import _xi
+    me = _xi.current_id()
+    q.put(me)
+    if not release.wait(timeout):
+        raise TimeoutError("release never came")
+    return me
+
+
+def put_after(q, delay, item):
+    time.sleep(delay)
+    q.put(item, timeout=30)
+    return True
+
+
+def get_after(q, delay, timeout=30):
+    time.sleep(delay)
+    return q.get(timeout=timeout)
+
+
+def set_after(event, delay):
+    time.sleep(delay)
+    event.set()
+    return True
+
+
+def write_then_sleep(path, seconds, value):
+    """Creates ``path``, then sleeps ``seconds``; returns ``value``."""
+    with open(path, "w"):
+        pass
+    time.sleep(seconds)
+    return value

@@ -325,3 +325,16 @@ def test_broken_barrier_error_is_threadings(interp):
         b.wait()
     with pytest.raises(threading.BrokenBarrierError):
         interp.run(b.wait)
+
+
+@pytest.mark.parametrize("factory", [threading.Barrier, xi.Barrier],
+                         ids=["threading", "extrainterpreters"])
+def test_timeout_running_out_during_the_action_still_passes(factory):
+    """A waiter whose timeout expires while the completing thread runs the action is
+    released with the others (as threading's Barrier does)."""
+    b = factory(2, action=functools.partial(rf.sleep_then, 0.5, None))
+    w = in_thread(b.wait, 0.2)
+    assert wait_until(lambda: b.n_waiting == 1)
+    assert b.wait(10) == 1
+    assert w() == 0
+    assert not b.broken

@@ -183,3 +183,28 @@ def test_wait_timeout_in_a_subinterpreter(interp, timeout):
     kind, value, seconds = interp.run(rf.timed_call, ev, "wait", timeout)
     assert (kind, value) == ("ok", False)
     assert timeout - 0.001 <= seconds < timeout + 0.45
+
+
+@pytest.mark.parametrize("factory", [threading.Event, xi.Event],
+                         ids=["threading", "extrainterpreters"])
+def test_set_then_clear_still_wakes_a_waiting_thread(factory):
+    """set() wakes every thread waiting at that moment, even if clear() follows at
+    once (threading.Event's documented behaviour)."""
+    ev = factory()
+    waiters = [in_thread(ev.wait, 2) for _ in range(3)]
+    time.sleep(0.2)
+    assert all(w.thread.is_alive() for w in waiters)
+    ev.set()
+    ev.clear()
+    assert [w(10) for w in waiters] == [True] * 3
+
+
+def test_set_then_clear_still_wakes_a_waiting_interpreter(interp):
+    ev, started = xi.Event(), xi.Event()
+    wait = call_in_thread(interp, rf.started_then, started, ev, "wait", 2)
+    assert started.wait(10)
+    time.sleep(0.2)
+    ev.set()
+    ev.clear()
+    got, _ = wait()
+    assert got is True

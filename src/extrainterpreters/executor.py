@@ -12,6 +12,7 @@ import threading
 import time
 import weakref
 
+from . import _xi
 from .interpreter import Interpreter
 
 __all__ = ["BrokenInterpreterPool", "InterpreterPoolExecutor"]
@@ -32,8 +33,21 @@ class _WorkItem:
 
 
 def _run_chunk(fn, chunk):
-    """Runs in a worker interpreter: one task for many map() items."""
-    return [fn(*args) for args in chunk]
+    """Runs in a worker interpreter: one task for many map() items. Each item's outcome
+    is kept, so that map() delivers every result before a failing item and raises that
+    item's exception (with its remote traceback) exactly where ThreadPoolExecutor would.
+    """
+    from . import _xi
+
+    outcomes = []
+    for args in chunk:
+        try:
+            outcomes.append((True, fn(*args)))
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:
+            outcomes.append((False, _xi._describe_exception(exc)))
+    return outcomes
 
 
 # Pools alive in this interpreter, so that exit can stop their workers first.
@@ -113,7 +127,10 @@ class InterpreterPoolExecutor(_cf.Executor):
                         chunk = future.result()
                     else:
                         chunk = future.result(end - time.monotonic())
-                    yield from chunk
+                    for ok, value in chunk:
+                        if not ok:
+                            _xi._raise_described(value)
+                        yield value
             finally:
                 for future in futures:
                     future.cancel()

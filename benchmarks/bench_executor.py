@@ -1,0 +1,397 @@
+"""InterpreterPoolExecutor and aio.run benchmarks.
+
+    python benchmarks/bench_executor.py [--quick] [--check] [--only 1,2,3,4]
+
+Every measurement runs extrainterpreters and its baselines in this same process run,
+in alternating order, over several rounds; the table shows the median round of each
+and their ratio. Absolute times on a shared machine mean little: the ratios are what
+the targets are about. Every pool has 2 workers, is created once before the clock and
+warmed up (each worker has run a task, so the workload module is imported there).
+
+  1. ``list(pool.map(f, range(20000)))`` with a trivial importable ``f``, default
+     chunksize for all: vs ``ThreadPoolExecutor(2).map`` and vs
+     ``ProcessPoolExecutor(2).map`` (fork); ProcessPoolExecutor with chunksize=1000 for
+     reference.
+  2. ``pool.submit(f, 1).result()`` round trip, one call after the other, vs the same
+     on ``ThreadPoolExecutor(2)``.
+  3. A pure-Python CPU-bound job (count the primes below N by trial division, N
+     calibrated to take about 1.5 s of CPU time serially) split in 32 chunks,
+     submitted to the pool largest first, vs the same chunks run serially in the main
+     thread and vs ``ProcessPoolExecutor(2)`` (fork). For reference, cold start: creating the pool,
+     running the job and shutting the pool down, vs the same with a fresh
+     ``ProcessPoolExecutor(2)``.
+  4. ``await xi.aio.run(f, 1)``, sequential awaits in one ``asyncio.run``, vs ``await
+     loop.run_in_executor(ThreadPoolExecutor(2), f, 1)``.
+
+The exit code is 0 even when a target is missed, unless ``--check`` is given.
+"""
+import argparse
+import asyncio
+import concurrent.futures as cf
+import faulthandler
+import multiprocessing
+import os
+import platform
+import sys
+import time
+import traceback
+import warnings
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+if BENCH_DIR not in sys.path:
+    sys.path.insert(0, BENCH_DIR)
+
+from _workloads import count_primes, identity, pause  # noqa: E402
+from bench_interpreter import (  # noqa: E402
+    Row,
+    alternate,
+    ensure_bytecode,
+    fmt_t,
+    load_avg,
+    med,
+    print_table,
+    progress,
+)
+
+WORKERS = 2
+MAP_ITEMS = 20_000
+CHUNKS = 32
+perf = time.perf_counter
+
+
+def fork_ppe():
+    """A ProcessPoolExecutor(2) using fork (the default start method on Linux here).
+
+    A child forked while any subinterpreter exists in this process dies (a CPython
+    limitation), so these pools are forked and warmed only while none exists."""
+    return cf.ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("fork"))
+
+
+def warm(ex):
+    """Make every worker of ``ex`` run a task (both at once: each takes one)."""
+    for f in [ex.submit(pause, 0.05) for _ in range(WORKERS)]:
+        f.result()
+    for _ in range(20):
+        ex.submit(identity, 1).result()
+    assert list(ex.map(identity, range(100))) == list(range(100))
+
+
+# ---------------------------------------------------------------- 1. map
+
+def bench_map(xi, cfg, rows, pools):
+    ipe, tpe, ppe = pools["ipe"], pools["tpe"], pools["ppe"]
+    rounds, n = cfg.rounds_1, MAP_ITEMS
+    expect = list(range(n))
+
+    def timed(ex, **kw):
+        def one():
+            t0 = perf()
+            r = list(ex.map(identity, range(n), **kw))
+            dt = perf() - t0
+            assert r == expect
+            return dt
+        return one
+
+    measures = [timed(ipe), timed(tpe)]
+    if ppe is not None:
+        measures += [timed(ppe), timed(ppe, chunksize=1000)]
+    for m in measures:
+        m()
+    progress(f"1. map(f, range({n:,})): {rounds} rounds "
+             f"({'with' if ppe is not None else 'without'} ProcessPoolExecutor)")
+    s = alternate(rounds, *measures)
+    o = med(s[0])
+    rows.append(Row(f"1. map(f, range({n:,})) vs ThreadPoolExecutor(2).map", o, med(s[1]),
+                    "ratio", 1.0, note="default chunksize for both; the result list is "
+                                       "built inside the clock"))
+    if ppe is None:
+        rows.append(Row.failed(f"1. map(f, range({n:,})) vs ProcessPoolExecutor(2).map",
+                               "ProcessPoolExecutor(fork) unavailable"))
+        return
+    rows.append(Row(f"1. map(f, range({n:,})) vs ProcessPoolExecutor(2).map (speedup)",
+                    o, med(s[2]), "speedup", 10,
+                    note="fork, default chunksize=1 for both"))
+    rows.append(Row("1. map vs ProcessPoolExecutor(2).map(chunksize=1000) (info)",
+                    o, med(s[3]), "speedup", None))
+
+
+# ---------------------------------------------------------------- 2. submit
+
+def submit_loop(ex, n):
+    submit = ex.submit
+    t0 = perf()
+    for _ in range(n):
+        submit(identity, 1).result()
+    return (perf() - t0) / n
+
+
+def bench_submit(xi, cfg, rows, pools):
+    ipe, tpe = pools["ipe"], pools["tpe"]
+    rounds, n = cfg.rounds_2, cfg.calls_2
+    submit_loop(ipe, 200)
+    submit_loop(tpe, 200)
+    progress(f"2. submit(f, 1).result(): {rounds} rounds x {n:,} calls")
+    o, b = alternate(rounds, lambda: submit_loop(ipe, n), lambda: submit_loop(tpe, n))
+    rows.append(Row("2. submit(f, 1).result() vs ThreadPoolExecutor(2)", med(o), med(b),
+                    "ratio", 1.5, note=f"{n:,} sequential round trips per round"))
+
+
+# ---------------------------------------------------------------- 3. CPU-bound
+
+def calibrate(seconds):
+    """N such that count_primes(0, N) takes about ``seconds`` of CPU time here (cost
+    ~ N ** 1.5). CPU time of this thread, so that other work on the machine does not
+    shrink the job."""
+    n = 20_000
+    while True:
+        t0 = time.thread_time()
+        count_primes(0, n)
+        dt = time.thread_time() - t0
+        if dt > 0.1:
+            break
+        n *= 2
+    return max(20_000, int(n * (seconds / dt) ** (2 / 3)))
+
+
+def split(n, k):
+    """k ranges covering [0, n), largest (most expensive) first."""
+    bounds = [n * i // k for i in range(k + 1)]
+    return [(bounds[i], bounds[i + 1]) for i in reversed(range(k))]
+
+
+def run_chunks(ex, chunks):
+    futs = [ex.submit(count_primes, lo, hi) for lo, hi in chunks]
+    return sum(f.result() for f in futs)
+
+
+def bench_cpu(xi, cfg, rows, pools):
+    n = calibrate(cfg.cpu_seconds)
+    chunks = split(n, CHUNKS)
+    expect = sum(count_primes(lo, hi) for lo, hi in chunks)
+    ipe, ppe = pools["ipe"], pools["ppe"]
+    rounds = cfg.rounds_3
+    cpu_ours, cpu_serial = [], []
+
+    def serial():
+        c0, t0 = time.process_time(), perf()
+        r = sum(count_primes(lo, hi) for lo, hi in chunks)
+        dt = perf() - t0
+        cpu_serial.append((time.process_time() - c0) / dt)
+        assert r == expect
+        return dt
+
+    def ours():
+        c0, t0 = time.process_time(), perf()
+        r = run_chunks(ipe, chunks)
+        dt = perf() - t0
+        cpu_ours.append((time.process_time() - c0) / dt)
+        assert r == expect
+        return dt
+
+    def processes():
+        t0 = perf()
+        r = run_chunks(ppe, chunks)
+        dt = perf() - t0
+        assert r == expect
+        return dt
+
+    measures = [serial, ours] + ([processes] if ppe is not None else [])
+    run_chunks(ipe, chunks[-4:])
+    if ppe is not None:
+        run_chunks(ppe, chunks[-4:])
+    progress(f"3. count_primes(0, {n:,}) in {CHUNKS} chunks: {rounds} rounds")
+    s, o, *p = alternate(rounds, *measures)
+    label = f"count_primes(0, {n:,}) in {CHUNKS} chunks"
+    rows.append(Row("3. CPU-bound job, warm pool vs serial (speedup)", med(o), med(s),
+                    "speedup", 1.8,
+                    note=f"{label} ({expect:,} primes), serial {fmt_t(med(s))}; process CPU "
+                         f"seconds per wall second: pool {med(cpu_ours):.2f}, serial "
+                         f"{med(cpu_serial):.2f} (ideal: 2.0 and 1.0)"))
+    if p:
+        rows.append(Row("3. CPU-bound job, warm pool vs ProcessPoolExecutor(2) (speedup)",
+                        med(o), med(p[0]), "speedup", 1.0, note="fork, warm"))
+        rows.append(Row("3. ProcessPoolExecutor(2) vs serial (speedup, info)", med(p[0]),
+                        med(s), "speedup", None,
+                        note="what the machine allows right now: if this is far below 2x, "
+                             "other work is using the cores"))
+    else:
+        rows.append(Row.failed("3. CPU-bound job, warm pool vs ProcessPoolExecutor(2) "
+                               "(speedup)", "ProcessPoolExecutor(fork) unavailable"))
+
+    # Cold start: no subinterpreter may exist while a process pool forks its workers.
+    pools.pop("ipe").shutdown()
+    rounds_c = cfg.rounds_3c
+
+    def ours_cold():
+        t0 = perf()
+        ex = xi.InterpreterPoolExecutor(WORKERS)
+        try:
+            r = run_chunks(ex, chunks)
+        finally:
+            ex.shutdown()
+        dt = perf() - t0
+        assert r == expect
+        return dt
+
+    def ppe_cold():
+        t0 = perf()
+        ex = fork_ppe()
+        try:
+            r = run_chunks(ex, chunks)
+        finally:
+            ex.shutdown()
+        dt = perf() - t0
+        assert r == expect
+        return dt
+
+    progress(f"3. cold start (pool creation + job + shutdown): {rounds_c} rounds")
+    c, pc = alternate(rounds_c, ours_cold, ppe_cold)
+    rows.append(Row("3. cold: new pool + job + shutdown vs serial (speedup, info)", med(c),
+                    med(s), "speedup", None))
+    rows.append(Row("3. cold: new pool + job + shutdown vs ProcessPoolExecutor(2) (info)",
+                    med(c), med(pc), "speedup", None,
+                    note="both pools created, used and shut down (wait=True) inside the "
+                         "clock; process pool: fork"))
+
+
+# ---------------------------------------------------------------- 4. aio.run
+
+def bench_aio(xi, cfg, rows, pools):
+    tpe = pools["tpe"]
+    rounds, n = cfg.rounds_4, cfg.calls_4
+
+    async def ours(n=n):
+        run = xi.aio.run
+        t0 = perf()
+        for _ in range(n):
+            await run(identity, 1)
+        return (perf() - t0) / n
+
+    async def base(n=n):
+        rie = asyncio.get_running_loop().run_in_executor
+        t0 = perf()
+        for _ in range(n):
+            await rie(tpe, identity, 1)
+        return (perf() - t0) / n
+
+    async def main():
+        # every worker of the default pool runs a task once
+        await asyncio.gather(*[xi.aio.run(pause, 0.05) for _ in range(os.cpu_count() or 1)])
+        assert await xi.aio.run(identity, 1) == 1
+        await ours(200)
+        await base(200)
+        progress(f"4. await aio.run(f, 1): {rounds} rounds x {n:,} awaits")
+        samples = ([], [])
+        for r in range(rounds):
+            order = (0, 1) if r % 2 == 0 else (1, 0)
+            for i in order:
+                samples[i].append(await (ours() if i == 0 else base()))
+        return samples
+
+    o, b = asyncio.run(main())
+    rows.append(Row("4. await aio.run(f, 1) vs run_in_executor(ThreadPoolExecutor(2))",
+                    med(o), med(b), "ratio", 1.5,
+                    note=f"{n:,} sequential awaits per round in one asyncio.run; aio.run uses "
+                         f"its default pool ({os.cpu_count()} workers here)"))
+
+
+# ---------------------------------------------------------------- main
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="fewer rounds and calls")
+    ap.add_argument("--check", action="store_true", help="exit non-zero if a target fails")
+    ap.add_argument("--only", default="1234", help="sections to run, e.g. '1,3'")
+    ap.add_argument("--timeout", type=float, default=1800,
+                    help="dump all tracebacks and exit after this many seconds")
+    # run_all.py passes the same arguments to every benchmark: ignore the others' options
+    cfg, unknown = ap.parse_known_args(argv)
+    if unknown:
+        progress(f"ignoring arguments: {' '.join(unknown)}")
+    q = cfg.quick
+    cfg.rounds_1 = 3 if q else 5
+    cfg.rounds_2, cfg.calls_2 = (5, 500) if q else (15, 1000)
+    cfg.rounds_3, cfg.rounds_3c, cfg.cpu_seconds = (3, 1, 1.0) if q else (5, 3, 1.5)
+    cfg.rounds_4, cfg.calls_4 = (5, 500) if q else (15, 1000)
+    sections = set(cfg.only.replace(",", ""))
+
+    faulthandler.dump_traceback_later(cfg.timeout, exit=True)
+    ensure_bytecode()
+    warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
+
+    pools = {"ppe": None}
+    # Fork the process pool before any interpreter or thread exists.
+    if sections & set("13"):
+        try:
+            ppe = fork_ppe()
+            warm(ppe)
+            pools["ppe"] = ppe
+        except Exception as e:
+            progress(f"ProcessPoolExecutor(fork) unavailable: {e!r}")
+
+    try:
+        import extrainterpreters as xi
+
+        xi.InterpreterPoolExecutor  # noqa: B018
+        xi.aio.run  # noqa: B018
+    except Exception as e:
+        print(f"extrainterpreters is not usable here: {e!r}")
+        return 2 if cfg.check else 0
+
+    version = getattr(xi, "__version__", None)
+    if version is None:
+        try:
+            from importlib.metadata import version as dist_version
+
+            version = dist_version("extrainterpreters")
+        except Exception:
+            version = "?"
+    print(f"Python {platform.python_version()} ({sys.executable}); "
+          f"extrainterpreters {version} from {os.path.dirname(xi.__file__)}; "
+          f"{os.cpu_count()} CPUs; {'quick' if q else 'full'} run; medians of rounds; "
+          f"load average {load_avg()}", flush=True)
+
+    rows = []
+    t_start = perf()
+    pools["tpe"] = cf.ThreadPoolExecutor(WORKERS)
+    warm(pools["tpe"])
+    try:
+        if sections & set("123"):
+            pools["ipe"] = xi.InterpreterPoolExecutor(WORKERS)
+            warm(pools["ipe"])
+    except Exception as e:
+        traceback.print_exc()
+        rows.append(Row.failed("InterpreterPoolExecutor(2)", f"{type(e).__name__}: {e}"))
+        sections -= set("123")
+
+    def section(key, name, fn, *args):
+        if key not in sections:
+            return None
+        try:
+            return fn(*args)
+        except Exception as e:
+            traceback.print_exc()
+            rows.append(Row.failed(name, f"{type(e).__name__}: {e}"))
+            return None
+
+    section("1", "1. map", bench_map, xi, cfg, rows, pools)
+    section("2", "2. submit round trip", bench_submit, xi, cfg, rows, pools)
+    section("3", "3. CPU-bound job", bench_cpu, xi, cfg, rows, pools)
+    section("4", "4. aio.run", bench_aio, xi, cfg, rows, pools)
+    for key in ("ipe", "tpe", "ppe"):
+        if pools.get(key) is not None:
+            pools[key].shutdown()
+
+    print()
+    print_table(rows)
+    n_fail = sum(r.status() in ("FAIL", "ERROR") for r in rows)
+    n_pass = sum(r.status() == "PASS" for r in rows)
+    print(f"\ntargets met: {n_pass}, missed or broken: {n_fail}; "
+          f"took {perf() - t_start:.1f} s; load average now {load_avg()} "
+          "(other work on this machine skews the parallel rows)", flush=True)
+    faulthandler.cancel_dump_traceback_later()
+    return 1 if (cfg.check and n_fail) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
