@@ -596,11 +596,6 @@ rlock_is_owned_meth(PyObject *self, PyObject *Py_UNUSED(ignored))
     return PyBool_FromLong(rlock_is_owned(BASIC(self)));
 }
 
-static PyObject *
-rlock_locked(PyObject *self, PyObject *Py_UNUSED(ignored))
-{
-    return PyBool_FromLong(atomic_load(&BASIC(self)->count) != 0);
-}
 
 /* ------------------------------------------------------------ Semaphore */
 
@@ -1444,7 +1439,7 @@ static PyMethodDef rlock_methods[] = {
     ASYNC_WAITER_METHODS,
     {"acquire", F(rlock_acquire), KW, "acquire(blocking=True, timeout=-1) -> bool"},
     {"release", rlock_release, METH_NOARGS, "release one level (the owner only)"},
-    {"locked", rlock_locked, METH_NOARGS, "whether the lock is held"},
+    {"locked", lock_locked, METH_NOARGS, "whether the lock is held"},
     {"_is_owned", rlock_is_owned_meth, METH_NOARGS,
      "whether this (interpreter, thread) owns it"},
     {"__enter__", rlock_enter, METH_NOARGS, NULL},

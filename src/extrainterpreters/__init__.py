@@ -50,6 +50,10 @@ def create_queue(maxsize=0):
 
 
 def __getattr__(name):
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("extrainterpreters")
     if name in _QUEUE_ERRORS:
         # they derive from the queue module's exceptions, imported on first use
         from . import _xi
