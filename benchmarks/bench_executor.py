@@ -25,13 +25,9 @@ warmed up (each worker has run a task, so the workload module is imported there)
 
 The exit code is 0 even when a target is missed, unless ``--check`` is given.
 """
-import argparse
 import asyncio
 import concurrent.futures as cf
-import faulthandler
-import multiprocessing
 import os
-import platform
 import sys
 import time
 import traceback
@@ -41,30 +37,13 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 if BENCH_DIR not in sys.path:
     sys.path.insert(0, BENCH_DIR)
 
+from _bench import (Row, alternate, arg_parser, begin, ensure_bytecode, finish, fmt_t,  # noqa: E402
+                    fork_pool, load_xi, med, perf, progress, section_runner)
 from _workloads import count_primes, identity, pause  # noqa: E402
-from bench_interpreter import (  # noqa: E402
-    Row,
-    alternate,
-    ensure_bytecode,
-    fmt_t,
-    load_avg,
-    med,
-    print_table,
-    progress,
-)
 
 WORKERS = 2
 MAP_ITEMS = 20_000
 CHUNKS = 32
-perf = time.perf_counter
-
-
-def fork_ppe():
-    """A ProcessPoolExecutor(2) using fork (the default start method on Linux here).
-
-    A child forked while any subinterpreter exists in this process dies (a CPython
-    limitation), so these pools are forked and warmed only while none exists."""
-    return cf.ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("fork"))
 
 
 def warm(ex):
@@ -222,30 +201,22 @@ def bench_cpu(xi, cfg, rows, pools):
     pools.pop("ipe").shutdown()
     rounds_c = cfg.rounds_3c
 
-    def ours_cold():
-        t0 = perf()
-        ex = xi.InterpreterPoolExecutor(WORKERS)
-        try:
-            r = run_chunks(ex, chunks)
-        finally:
-            ex.shutdown()
-        dt = perf() - t0
-        assert r == expect
-        return dt
-
-    def ppe_cold():
-        t0 = perf()
-        ex = fork_ppe()
-        try:
-            r = run_chunks(ex, chunks)
-        finally:
-            ex.shutdown()
-        dt = perf() - t0
-        assert r == expect
-        return dt
+    def cold(make_pool):
+        def one():
+            t0 = perf()
+            ex = make_pool()
+            try:
+                r = run_chunks(ex, chunks)
+            finally:
+                ex.shutdown()
+            dt = perf() - t0
+            assert r == expect
+            return dt
+        return one
 
     progress(f"3. cold start (pool creation + job + shutdown): {rounds_c} rounds")
-    c, pc = alternate(rounds_c, ours_cold, ppe_cold)
+    c, pc = alternate(rounds_c, cold(lambda: xi.InterpreterPoolExecutor(WORKERS)),
+                      cold(lambda: fork_pool(WORKERS)))
     rows.append(Row("3. cold: new pool + job + shutdown vs serial (speedup, info)", med(c),
                     med(s), "speedup", None))
     rows.append(Row("3. cold: new pool + job + shutdown vs ProcessPoolExecutor(2) (info)",
@@ -298,24 +269,14 @@ def bench_aio(xi, cfg, rows, pools):
 # ---------------------------------------------------------------- main
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="fewer rounds and calls")
-    ap.add_argument("--check", action="store_true", help="exit non-zero if a target fails")
-    ap.add_argument("--only", default="1234", help="sections to run, e.g. '1,3'")
-    ap.add_argument("--timeout", type=float, default=1800,
-                    help="dump all tracebacks and exit after this many seconds")
-    # run_all.py passes the same arguments to every benchmark: ignore the others' options
-    cfg, unknown = ap.parse_known_args(argv)
-    if unknown:
-        progress(f"ignoring arguments: {' '.join(unknown)}")
+    ap = arg_parser(__doc__, "1234", quick_help="fewer rounds and calls")
+    cfg, sections = begin(ap, argv)
     q = cfg.quick
     cfg.rounds_1 = 3 if q else 5
     cfg.rounds_2, cfg.calls_2 = (5, 500) if q else (15, 1000)
     cfg.rounds_3, cfg.rounds_3c, cfg.cpu_seconds = (3, 1, 1.0) if q else (5, 3, 1.5)
     cfg.rounds_4, cfg.calls_4 = (5, 500) if q else (15, 1000)
-    sections = set(cfg.only.replace(",", ""))
 
-    faulthandler.dump_traceback_later(cfg.timeout, exit=True)
     ensure_bytecode()
     warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
 
@@ -323,33 +284,15 @@ def main(argv=None):
     # Fork the process pool before any interpreter or thread exists.
     if sections & set("13"):
         try:
-            ppe = fork_ppe()
+            ppe = fork_pool(WORKERS)
             warm(ppe)
             pools["ppe"] = ppe
         except Exception as e:
             progress(f"ProcessPoolExecutor(fork) unavailable: {e!r}")
 
-    try:
-        import extrainterpreters as xi
-
-        xi.InterpreterPoolExecutor  # noqa: B018
-        xi.aio.run  # noqa: B018
-    except Exception as e:
-        print(f"extrainterpreters is not usable here: {e!r}")
+    xi = load_xi(cfg, "InterpreterPoolExecutor", "aio.run")
+    if xi is None:
         return 2 if cfg.check else 0
-
-    version = getattr(xi, "__version__", None)
-    if version is None:
-        try:
-            from importlib.metadata import version as dist_version
-
-            version = dist_version("extrainterpreters")
-        except Exception:
-            version = "?"
-    print(f"Python {platform.python_version()} ({sys.executable}); "
-          f"extrainterpreters {version} from {os.path.dirname(xi.__file__)}; "
-          f"{os.cpu_count()} CPUs; {'quick' if q else 'full'} run; medians of rounds; "
-          f"load average {load_avg()}", flush=True)
 
     rows = []
     t_start = perf()
@@ -364,16 +307,7 @@ def main(argv=None):
         rows.append(Row.failed("InterpreterPoolExecutor(2)", f"{type(e).__name__}: {e}"))
         sections -= set("123")
 
-    def section(key, name, fn, *args):
-        if key not in sections:
-            return None
-        try:
-            return fn(*args)
-        except Exception as e:
-            traceback.print_exc()
-            rows.append(Row.failed(name, f"{type(e).__name__}: {e}"))
-            return None
-
+    section = section_runner(sections, rows)
     section("1", "1. map", bench_map, xi, cfg, rows, pools)
     section("2", "2. submit round trip", bench_submit, xi, cfg, rows, pools)
     section("3", "3. CPU-bound job", bench_cpu, xi, cfg, rows, pools)
@@ -382,15 +316,7 @@ def main(argv=None):
         if pools.get(key) is not None:
             pools[key].shutdown()
 
-    print()
-    print_table(rows)
-    n_fail = sum(r.status() in ("FAIL", "ERROR") for r in rows)
-    n_pass = sum(r.status() == "PASS" for r in rows)
-    print(f"\ntargets met: {n_pass}, missed or broken: {n_fail}; "
-          f"took {perf() - t_start:.1f} s; load average now {load_avg()} "
-          "(other work on this machine skews the parallel rows)", flush=True)
-    faulthandler.cancel_dump_traceback_later()
-    return 1 if (cfg.check and n_fail) else 0
+    return finish(rows, t_start, cfg.check, skewed="parallel")
 
 
 if __name__ == "__main__":

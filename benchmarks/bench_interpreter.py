@@ -22,19 +22,13 @@ the targets are about.
 
 The exit code is 0 even when a target is missed, unless ``--check`` is given.
 """
-import argparse
 import concurrent.futures as cf
-import faulthandler
 import json
-import multiprocessing
 import os
-import platform
-import statistics
 import subprocess
 import sys
 import threading
 import time
-import traceback
 import warnings
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -42,145 +36,11 @@ REPO_ROOT = os.path.dirname(BENCH_DIR)
 if BENCH_DIR not in sys.path:
     sys.path.insert(0, BENCH_DIR)
 
+from _bench import (MiB, Row, alternate, arg_parser, begin, ensure_bytecode, finish,  # noqa: E402
+                    fmt_t, fork_pool, load_xi, med, perf, progress, section_runner)
 from _workloads import cpu_work, identity, make_bytes, noop, time_make_bytes  # noqa: E402
 
-MiB = 1 << 20
 SEED_VERSION = "0.3.0"
-perf = time.perf_counter
-
-
-def ensure_bytecode():
-    """Write the workload module's .pyc even under PYTHONDONTWRITEBYTECODE.
-
-    Every new interpreter imports _workloads on its first call; without a current
-    .pyc that import compiles the source (milliseconds), which would be charged to
-    the library in the life-cycle measurement."""
-    import py_compile
-
-    import _workloads
-
-    try:
-        py_compile.compile(_workloads.__file__, doraise=True)
-    except (OSError, py_compile.PyCompileError):
-        pass
-
-
-# ---------------------------------------------------------------- reporting
-
-def fmt_t(s):
-    if s is None:
-        return "-"
-    if s < 1e-3:
-        return f"{s * 1e6:.1f} us"
-    if s < 1.0:
-        return f"{s * 1e3:.1f} ms"
-    return f"{s:.2f} s"
-
-
-class Row:
-    """One line of the table.
-
-    kind "ratio":   ratio = ours / baseline, must be <= target
-    kind "speedup": speedup = baseline / ours, must be >= target
-    target None:    reported for reference only
-    """
-
-    def __init__(self, name, ours, base, kind="ratio", target=None, note=""):
-        self.name, self.ours, self.base = name, ours, base
-        self.kind, self.target, self.note = kind, target, note
-        self.error = None
-
-    @classmethod
-    def failed(cls, name, error):
-        r = cls(name, None, None)
-        r.error = error
-        return r
-
-    def value(self):
-        if self.ours is None or self.base is None or not self.ours or not self.base:
-            return None
-        return self.ours / self.base if self.kind == "ratio" else self.base / self.ours
-
-    def status(self):
-        if self.error is not None:
-            return "ERROR"
-        if self.target is None:
-            return "info"
-        v = self.value()
-        if v is None:
-            return "ERROR"
-        ok = v <= self.target if self.kind == "ratio" else v >= self.target
-        return "PASS" if ok else "FAIL"
-
-    def cells(self):
-        if self.error is not None:
-            return [self.name, "-", "-", "-", self.target_str(), "ERROR"]
-        v = self.value()
-        if v is None:
-            vs = "-"
-        elif self.kind == "ratio":
-            vs = f"{v:.3f}"
-        else:
-            vs = f"{v:.2f}x"
-        return [self.name, fmt_t(self.ours), fmt_t(self.base), vs,
-                self.target_str(), self.status()]
-
-    def target_str(self):
-        if self.target is None:
-            return "-"
-        return f"<= {self.target:g}" if self.kind == "ratio" else f">= {self.target:g}x"
-
-
-def print_table(rows, out=sys.stdout):
-    head = ["measurement", "ours", "baseline", "ratio", "target", "result"]
-    table = [head] + [r.cells() for r in rows]
-    widths = [max(len(str(line[i])) for line in table) for i in range(len(head))]
-    sep = "  "
-
-    def line(cells):
-        first = str(cells[0]).ljust(widths[0])
-        rest = [str(c).rjust(w) for c, w in zip(cells[1:], widths[1:])]
-        return sep.join([first] + rest).rstrip()
-
-    print(line(head), file=out)
-    print(sep.join("-" * w for w in widths), file=out)
-    for r in rows:
-        print(line(r.cells()), file=out)
-    notes = [(r.name, r.note) for r in rows if r.note]
-    errors = [(r.name, r.error) for r in rows if r.error is not None]
-    for name, note in notes:
-        print(f"  * {name}: {note}", file=out)
-    for name, err in errors:
-        print(f"  ! {name}: {err}", file=out)
-    out.flush()
-
-
-def load_avg():
-    try:
-        return "/".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "?"
-
-
-def progress(msg):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def alternate(rounds, *measures):
-    """Run each measure once per round, alternating the order every round.
-
-    Returns one list of samples per measure."""
-    samples = [[] for _ in measures]
-    for r in range(rounds):
-        order = list(range(len(measures)))
-        if r % 2:
-            order.reverse()
-        for i in order:
-            samples[i].append(measures[i]())
-    return samples
-
-
-med = statistics.median
 
 
 # ---------------------------------------------------------------- raw stdlib
@@ -611,27 +471,20 @@ def bench_cpu(xi, cfg, rows, ppe2=None):
 # ---------------------------------------------------------------- main
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="fewer rounds and calls")
-    ap.add_argument("--check", action="store_true", help="exit non-zero if a target fails")
+    ap = arg_parser(__doc__, "abcd", example="a,c", quick_help="fewer rounds and calls")
     ap.add_argument("--no-seed", action="store_true",
                     help=f"skip the extrainterpreters {SEED_VERSION} comparison")
     ap.add_argument("--seed-venv", default=None,
                     help="virtualenv holding extrainterpreters 0.3.0 "
                          "(default: bench-venvs/seed-X.Y, created on demand)")
-    ap.add_argument("--only", default="abcd", help="sections to run, e.g. 'a,c'")
-    ap.add_argument("--timeout", type=float, default=1800,
-                    help="dump all tracebacks and exit after this many seconds")
-    cfg = ap.parse_args(argv)
+    cfg, sections = begin(ap, argv, ignore_unknown=False)
     q = cfg.quick
     cfg.rounds_a, cfg.calls_a = (5, 500) if q else (9, 2000)
     cfg.rounds_seed, cfg.calls_seed = (3, 100) if q else (7, 300)
     cfg.rounds_b, cfg.size_b = (3, 64 * MiB) if q else (7, 64 * MiB)
     cfg.rounds_c, cfg.cycles_c = (3, 3) if q else (7, 4)
     cfg.rounds_d, cfg.cpu_seconds = (2, 0.25) if q else (5, 0.4)
-    sections = set(cfg.only.replace(",", "").lower())
 
-    faulthandler.dump_traceback_later(cfg.timeout, exit=True)
     ensure_bytecode()
     warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
 
@@ -639,7 +492,7 @@ def main(argv=None):
     ppe = None
     if "b" in sections:
         try:
-            ppe = cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+            ppe = fork_pool(1)
             ppe.submit(noop).result()
         except Exception as e:
             progress(f"ProcessPoolExecutor(fork) unavailable: {e!r}")
@@ -648,46 +501,20 @@ def main(argv=None):
     ppe2 = None
     if "d" in sections:
         try:
-            ppe2 = cf.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork"))
+            ppe2 = fork_pool(2)
             for f in [ppe2.submit(noop) for _ in range(2)]:
                 f.result()
         except Exception as e:
             progress(f"ProcessPoolExecutor(fork) unavailable: {e!r}")
             ppe2 = None
 
-    try:
-        import extrainterpreters as xi
-
-        xi.Interpreter  # noqa: B018
-    except Exception as e:
-        print(f"extrainterpreters is not usable here: {e!r}")
+    xi = load_xi(cfg, "Interpreter")
+    if xi is None:
         return 2 if cfg.check else 0
-
-    version = getattr(xi, "__version__", None)
-    if version is None:
-        try:
-            from importlib.metadata import version as dist_version
-
-            version = dist_version("extrainterpreters")
-        except Exception:
-            version = "?"
-    print(f"Python {platform.python_version()} ({sys.executable}); "
-          f"extrainterpreters {version} from {os.path.dirname(xi.__file__)}; "
-          f"{os.cpu_count()} CPUs; {'quick' if q else 'full'} run; medians of rounds; "
-          f"load average {load_avg()}", flush=True)
 
     rows = []
     t_start = perf()
-
-    def section(letter, name, fn, *args):
-        if letter not in sections:
-            return None
-        try:
-            return fn(*args)
-        except Exception as e:
-            traceback.print_exc()
-            rows.append(Row.failed(name, f"{type(e).__name__}: {e}"))
-            return None
+    section = section_runner(sections, rows)
 
     ours_a = section("a", "a. run(f, 1) round trip", bench_round_trip, xi, cfg, rows)
     if "a" in sections and not cfg.no_seed and ours_a is not None:
@@ -700,15 +527,7 @@ def main(argv=None):
     if ppe2 is not None:
         ppe2.shutdown()
 
-    print()
-    print_table(rows)
-    n_fail = sum(r.status() in ("FAIL", "ERROR") for r in rows)
-    n_pass = sum(r.status() == "PASS" for r in rows)
-    print(f"\ntargets met: {n_pass}, missed or broken: {n_fail}; "
-          f"took {perf() - t_start:.1f} s; load average now {load_avg()} "
-          "(other work on this machine skews the parallel rows)", flush=True)
-    faulthandler.cancel_dump_traceback_later()
-    return 1 if (cfg.check and n_fail) else 0
+    return finish(rows, t_start, cfg.check, skewed="parallel")
 
 
 if __name__ == "__main__":

@@ -25,35 +25,21 @@ the targets are about (except in 4., whose target is absolute).
 
 The exit code is 0 even when a target is missed, unless ``--check`` is given.
 """
-import argparse
-import faulthandler
 import multiprocessing
 import os
 import platform
 import queue as stdqueue
 import sys
 import threading
-import time
-import traceback
 import warnings
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 if BENCH_DIR not in sys.path:
     sys.path.insert(0, BENCH_DIR)
 
+from _bench import (MiB, Row, alternate, arg_parser, begin, finish, fmt_t, load_xi,  # noqa: E402
+                    med, perf, progress, section_runner)
 from _workloads import buffer_len, buffer_peek, consume, identity, pong  # noqa: E402
-from bench_interpreter import (  # noqa: E402
-    Row,
-    alternate,
-    fmt_t,
-    load_avg,
-    med,
-    print_table,
-    progress,
-)
-
-MiB = 1 << 20
-perf = time.perf_counter
 
 
 class NARow(Row):
@@ -162,25 +148,24 @@ def raw_queue_baseline():
     return "_xxinterpchannels", loop, cleanup
 
 
+def put_get_loop(put, get, n):
+    """Seconds per ``put(1); get()`` pair, over n pairs."""
+    t0 = perf()
+    for _ in range(n):
+        put(1)
+        get()
+    return (perf() - t0) / n
+
+
 def bench_put_get(xi, cfg, rows, mpq):
     rounds, n = cfg.rounds_1, cfg.ops_1
     q = xi.Queue()
 
     def ours(n=n):
-        put, get = q.put, q.get
-        t0 = perf()
-        for _ in range(n):
-            put(1)
-            get()
-        return (perf() - t0) / n
+        return put_get_loop(q.put, q.get, n)
 
     def ours_nowait(n=n):
-        put, get = q.put_nowait, q.get_nowait
-        t0 = perf()
-        for _ in range(n):
-            put(1)
-            get()
-        return (perf() - t0) / n
+        return put_get_loop(q.put_nowait, q.get_nowait, n)
 
     q.put(1)
     assert q.get() == 1
@@ -223,12 +208,7 @@ def bench_put_get(xi, cfg, rows, mpq):
         m = cfg.ops_1_mp
 
         def mp(n=m):
-            put, get = mpq.put, mpq.get
-            t0 = perf()
-            for _ in range(n):
-                put(1)
-                get()
-            return (perf() - t0) / n
+            return put_get_loop(mpq.put, mpq.get, n)
 
         mp(200)
         progress(f"1. put+get vs multiprocessing.Queue: {rounds} rounds x {m:,}")
@@ -443,18 +423,10 @@ def stop_mp(pair):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="fewer rounds and operations")
-    ap.add_argument("--check", action="store_true", help="exit non-zero if a target fails")
-    ap.add_argument("--only", default="1234", help="sections to run, e.g. '1,3'")
+    ap = arg_parser(__doc__, "1234")
     ap.add_argument("--items", type=int, default=None,
                     help="1 MiB items streamed per round in 3. (default 500, quick 200)")
-    ap.add_argument("--timeout", type=float, default=1800,
-                    help="dump all tracebacks and exit after this many seconds")
-    # run_all.py passes the same arguments to every benchmark: ignore the others' options
-    cfg, unknown = ap.parse_known_args(argv)
-    if unknown:
-        progress(f"ignoring arguments: {' '.join(unknown)}")
+    cfg, sections = begin(ap, argv)
     q = cfg.quick
     cfg.rounds_1, cfg.ops_1, cfg.ops_1_mp = (5, 30_000, 2_000) if q else (9, 100_000, 5_000)
     cfg.rounds_2, cfg.trips_2, cfg.trips_2_mp = (3, 5_000, 1_000) if q else (7, 20_000, 3_000)
@@ -462,9 +434,7 @@ def main(argv=None):
     if cfg.items is not None:
         cfg.items_3 = cfg.items
     cfg.rounds_4, cfg.calls_4 = (3, 300) if q else (7, 1000)
-    sections = set(cfg.only.replace(",", ""))
 
-    faulthandler.dump_traceback_later(cfg.timeout, exit=True)
     warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
 
     mp_pair = mpq = None
@@ -474,40 +444,13 @@ def main(argv=None):
         except Exception as e:
             progress(f"multiprocessing (fork) unavailable: {e!r}")
 
-    try:
-        import extrainterpreters as xi
-
-        xi.Queue  # noqa: B018
-        xi.Interpreter  # noqa: B018
-    except Exception as e:
-        print(f"extrainterpreters is not usable here: {e!r}")
+    xi = load_xi(cfg, "Queue", "Interpreter")
+    if xi is None:
         return 2 if cfg.check else 0
-
-    version = getattr(xi, "__version__", None)
-    if version is None:
-        try:
-            from importlib.metadata import version as dist_version
-
-            version = dist_version("extrainterpreters")
-        except Exception:
-            version = "?"
-    print(f"Python {platform.python_version()} ({sys.executable}); "
-          f"extrainterpreters {version} from {os.path.dirname(xi.__file__)}; "
-          f"{os.cpu_count()} CPUs; {'quick' if q else 'full'} run; medians of rounds; "
-          f"load average {load_avg()}", flush=True)
 
     rows = []
     t_start = perf()
-
-    def section(key, name, fn, *args):
-        if key not in sections:
-            return None
-        try:
-            return fn(*args)
-        except Exception as e:
-            traceback.print_exc()
-            rows.append(Row.failed(name, f"{type(e).__name__}: {e}"))
-            return None
+    section = section_runner(sections, rows)
 
     section("1", "1. put+get", bench_put_get, xi, cfg, rows, mpq)
     section("2", "2. ping-pong", bench_ping_pong, xi, cfg, rows, mp_pair)
@@ -516,14 +459,7 @@ def main(argv=None):
     if mp_pair is not None:
         stop_mp(mp_pair)
 
-    print()
-    print_table(rows)
-    n_fail = sum(r.status() in ("FAIL", "ERROR") for r in rows)
-    n_pass = sum(r.status() == "PASS" for r in rows)
-    print(f"\ntargets met: {n_pass}, missed or broken: {n_fail}; "
-          f"took {perf() - t_start:.1f} s; load average now {load_avg()}", flush=True)
-    faulthandler.cancel_dump_traceback_later()
-    return 1 if (cfg.check and n_fail) else 0
+    return finish(rows, t_start, cfg.check)
 
 
 if __name__ == "__main__":

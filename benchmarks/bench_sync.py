@@ -28,14 +28,9 @@ the second thread); side A times the rest.
 
 The exit code is 0 even when a target is missed, unless ``--check`` is given.
 """
-import argparse
-import faulthandler
 import os
-import platform
 import sys
 import threading
-import time
-import traceback
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 if BENCH_DIR not in sys.path:
@@ -48,25 +43,18 @@ from _workloads import (  # noqa: E402
     lock_ping,
     lock_pong,
 )
-import bench_interpreter  # noqa: E402
-from bench_interpreter import (  # noqa: E402
-    Row,
-    alternate,
-    load_avg,
-    med,
-    print_table,
-    progress,
-)
+import _bench  # noqa: E402
+from _bench import (Row, alternate, arg_parser, begin, finish, load_xi, med, perf,  # noqa: E402
+                    progress, section_runner)
 
-perf = time.perf_counter
 JOIN_TIMEOUT = 120
 
 
 def fmt_t(s):
-    """Like bench_interpreter.fmt_t, in ns below 1 us (the uncontended rows)."""
+    """Like _bench.fmt_t, in ns below 1 us (the uncontended rows)."""
     if s is not None and s < 1e-6:
         return f"{s * 1e9:.0f} ns"
-    return bench_interpreter.fmt_t(s)
+    return _bench.fmt_t(s)
 
 
 class SyncRow(Row):
@@ -277,73 +265,26 @@ def bench_handoff(xi, cfg, rows):
 # ---------------------------------------------------------------- main
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="fewer rounds and operations")
-    ap.add_argument("--check", action="store_true", help="exit non-zero if a target fails")
-    ap.add_argument("--only", default="123", help="sections to run, e.g. '1,3'")
-    ap.add_argument("--timeout", type=float, default=1800,
-                    help="dump all tracebacks and exit after this many seconds")
-    # run_all.py passes the same arguments to every benchmark: ignore the others' options
-    cfg, unknown = ap.parse_known_args(argv)
-    if unknown:
-        progress(f"ignoring arguments: {' '.join(unknown)}")
+    cfg, sections = begin(arg_parser(__doc__, "123"), argv)
     q = cfg.quick
     cfg.rounds_1, cfg.ops_1 = (5, 50_000) if q else (9, 200_000)
     cfg.rounds_23 = 3 if q else 9
     cfg.trips_2, cfg.warm_2 = (5_000, 500) if q else (20_000, 1_000)
     cfg.handoffs_3, cfg.warm_3 = (20_000, 1_000) if q else (100_000, 2_000)
-    sections = set(cfg.only.replace(",", ""))
 
-    faulthandler.dump_traceback_later(cfg.timeout, exit=True)
-
-    try:
-        import extrainterpreters as xi
-
-        for name in ("Lock", "RLock", "Semaphore", "Event", "Interpreter"):
-            getattr(xi, name)
-    except Exception as e:
-        print(f"extrainterpreters is not usable here: {e!r}")
+    xi = load_xi(cfg, "Lock", "RLock", "Semaphore", "Event", "Interpreter")
+    if xi is None:
         return 2 if cfg.check else 0
-
-    version = getattr(xi, "__version__", None)
-    if version is None:
-        try:
-            from importlib.metadata import version as dist_version
-
-            version = dist_version("extrainterpreters")
-        except Exception:
-            version = "?"
-    print(f"Python {platform.python_version()} ({sys.executable}); "
-          f"extrainterpreters {version} from {os.path.dirname(xi.__file__)}; "
-          f"{os.cpu_count()} CPUs; {'quick' if q else 'full'} run; medians of rounds; "
-          f"load average {load_avg()}", flush=True)
 
     rows = []
     t_start = perf()
-
-    def section(key, name, fn, *args):
-        if key not in sections:
-            return None
-        try:
-            return fn(*args)
-        except Exception as e:
-            traceback.print_exc()
-            rows.append(Row.failed(name, f"{type(e).__name__}: {e}"))
-            return None
+    section = section_runner(sections, rows)
 
     section("1", "1. uncontended Lock", bench_uncontended, xi, cfg, rows)
     section("2", "2. Event ping-pong", bench_event, xi, cfg, rows)
     section("3", "3. Lock hand-off", bench_handoff, xi, cfg, rows)
 
-    print()
-    print_table(rows)
-    n_fail = sum(r.status() in ("FAIL", "ERROR") for r in rows)
-    n_pass = sum(r.status() == "PASS" for r in rows)
-    print(f"\ntargets met: {n_pass}, missed or broken: {n_fail}; "
-          f"took {perf() - t_start:.1f} s; load average now {load_avg()} "
-          "(other work on this machine skews the two-sided rows)", flush=True)
-    faulthandler.cancel_dump_traceback_later()
-    return 1 if (cfg.check and n_fail) else 0
+    return finish(rows, t_start, cfg.check, skewed="two-sided")
 
 
 if __name__ == "__main__":

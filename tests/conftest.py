@@ -1,4 +1,5 @@
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -53,24 +54,31 @@ def close_interp(interp, timeout=30.0):
             time.sleep(0.05)
 
 
-@pytest.fixture
-def interp():
-    """A started Interpreter, closed after the test."""
+def _started_interp():
     it = xi.Interpreter().start()
     try:
         yield it
     finally:
         close_interp(it)
+
+
+@pytest.fixture
+def interp():
+    """A started Interpreter, closed after the test."""
+    yield from _started_interp()
 
 
 @pytest.fixture(scope="module")
 def shared_interp():
     """One started Interpreter for a whole module (for hypothesis tests)."""
-    it = xi.Interpreter().start()
-    try:
-        yield it
-    finally:
-        close_interp(it)
+    yield from _started_interp()
+
+
+# A run started in the background (as CI may start it) inherits SIGINT ignored, and so
+# would every subprocess of the Ctrl-C tests. A handler, unlike "ignored", is reset by
+# exec, so installing Python's own makes the subprocesses handle SIGINT again.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _env():

@@ -208,7 +208,7 @@ def test_get_async_item_already_there():
 
 def test_get_async_item_put_by_subinterpreter(interp):
     q = xi.Queue()
-    wait = thread_call(interp, rf.put_after, q, 0.3, {"from": "sub"})
+    wait = thread_call(interp, rf.put_after, q, 1.0, {"from": "sub"})
 
     async def main():
         task = asyncio.ensure_future(q.get_async(timeout=30))
@@ -283,7 +283,7 @@ def test_get_async_timeout_met_in_time(interp):
 def test_put_async_room_made_by_subinterpreter(interp):
     q = xi.Queue(1)
     q.put("first")
-    wait = thread_call(interp, rf.get_after, q, 0.3)
+    wait = thread_call(interp, rf.get_after, q, 1.0)
 
     async def main():
         task = asyncio.ensure_future(q.put_async("second", timeout=30))
@@ -518,7 +518,7 @@ def test_cancelled_wait_async(interp):
 
 def test_wait_async_set_by_subinterpreter(interp):
     event = xi.Event()
-    wait = thread_call(interp, rf.set_after, event, 0.3)
+    wait = thread_call(interp, rf.set_after, event, 1.0)
 
     async def main():
         task = asyncio.ensure_future(event.wait_async(timeout=30))

@@ -40,6 +40,19 @@ def blocked_worker(pool, tmp_path):
     return release, fut
 
 
+def warm(pool, n=2):
+    """Makes sure all ``n`` workers of ``pool`` have started and imported remote_funcs."""
+    arrived, release = xi.Queue(), xi.Event()
+    futs = [pool.submit(rf.arrive_and_wait, arrived, release, 60) for _ in range(n)]
+    try:
+        for _ in range(n):
+            arrived.get(timeout=60)
+    finally:
+        release.set()
+    for f in futs:
+        f.result(timeout=60)
+
+
 # --- construction ---------------------------------------------------------------------------------
 
 def test_is_an_executor():
@@ -258,7 +271,8 @@ def test_wait_all_completed(pool):
 
 
 def test_wait_first_completed(pool):
-    slow = pool.submit(rf.sleep_then, 1.5, "slow")
+    warm(pool)
+    slow = pool.submit(rf.sleep_then, 2.0, "slow")
     fast = pool.submit(rf.sleep_then, 0.0, "fast")
     done, not_done = cf.wait([slow, fast], timeout=60, return_when=cf.FIRST_COMPLETED)
     assert fast in done and slow in not_done
@@ -266,7 +280,8 @@ def test_wait_first_completed(pool):
 
 
 def test_wait_first_exception(pool):
-    slow = pool.submit(rf.sleep_then, 1.5, "slow")
+    warm(pool)
+    slow = pool.submit(rf.sleep_then, 2.0, "slow")
     bad = pool.submit(rf.raise_value_error, "early")
     done, not_done = cf.wait([slow, bad], timeout=60, return_when=cf.FIRST_EXCEPTION)
     assert bad in done and slow in not_done
@@ -281,7 +296,8 @@ def test_wait_timeout(pool):
 
 
 def test_as_completed_yields_in_completion_order(pool):
-    slow = pool.submit(rf.sleep_then, 1.0, "slow")
+    warm(pool)
+    slow = pool.submit(rf.sleep_then, 2.0, "slow")
     fast = pool.submit(rf.sleep_then, 0.0, "fast")
     order = [f.result() for f in cf.as_completed([slow, fast], timeout=60)]
     assert order == ["fast", "slow"]

@@ -7,19 +7,11 @@ import pytest
 
 import extrainterpreters as xi
 import remote_funcs as rf
-
-
-def live_ids():
-    return {i.id for i in xi.list_all()}
+from helpers import live_ids, wait_until
 
 
 def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
+    return wait_until(predicate, timeout, interval=0.01)
 
 
 # --- start / close -------------------------------------------------------------------

@@ -143,48 +143,31 @@ def test_daemon_threads_refused_threads_allowed(interp):
     assert interp.run(rf.get_main_attr, "out") == [5]
 
 
-def _parallel_speedup(n):
+def test_each_interpreter_has_its_own_gil():
+    """While one interpreter holds its GIL in a long C loop that never lets it go, a call
+    into another interpreter still completes at once; with a shared GIL it would wait
+    for the loop to end. (The speedup this gives on two cores is measured by
+    benchmarks/bench_interpreter.py.)"""
     a = xi.Interpreter().start()
     b = xi.Interpreter().start()
     try:
-        a.run(rf.cpu_work, 1000)  # warm up both
-        b.run(rf.cpu_work, 1000)
+        assert b.run(abs, -1) == 1
+        # sum() over a range is one C loop: it holds its interpreter's GIL throughout
+        n = 10**6
         t0 = time.perf_counter()
-        a.run(rf.cpu_work, n)
-        b.run(rf.cpu_work, n)
-        serial = time.perf_counter() - t0
-
-        results = {}
-
-        def worker(it, key):
-            results[key] = it.run(rf.cpu_work, n)
-
-        threads = [threading.Thread(target=worker, args=(a, "a")),
-                   threading.Thread(target=worker, args=(b, "b"))]
+        sum(range(n))
+        n = int(n * 2.0 / max(time.perf_counter() - t0, 1e-6))  # about 2 s
+        started = time.perf_counter()
+        busy = a.call_in_thread(sum, range(n))
+        time.sleep(0.2)
+        assert busy.is_alive()
         t0 = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        parallel = time.perf_counter() - t0
-        expected = rf.cpu_work(n)
-        assert results == {"a": expected, "b": expected}
-        return serial / parallel
+        assert b.run(abs, -3) == 3
+        latency = time.perf_counter() - t0
+        busy.join()
+        total = time.perf_counter() - started
+        assert a.result() == n * (n - 1) // 2
+        assert latency < total / 4, f"call took {latency:.2f} s while the other ran {total:.2f} s"
     finally:
         a.close()
         b.close()
-
-
-@pytest.mark.slow
-def test_two_interpreters_use_two_cores():
-    # calibrate: about 0.5 s of work per call
-    t0 = time.perf_counter()
-    rf.cpu_work(200_000)
-    per_item = (time.perf_counter() - t0) / 200_000
-    n = max(200_000, int(0.5 / per_item))
-    speedups = []
-    for _ in range(5):  # the machine is noisy: one clean attempt is enough
-        speedups.append(_parallel_speedup(n))
-        if speedups[-1] > 1.3:
-            break
-    assert max(speedups) > 1.3, f"no parallel speedup: {speedups}"

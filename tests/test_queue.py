@@ -12,6 +12,7 @@ from hypothesis import given, settings, strategies as st
 import extrainterpreters as xi
 import remote_funcs as rf
 from conftest import assert_clean_exit
+from helpers import parse, waiter
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -20,14 +21,7 @@ MiB = 1 << 20
 def call_in_thread(it, func, *args):
     """Starts func(*args) in ``it`` in a new thread; returns a function that waits
     for it and returns its result (or raises its exception)."""
-    thread = it.call_in_thread(func, *args)
-
-    def wait(timeout=60):
-        thread.join(timeout)
-        assert not thread.is_alive(), f"{func.__name__} still runs after {timeout} s"
-        return it.result()
-
-    return wait
+    return waiter(it.call_in_thread(func, *args), func, it.result, default_timeout=60)
 
 
 def timed(func, *args, **kwargs):
@@ -944,14 +938,6 @@ q2 = xi.Queue()
 q2.put("after")
 print("AFTER", q2.get(timeout=5), flush=True)
 """
-
-
-def parse(stdout):
-    out = {}
-    for line in stdout.splitlines():
-        key, _, rest = line.partition(" ")
-        out[key] = rest
-    return out
 
 
 @pytest.mark.parametrize("maxsize,setup,op,qsize", [

@@ -12,14 +12,10 @@ import pytest
 import extrainterpreters as xi
 import remote_funcs as rf
 from conftest import assert_clean_exit
+from helpers import live_objects
 
 KiB = 1 << 10
 MiB = 1 << 20
-
-
-def live():
-    gc.collect()
-    return xi._xi._live_objects()
 
 
 # --- construction ---------------------------------------------------------------------
@@ -296,31 +292,31 @@ def test_buffer_created_in_a_subinterpreter_is_shared(interp):
 
 
 def test_memoryview_outlives_the_buffer_object():
-    base = live()
+    base = live_objects()
     buf = xi.SharedBuffer(4 * KiB)
     mv = memoryview(buf)
     del buf
     gc.collect()
-    assert live() == base + 1
+    assert live_objects() == base + 1
     mv[:] = rf.pattern(4 * KiB, 3)
     assert rf.digest(mv) == rf.digest(rf.pattern(4 * KiB, 3))
     sub = mv[100:200]
     mv.release()
-    assert live() == base + 1  # the slice still holds it
+    assert live_objects() == base + 1  # the slice still holds it
     assert bytes(sub) == rf.pattern(4 * KiB, 3)[100:200]
     sub.release()
-    assert live() == base
+    assert live_objects() == base
 
 
 def test_subinterpreter_memoryview_outlives_everything_here(interp):
-    base = live()
+    base = live_objects()
     buf = xi.SharedBuffer(1 * MiB)
     memoryview(buf)[:5] = b"first"
     interp.prepare_main(buf=buf)
     interp.exec("mv = memoryview(buf)\ndel buf\n")
     del buf
     gc.collect()
-    assert live() == base + 1  # only the subinterpreter's view holds it
+    assert live_objects() == base + 1  # only the subinterpreter's view holds it
     interp.exec(
         "import gc\n"
         "gc.collect()\n"
@@ -335,21 +331,21 @@ def test_subinterpreter_memoryview_outlives_everything_here(interp):
     assert bytes(memoryview(again)[-4:]) == b"last"
     del again
     interp.exec("del again\nmv.release()\ndel mv\n")
-    assert live() == base
+    assert live_objects() == base
 
 
 def test_closing_the_interpreter_holding_the_last_view_frees_the_memory():
-    base = live()
+    base = live_objects()
     it = xi.Interpreter().start()
     try:
         buf = xi.SharedBuffer(1 * MiB)
         it.prepare_main(buf=buf)
         it.exec("mv = memoryview(buf)[10:]\ndel buf\n")
         del buf
-        assert live() == base + 1
+        assert live_objects() == base + 1
     finally:
         it.close()
-    assert live() == base
+    assert live_objects() == base
 
 
 def test_writes_through_a_view_kept_there_are_seen_by_a_third_interpreter(interp):
@@ -366,14 +362,14 @@ def test_writes_through_a_view_kept_there_are_seen_by_a_third_interpreter(interp
 
 
 def test_memory_freed_when_the_last_reference_goes():
-    base = live()
+    base = live_objects()
     bufs = [xi.SharedBuffer(64 * KiB) for _ in range(20)]
     views = [memoryview(b) for b in bufs[:10]]
-    assert live() == base + 20
+    assert live_objects() == base + 20
     del bufs
-    assert live() == base + 10
+    assert live_objects() == base + 10
     del views
-    assert live() == base
+    assert live_objects() == base
 
 
 @pytest.mark.slow

@@ -12,14 +12,10 @@ import pytest
 import extrainterpreters as xi
 import remote_funcs as rf
 from conftest import assert_clean_exit
+from helpers import live_objects
 
 KIND_QUEUE = 1
 KIND_BUFFER = 2
-
-
-def live():
-    gc.collect()
-    return xi._xi._live_objects()
 
 
 def make(kind):
@@ -254,147 +250,147 @@ def test_forged_handle_in_a_call_argument(interp):
 
 
 def test_live_count_follows_creation_and_release():
-    base = live()
+    base = live_objects()
     q = xi.Queue()
-    assert live() == base + 1
+    assert live_objects() == base + 1
     buf = xi.SharedBuffer(10)
-    assert live() == base + 2
+    assert live_objects() == base + 2
     q2 = pickle.loads(pickle.dumps(q))  # a second wrapper, not a second object
-    assert live() == base + 2
+    assert live_objects() == base + 2
     del q
-    assert live() == base + 2
+    assert live_objects() == base + 2
     del q2
-    assert live() == base + 1
+    assert live_objects() == base + 1
     del buf
-    assert live() == base
+    assert live_objects() == base
 
 
 def test_failed_constructor_leaves_no_object():
-    base = live()
+    base = live_objects()
     for bad in (-1, "x", None, 1.5):
         with pytest.raises((ValueError, TypeError)):
             xi.SharedBuffer(bad)
     with pytest.raises(TypeError):
         xi.Queue("x")
-    assert live() == base
+    assert live_objects() == base
 
 
 def test_passing_to_a_subinterpreter_leaves_no_reference(interp):
     q, buf = xi.Queue(), xi.SharedBuffer(100)
-    base = live()
+    base = live_objects()
     for _ in range(20):
         interp.run(rf.identity, q)
         interp.run(rf.buffer_len, buf)
         interp.run(rf.echo_args, [q, {"b": buf}], k=(buf, q))
-    assert live() == base
+    assert live_objects() == base
     del q, buf
-    assert live() == base - 2
+    assert live_objects() == base - 2
 
 
 def test_reference_held_by_a_subinterpreter_keeps_the_object(interp):
-    base = live()
+    base = live_objects()
     q = xi.Queue()
     interp.prepare_main(kept=q)
     q.put("still here")
     del q
-    assert live() == base + 1
+    assert live_objects() == base + 1
     q = interp.run(rf.get_main_attr, "kept")
     assert q.get_nowait() == "still here"
     del q
     interp.run(rf.drop_from_main, "kept")
-    assert live() == base
+    assert live_objects() == base
 
 
 def test_closing_the_interpreter_that_holds_the_last_reference_frees_it():
-    base = live()
+    base = live_objects()
     it = xi.Interpreter().start()
     try:
         it.prepare_main(q=xi.Queue(), b=xi.SharedBuffer(1 << 20))
-        assert live() == base + 2
+        assert live_objects() == base + 2
     finally:
         it.close()
-    assert live() == base
+    assert live_objects() == base
 
 
 def test_objects_created_in_a_subinterpreter_that_closes(interp):
-    base = live()
+    base = live_objects()
     it = xi.Interpreter().start()
     q, buf, where = it.run(rf.shared_types_here)
     it.close()
     assert where != xi.get_current().id
-    assert live() == base + 2
+    assert live_objects() == base + 2
     assert q.get_nowait() == "from sub" and q.maxsize == 3
     assert bytes(buf) == b"made here"
     del q, buf
-    assert live() == base
+    assert live_objects() == base
 
 
 def test_item_in_flight_keeps_a_buffer_alive():
-    base = live()
+    base = live_objects()
     q = xi.Queue()
     buf = xi.SharedBuffer(b"payload")
     q.put({"buf": buf})
     del buf
-    assert live() == base + 2  # the queue, and the buffer held by the queued item
+    assert live_objects() == base + 2  # the queue, and the buffer held by the queued item
     item = q.get_nowait()
-    assert live() == base + 2
+    assert live_objects() == base + 2
     assert bytes(item["buf"]) == b"payload"
     del item
-    assert live() == base + 1
+    assert live_objects() == base + 1
     del q
-    assert live() == base
+    assert live_objects() == base
 
 
 def test_item_in_flight_keeps_a_buffer_alive_across_interpreters(interp):
-    base = live()
+    base = live_objects()
     q = xi.Queue()
     buf = xi.SharedBuffer(b"payload")
     q.put(buf)
     del buf
-    assert live() == base + 2
+    assert live_objects() == base + 2
     interp.prepare_main(q=q)
     interp.exec("b = q.get(timeout=5)\ndata = bytes(b)\ndel b, q")
     assert interp.run(rf.get_main_attr, "data") == b"payload"
-    assert live() == base + 1  # got and dropped in the subinterpreter
+    assert live_objects() == base + 1  # got and dropped in the subinterpreter
     del q
-    assert live() == base
+    assert live_objects() == base
 
 
 def test_item_in_flight_keeps_a_queue_alive():
-    base = live()
+    base = live_objects()
     outer, inner = xi.Queue(), xi.Queue()
     inner.put("inner item")
     outer.put([inner])
     del inner
-    assert live() == base + 2
+    assert live_objects() == base + 2
     (inner,) = outer.get_nowait()
     assert inner.get_nowait() == "inner item"
     del inner
-    assert live() == base + 1
+    assert live_objects() == base + 1
 
 
 def test_dropping_a_queue_frees_the_objects_its_items_hold():
-    base = live()
+    base = live_objects()
     q = xi.Queue()
     for _ in range(3):
         q.put(xi.SharedBuffer(10))
-    assert live() == base + 4
+    assert live_objects() == base + 4
     del q
-    assert live() == base
+    assert live_objects() == base
 
 
 def test_immediate_shutdown_frees_the_objects_dropped_items_hold():
-    base = live()
+    base = live_objects()
     q = xi.Queue()
     q.put(xi.SharedBuffer(10))
     q.put((xi.Queue(), xi.SharedBuffer(1)))
-    assert live() == base + 4
+    assert live_objects() == base + 4
     q.shutdown(immediate=True)
-    assert live() == base + 1
+    assert live_objects() == base + 1
 
 
 def test_rejected_put_releases_references():
-    base = live()
+    base = live_objects()
     buf = xi.SharedBuffer(10)
     q = xi.Queue(1)
     with pytest.raises(xi.NotShareableError):
@@ -407,32 +403,32 @@ def test_rejected_put_releases_references():
     q.shutdown()
     with pytest.raises(xi.QueueShutDown):
         q.put([buf])
-    assert live() == base + 2
+    assert live_objects() == base + 2
     del buf
-    assert live() == base + 1
+    assert live_objects() == base + 1
 
 
 def test_failed_call_releases_references(interp):
-    base = live()
+    base = live_objects()
     buf = xi.SharedBuffer(10)
     with pytest.raises(xi.NotShareableError):
         interp.run(rf.identity, [buf, threading.Lock()])
     with pytest.raises(ValueError):
         interp.run(rf.raise_value_error, buf)
     del buf
-    assert live() == base
+    assert live_objects() == base
 
 
 def test_memoryview_keeps_a_buffer_alive():
-    base = live()
+    base = live_objects()
     buf = xi.SharedBuffer(8)
     mv = memoryview(buf)
     del buf
-    assert live() == base + 1
+    assert live_objects() == base + 1
     mv[0] = 7
     assert mv[0] == 7
     mv.release()
-    assert live() == base
+    assert live_objects() == base
 
 
 # --- the C module in a subinterpreter --------------------------------------------------

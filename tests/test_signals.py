@@ -8,6 +8,7 @@ import pytest
 import extrainterpreters as xi
 import remote_funcs as rf
 from conftest import assert_clean_exit
+from helpers import parse
 
 # Shared head of the subprocess scripts: a pure-Python busy loop defined in __main__
 # that leaves a marker file when it is ended by KeyboardInterrupt.
@@ -54,15 +55,6 @@ print("AFTER", interp.run(len, "abcd"), flush=True)
 interp.close()
 print("END", time.monotonic() - T0, flush=True)
 """
-
-
-def parse(stdout):
-    """Lines 'KEY value...' -> {KEY: 'value...'} (last wins)."""
-    out = {}
-    for line in stdout.splitlines():
-        key, _, rest = line.partition(" ")
-        out[key] = rest
-    return out
 
 
 def check_common(proc, max_delay=0.5):

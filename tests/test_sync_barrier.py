@@ -8,52 +8,9 @@ import pytest
 
 import extrainterpreters as xi
 import remote_funcs as rf
+from helpers import call_in_thread, in_thread, wait_until
 
 BROKEN = threading.BrokenBarrierError
-
-
-def in_thread(func, *args, **kwargs):
-    box = {}
-
-    def main():
-        try:
-            box["value"] = func(*args, **kwargs)
-        except BaseException as e:
-            box["error"] = e
-
-    t = threading.Thread(target=main)
-    t.start()
-
-    def wait(timeout=30):
-        t.join(timeout)
-        assert not t.is_alive(), f"{func.__name__} still runs after {timeout} s"
-        if "error" in box:
-            raise box["error"]
-        return box["value"]
-
-    wait.thread = t
-    return wait
-
-
-def call_in_thread(it, func, *args, **kwargs):
-    thread = it.call_in_thread(func, *args, **kwargs)
-
-    def wait(timeout=30):
-        thread.join(timeout)
-        assert not thread.is_alive(), f"{func.__name__} still runs after {timeout} s"
-        return it.result()
-
-    wait.thread = thread
-    return wait
-
-
-def wait_until(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
 
 
 def pass_once(its, barrier, main_too=False):

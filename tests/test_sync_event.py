@@ -6,50 +6,7 @@ import pytest
 
 import extrainterpreters as xi
 import remote_funcs as rf
-
-QUICK = 0.5
-
-
-def in_thread(func, *args, **kwargs):
-    box = {}
-
-    def main():
-        try:
-            box["value"] = func(*args, **kwargs)
-        except BaseException as e:
-            box["error"] = e
-
-    t = threading.Thread(target=main)
-    t.start()
-
-    def wait(timeout=30):
-        t.join(timeout)
-        assert not t.is_alive(), f"{func.__name__} still runs after {timeout} s"
-        if "error" in box:
-            raise box["error"]
-        return box["value"]
-
-    wait.thread = t
-    return wait
-
-
-def call_in_thread(it, func, *args, **kwargs):
-    thread = it.call_in_thread(func, *args, **kwargs)
-
-    def wait(timeout=30):
-        thread.join(timeout)
-        assert not thread.is_alive(), f"{func.__name__} still runs after {timeout} s"
-        return it.result()
-
-    wait.thread = thread
-    return wait
-
-
-def timed(func, *args, **kwargs):
-    t0 = time.monotonic()
-    value = func(*args, **kwargs)
-    return value, time.monotonic() - t0
-
+from helpers import QUICK, call_in_thread, count_during, in_thread, timed
 
 def test_event_basics():
     ev = xi.Event()
@@ -106,23 +63,7 @@ def test_set_wakes_every_waiting_thread():
 
 def test_wait_releases_the_gil():
     ev = xi.Event()
-    counter = [0]
-    stop = threading.Event()
-
-    def count():
-        while not stop.is_set():
-            counter[0] += 1
-
-    t = threading.Thread(target=count)
-    t.start()
-    try:
-        time.sleep(0.05)
-        before = counter[0]
-        ev.wait(0.5)
-        during = counter[0] - before
-    finally:
-        stop.set()
-        t.join()
+    _, during = count_during(ev.wait, 0.5)
     assert during > 1000
 
 

@@ -10,6 +10,7 @@ import pytest
 import extrainterpreters as xi
 import remote_funcs as rf
 from conftest import assert_clean_exit
+from helpers import parse, wait_until
 
 # --- Ctrl-C in the main thread ---------------------------------------------------------
 
@@ -170,14 +171,6 @@ report("CHECK-other-passed", interp.result()[0] == "ok")
 }
 
 
-def parse(stdout):
-    out = {}
-    for line in stdout.splitlines():
-        key, _, rest = line.partition(" ")
-        out[key] = rest
-    return out
-
-
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 def test_ctrl_c_ends_a_wait_in_the_main_thread(run_py, scenario):
     import os
@@ -198,15 +191,6 @@ def test_ctrl_c_ends_a_wait_in_the_main_thread(run_py, scenario):
 
 
 # --- interrupt() of a call waiting in a subinterpreter -----------------------------------
-
-
-def wait_until(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
 
 
 def blocked_call(kind):

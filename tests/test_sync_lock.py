@@ -8,53 +8,7 @@ import pytest
 
 import extrainterpreters as xi
 import remote_funcs as rf
-
-# a wait that should end at once may take this long on a busy machine
-QUICK = 0.5
-
-
-def in_thread(func, *args, **kwargs):
-    """Runs func in a new thread of this interpreter; returns a function that waits for
-    it and returns its result (or raises its exception)."""
-    box = {}
-
-    def main():
-        try:
-            box["value"] = func(*args, **kwargs)
-        except BaseException as e:
-            box["error"] = e
-
-    t = threading.Thread(target=main)
-    t.start()
-
-    def wait(timeout=30):
-        t.join(timeout)
-        assert not t.is_alive(), f"{func.__name__} still runs after {timeout} s"
-        if "error" in box:
-            raise box["error"]
-        return box["value"]
-
-    wait.thread = t
-    return wait
-
-
-def call_in_thread(it, func, *args, **kwargs):
-    thread = it.call_in_thread(func, *args, **kwargs)
-
-    def wait(timeout=30):
-        thread.join(timeout)
-        assert not thread.is_alive(), f"{func.__name__} still runs after {timeout} s"
-        return it.result()
-
-    wait.thread = thread
-    return wait
-
-
-def timed(func, *args, **kwargs):
-    t0 = time.monotonic()
-    value = func(*args, **kwargs)
-    return value, time.monotonic() - t0
-
+from helpers import QUICK, call_in_thread, count_during, in_thread, timed
 
 # --- Lock in one interpreter -----------------------------------------------------------
 
@@ -134,23 +88,7 @@ def test_lock_acquire_without_waiting(args, kwargs):
 def test_lock_blocked_acquire_releases_the_gil():
     lock = xi.Lock()
     lock.acquire()
-    counter = [0]
-    stop = threading.Event()
-
-    def count():
-        while not stop.is_set():
-            counter[0] += 1
-
-    t = threading.Thread(target=count)
-    t.start()
-    try:
-        time.sleep(0.05)
-        before = counter[0]
-        got, _ = timed(lock.acquire, timeout=0.5)
-        during = counter[0] - before
-    finally:
-        stop.set()
-        t.join()
+    got, during = count_during(lock.acquire, timeout=0.5)
     assert got is False
     assert during > 1000  # the other thread ran while acquire() waited
 

@@ -6,50 +6,9 @@ import pytest
 
 import extrainterpreters as xi
 import remote_funcs as rf
+from helpers import QUICK, call_in_thread, in_thread, timed
 
-QUICK = 0.5
 KINDS = [xi.Semaphore, xi.BoundedSemaphore]
-
-
-def in_thread(func, *args, **kwargs):
-    box = {}
-
-    def main():
-        try:
-            box["value"] = func(*args, **kwargs)
-        except BaseException as e:
-            box["error"] = e
-
-    t = threading.Thread(target=main)
-    t.start()
-
-    def wait(timeout=30):
-        t.join(timeout)
-        assert not t.is_alive(), f"{func.__name__} still runs after {timeout} s"
-        if "error" in box:
-            raise box["error"]
-        return box["value"]
-
-    wait.thread = t
-    return wait
-
-
-def call_in_thread(it, func, *args, **kwargs):
-    thread = it.call_in_thread(func, *args, **kwargs)
-
-    def wait(timeout=30):
-        thread.join(timeout)
-        assert not thread.is_alive(), f"{func.__name__} still runs after {timeout} s"
-        return it.result()
-
-    wait.thread = thread
-    return wait
-
-
-def timed(func, *args, **kwargs):
-    t0 = time.monotonic()
-    value = func(*args, **kwargs)
-    return value, time.monotonic() - t0
 
 
 def drain(sem):

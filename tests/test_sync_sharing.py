@@ -2,18 +2,13 @@
 prepare_main or sent through pickle, it is the same object in every interpreter. It
 lives while a wrapper (or a packet in flight) names it."""
 import functools
-import gc
 import pickle
 
 import pytest
 
 import extrainterpreters as xi
 import remote_funcs as rf
-
-
-def live():
-    gc.collect()
-    return xi._xi._live_objects()
+from helpers import live_objects
 
 
 FACTORIES = {
@@ -151,13 +146,13 @@ def test_pickle_bytes_cross_interpreters(interp, kind):
     ("Event", ()), ("Condition", ()), ("Barrier", (2,)),
 ])
 def test_made_in_a_subinterpreter_that_closes(name, args):
-    base = live()
+    base = live_objects()
     it = xi.Interpreter().start()
     obj, where = it.run(rf.make_sync, name, *args)
     it.close()
     assert where == it.id
     assert type(obj) is getattr(xi, name)
-    assert live() == base + (2 if name == "Condition" else 1)
+    assert live_objects() == base + (2 if name == "Condition" else 1)
     # it works here after its maker has gone
     if name == "Lock":
         assert [obj.acquire(False), obj.acquire(False)] == [True, False]
@@ -177,7 +172,7 @@ def test_made_in_a_subinterpreter_that_closes(name, args):
     else:
         assert obj.parties == 2
     del obj
-    assert live() == base
+    assert live_objects() == base
 
 
 def test_condition_made_there_keeps_its_lock(interp):
@@ -192,12 +187,12 @@ def test_condition_made_there_keeps_its_lock(interp):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_live_count_returns_to_start(interp, kind):
-    base = live()
+    base = live_objects()
     obj = FACTORIES[kind]()
-    created = live() - base
+    created = live_objects() - base
     assert created == (2 if kind.startswith("Condition") else 1)
     copies = [pickle.loads(pickle.dumps(obj)) for _ in range(3)]
-    assert live() == base + created
+    assert live_objects() == base + created
     for _ in range(5):
         interp.run(rf.identity, obj)
         interp.run(rf.pickle_round_trip_same, obj)
@@ -205,61 +200,61 @@ def test_live_count_returns_to_start(interp, kind):
     q.put(obj)
     q.put([obj, obj])
     assert interp.run(rf.queue_get_n, q, 2, 10)
-    assert live() == base + created + 1  # + the queue
+    assert live_objects() == base + created + 1  # + the queue
     del q, copies
-    assert live() == base + created
+    assert live_objects() == base + created
     del obj
-    assert live() == base
+    assert live_objects() == base
 
 
 def test_live_count_with_prepare_main_and_close():
-    base = live()
+    base = live_objects()
     it = xi.Interpreter().start()
     try:
         it.prepare_main(lock=xi.Lock(), cond=xi.Condition(), bar=xi.Barrier(3))
-        assert live() == base + 4  # the Condition's RLock too
+        assert live_objects() == base + 4  # the Condition's RLock too
     finally:
         it.close()
-    assert live() == base
+    assert live_objects() == base
 
 
 def test_item_in_flight_keeps_the_primitive_alive(interp):
-    base = live()
+    base = live_objects()
     q = xi.Queue()
     ev = xi.Event()
     ev_id = ev.id
     q.put(ev)
     del ev
-    assert live() == base + 2
+    assert live_objects() == base + 2
     got = interp.run(rf.queue_get, q, 10)
     assert got.id == ev_id
     del got, q
-    assert live() == base
+    assert live_objects() == base
 
 
 def test_condition_keeps_its_lock_alive():
-    base = live()
+    base = live_objects()
     lock = xi.Lock()
     cond = xi.Condition(lock)
     del lock
-    assert live() == base + 2
+    assert live_objects() == base + 2
     with cond:
         assert cond.acquire(False) is False
     del cond
-    assert live() == base
+    assert live_objects() == base
 
 
 def test_barrier_action_keeps_what_it_names_alive(interp):
-    base = live()
+    base = live_objects()
     q = xi.Queue()
     bar = xi.Barrier(1, action=functools.partial(rf.put_current_interp_id, q))
     del q
-    assert live() == base + 2
+    assert live_objects() == base + 2
     assert bar.wait() == 0
     assert interp.run(rf.barrier_wait_outcome, bar, 10) == ("ok", 0)
     assert bar.wait() == 0  # the action still finds its queue
     del bar
-    assert live() == base
+    assert live_objects() == base
 
 
 def test_barrier_action_reaches_its_queue_each_time(interp):
@@ -273,7 +268,7 @@ def test_barrier_action_reaches_its_queue_each_time(interp):
 
 
 def test_failed_constructors_leave_no_object():
-    base = live()
+    base = live_objects()
     bad = [
         (xi.Semaphore, (-1,)), (xi.BoundedSemaphore, (-5,)), (xi.Semaphore, ("x",)),
         (xi.Condition, (5,)), (xi.Barrier, (0,)), (xi.Barrier, (2, 5)),
@@ -282,5 +277,5 @@ def test_failed_constructors_leave_no_object():
     for factory, args in bad:
         with pytest.raises((ValueError, TypeError)):
             factory(*args)
-    assert live() == base
+    assert live_objects() == base
 
