@@ -90,6 +90,16 @@ struct xi_interp {
 };
 
 static xi_mutex xi_registry_mu = PTHREAD_MUTEX_INITIALIZER;
+/* CPython 3.12 corrupts memory when subinterpreters are created or ended concurrently
+ * (seen as blocks freed into the wrong allocator at exit): there, one at a time. */
+#if PY_VERSION_HEX < 0x030D0000
+static xi_mutex xi_lifecycle_mu = PTHREAD_MUTEX_INITIALIZER;
+#  define LIFECYCLE_BEGIN() xi_lock(&xi_lifecycle_mu)
+#  define LIFECYCLE_END() xi_unlock(&xi_lifecycle_mu)
+#else
+#  define LIFECYCLE_BEGIN() ((void)0)
+#  define LIFECYCLE_END() ((void)0)
+#endif
 static xi_interp *xi_registry;      /* every record not yet closed */
 static xi_interp *xi_main_rec;      /* the main interpreter's (never closed) */
 static int64_t *xi_closed_ids;      /* ids of closed interpreters, sorted */
@@ -1052,9 +1062,11 @@ owner_main(void *arg)
 {
     xi_interp *rec = arg;
     rec->owner_ident = PyThread_get_thread_ident();
+    LIFECYCLE_BEGIN();
     rec->owner_main_ts = PyThreadState_New(PyInterpreterState_Main());
     if (rec->owner_main_ts == NULL) {
         snprintf(rec->errmsg, sizeof(rec->errmsg), "out of memory");
+        LIFECYCLE_END();
         finish(rec, XI_ST_FAILED);
         xi_interp_decref(rec);
         return NULL;
@@ -1077,6 +1089,7 @@ owner_main(void *arg)
                  status.err_msg ? status.err_msg : "Py_NewInterpreterFromConfig failed");
         PyThreadState_Clear(rec->owner_main_ts);
         PyThreadState_DeleteCurrent();
+        LIFECYCLE_END();
         finish(rec, XI_ST_FAILED);
         xi_interp_decref(rec);
         return NULL;
@@ -1089,12 +1102,14 @@ owner_main(void *arg)
         Py_EndInterpreter(ts);
         rec->owner_ts = NULL;
         drop_main_thread_state(rec);
+        LIFECYCLE_END();
         finish(rec, XI_ST_FAILED);
         xi_interp_decref(rec);
         return NULL;
     }
     free_init_path(rec);
     PyEval_SaveThread();
+    LIFECYCLE_END();
     finish(rec, XI_ST_RUNNING);
 
     for (;;) {
@@ -1105,8 +1120,10 @@ owner_main(void *arg)
         }
         serve_job(rec, job);
     }
+    LIFECYCLE_BEGIN();
     end_interpreter(rec);
     drop_main_thread_state(rec);
+    LIFECYCLE_END();
     remember_closed(rec->id);
     registry_remove(rec);
     finish(rec, XI_ST_CLOSED);
