@@ -240,9 +240,11 @@ def test_a_spinning_reader_sees_a_write_from_here(interp):
     buf = xi.SharedBuffer(8)
     waiter = interp.call_in_thread(rf.buffer_spin_until, buf, 7, 99, 30.0)
     time.sleep(0.1)
+    assert waiter.is_alive()  # still spinning: it has not seen the byte yet
     memoryview(buf)[7] = 99
     waiter.join(30)
-    assert 0.05 < interp.result() < 20
+    assert not waiter.is_alive()
+    assert interp.result() < 20  # it saw the write (it gives up after 30 s)
 
 
 @pytest.mark.parametrize("route", [
