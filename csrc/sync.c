@@ -396,45 +396,6 @@ lock_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
 }
 
 static PyObject *
-lock_acquire(PyObject *self, PyObject *args, PyObject *kwargs)
-{
-    xi_basic *b = BASIC(self);
-    if (PyTuple_GET_SIZE(args) == 0 && kwargs == NULL && lock_try(b)) {
-        Py_RETURN_TRUE;
-    }
-    int64_t deadline;
-    if (lock_deadline(args, kwargs, &deadline) < 0) {
-        return NULL;
-    }
-    int rc = lock_acquire_raw(b, deadline);
-    return rc < 0 ? NULL : PyBool_FromLong(rc);
-}
-
-static PyObject *
-lock_enter(PyObject *self, PyObject *Py_UNUSED(ignored))
-{
-    xi_basic *b = BASIC(self);
-    int rc = lock_acquire_raw(b, XI_FOREVER);
-    return rc < 0 ? NULL : PyBool_FromLong(rc);
-}
-
-static PyObject *
-lock_release(PyObject *self, PyObject *Py_UNUSED(ignored))
-{
-    if (lock_release_raw(BASIC(self)) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-static PyObject *
-lock_exit(PyObject *self, PyObject *args)
-{
-    (void)args;
-    return lock_release(self, NULL);
-}
-
-static PyObject *
 lock_locked(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     return PyBool_FromLong(atomic_load(&BASIC(self)->count) != 0);
@@ -557,45 +518,76 @@ rlock_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
 }
 
 static PyObject *
-rlock_acquire(PyObject *self, PyObject *args, PyObject *kwargs)
+rlock_is_owned_meth(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
+    return PyBool_FromLong(rlock_is_owned(BASIC(self)));
+}
+
+
+/* ------------------------------------------------------------ Lock, RLock, Condition */
+
+static int
+is_rlock(xi_shared *lock)
+{
+    return lock->ops->kind == XI_KIND_RLOCK;
+}
+
+/* The lock that acquire(), release() and `with` act on: a Lock or RLock itself, or a
+ * Condition's lock. */
+static xi_shared *
+lock_of(PyObject *self)
+{
+    xi_shared *obj = OBJ(self);
+    return obj->ops->kind == XI_KIND_CONDITION ? ((xi_condition *)obj)->lock : obj;
+}
+
+static int
+any_lock_acquire(xi_shared *lk, int64_t deadline)
+{
+    xi_basic *b = (xi_basic *)lk;
+    return is_rlock(lk) ? rlock_acquire_raw(b, deadline) : lock_acquire_raw(b, deadline);
+}
+
+static PyObject *
+mutex_acquire(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    xi_shared *lk = lock_of(self);
+    if (PyTuple_GET_SIZE(args) == 0 && kwargs == NULL && !is_rlock(lk) &&
+        lock_try((xi_basic *)lk)) {
+        Py_RETURN_TRUE; /* an uncontended Lock: one atomic operation */
+    }
     int64_t deadline;
     if (lock_deadline(args, kwargs, &deadline) < 0) {
         return NULL;
     }
-    int rc = rlock_acquire_raw(BASIC(self), deadline);
+    int rc = any_lock_acquire(lk, deadline);
     return rc < 0 ? NULL : PyBool_FromLong(rc);
 }
 
 static PyObject *
-rlock_enter(PyObject *self, PyObject *Py_UNUSED(ignored))
+mutex_enter(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    int rc = rlock_acquire_raw(BASIC(self), XI_FOREVER);
+    int rc = any_lock_acquire(lock_of(self), XI_FOREVER);
     return rc < 0 ? NULL : PyBool_FromLong(rc);
 }
 
 static PyObject *
-rlock_release(PyObject *self, PyObject *Py_UNUSED(ignored))
+mutex_release(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    if (rlock_release_levels(BASIC(self), 1) < 0) {
+    xi_shared *lk = lock_of(self);
+    xi_basic *b = (xi_basic *)lk;
+    int rc = is_rlock(lk) ? (rlock_release_levels(b, 1) < 0 ? -1 : 0) : lock_release_raw(b);
+    if (rc < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
 }
 
 static PyObject *
-rlock_exit(PyObject *self, PyObject *args)
+mutex_exit(PyObject *self, PyObject *Py_UNUSED(args))
 {
-    (void)args;
-    return rlock_release(self, NULL);
+    return mutex_release(self, NULL);
 }
-
-static PyObject *
-rlock_is_owned_meth(PyObject *self, PyObject *Py_UNUSED(ignored))
-{
-    return PyBool_FromLong(rlock_is_owned(BASIC(self)));
-}
-
 
 /* ------------------------------------------------------------ Semaphore */
 
@@ -805,11 +797,6 @@ event_wait(PyObject *self, PyObject *args, PyObject *kwargs)
 
 /* ------------------------------------------------------------ Condition */
 
-static int
-is_rlock(xi_shared *lock)
-{
-    return lock->ops->kind == XI_KIND_RLOCK;
-}
 
 /* Whether the caller may wait/notify: it holds the lock (owns it, for an RLock). */
 static int
@@ -853,51 +840,6 @@ condition_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
     }
     c->lock = lk;
     return wrap_new(tp, &c->hdr);
-}
-
-static PyObject *
-condition_acquire(PyObject *self, PyObject *args, PyObject *kwargs)
-{
-    xi_shared *lk = COND(self)->lock;
-    int64_t deadline;
-    if (lock_deadline(args, kwargs, &deadline) < 0) {
-        return NULL;
-    }
-    xi_basic *b = (xi_basic *)lk;
-    int rc = is_rlock(lk) ? rlock_acquire_raw(b, deadline) : lock_acquire_raw(b, deadline);
-    return rc < 0 ? NULL : PyBool_FromLong(rc);
-}
-
-static PyObject *
-condition_enter(PyObject *self, PyObject *Py_UNUSED(ignored))
-{
-    xi_shared *lk = COND(self)->lock;
-    xi_basic *b = (xi_basic *)lk;
-    int rc = is_rlock(lk) ? rlock_acquire_raw(b, XI_FOREVER) : lock_acquire_raw(b, XI_FOREVER);
-    return rc < 0 ? NULL : PyBool_FromLong(rc);
-}
-
-static PyObject *
-condition_release(PyObject *self, PyObject *Py_UNUSED(ignored))
-{
-    xi_shared *lk = COND(self)->lock;
-    xi_basic *b = (xi_basic *)lk;
-    if (is_rlock(lk)) {
-        if (rlock_release_levels(b, 1) < 0) {
-            return NULL;
-        }
-    }
-    else if (lock_release_raw(b) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-static PyObject *
-condition_exit(PyObject *self, PyObject *args)
-{
-    (void)args;
-    return condition_release(self, NULL);
 }
 
 static int
@@ -1425,11 +1367,11 @@ static PyMemberDef common_members[] = {
 static PyMethodDef lock_methods[] = {
     {"acquire_async", F(lock_acquire_async), KW, "acquire_async(timeout=None) -> bool: awaitable acquire()"},
     ASYNC_WAITER_METHODS,
-    {"acquire", F(lock_acquire), KW, "acquire(blocking=True, timeout=-1) -> bool"},
-    {"release", lock_release, METH_NOARGS, "release the lock (any thread may)"},
+    {"acquire", F(mutex_acquire), KW, "acquire(blocking=True, timeout=-1) -> bool"},
+    {"release", mutex_release, METH_NOARGS, "release the lock (any thread may)"},
     {"locked", lock_locked, METH_NOARGS, "whether the lock is held"},
-    {"__enter__", lock_enter, METH_NOARGS, NULL},
-    {"__exit__", lock_exit, METH_VARARGS, NULL},
+    {"__enter__", mutex_enter, METH_NOARGS, NULL},
+    {"__exit__", mutex_exit, METH_VARARGS, NULL},
     COMMON_METHODS,
     {NULL, NULL, 0, NULL},
 };
@@ -1437,13 +1379,13 @@ static PyMethodDef lock_methods[] = {
 static PyMethodDef rlock_methods[] = {
     {"acquire_async", F(lock_acquire_async), KW, "acquire_async(timeout=None) -> bool: awaitable acquire()"},
     ASYNC_WAITER_METHODS,
-    {"acquire", F(rlock_acquire), KW, "acquire(blocking=True, timeout=-1) -> bool"},
-    {"release", rlock_release, METH_NOARGS, "release one level (the owner only)"},
+    {"acquire", F(mutex_acquire), KW, "acquire(blocking=True, timeout=-1) -> bool"},
+    {"release", mutex_release, METH_NOARGS, "release one level (the owner only)"},
     {"locked", lock_locked, METH_NOARGS, "whether the lock is held"},
     {"_is_owned", rlock_is_owned_meth, METH_NOARGS,
      "whether this (interpreter, thread) owns it"},
-    {"__enter__", rlock_enter, METH_NOARGS, NULL},
-    {"__exit__", rlock_exit, METH_VARARGS, NULL},
+    {"__enter__", mutex_enter, METH_NOARGS, NULL},
+    {"__exit__", mutex_exit, METH_VARARGS, NULL},
     COMMON_METHODS,
     {NULL, NULL, 0, NULL},
 };
@@ -1471,14 +1413,14 @@ static PyMethodDef event_methods[] = {
 };
 
 static PyMethodDef condition_methods[] = {
-    {"acquire", F(condition_acquire), KW, "acquire the underlying lock"},
-    {"release", condition_release, METH_NOARGS, "release the underlying lock"},
+    {"acquire", F(mutex_acquire), KW, "acquire the underlying lock"},
+    {"release", mutex_release, METH_NOARGS, "release the underlying lock"},
     {"wait", F(condition_wait), KW, "wait(timeout=None) -> bool"},
     {"wait_for", F(condition_wait_for), KW, "wait_for(predicate, timeout=None)"},
     {"notify", F(condition_notify), KW, "notify(n=1)"},
     {"notify_all", condition_notify_all, METH_NOARGS, "wake every waiter"},
-    {"__enter__", condition_enter, METH_NOARGS, NULL},
-    {"__exit__", condition_exit, METH_VARARGS, NULL},
+    {"__enter__", mutex_enter, METH_NOARGS, NULL},
+    {"__exit__", mutex_exit, METH_VARARGS, NULL},
     COMMON_METHODS,
     {NULL, NULL, 0, NULL},
 };
