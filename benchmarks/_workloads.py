@@ -162,3 +162,10 @@ def count_primes(lo, hi):
         else:
             count += 1
     return count
+
+
+def timed_primes(lo, hi):
+    import time as _t
+    t0 = _t.thread_time()
+    count_primes(lo, hi)
+    return _t.thread_time() - t0

@@ -1,5 +1,6 @@
 /* Interpreters: records, owner threads, thread-state cache, calls (see interp.h). */
 #include "interp.h"
+#include "loan.h"
 #include "wait.h"
 
 #include <stdlib.h>
@@ -997,6 +998,11 @@ end_interpreter(xi_interp *rec)
         struct timespec pause = {0, 5 * 1000 * 1000};
         nanosleep(&pause, NULL);
         Py_END_ALLOW_THREADS
+    }
+    /* Queue items it lent become owned before its objects go */
+    xi_state *st = xi_loaded_state();
+    if (st != NULL) {
+        xi_lender_close(st);
     }
     Py_EndInterpreter(rec->owner_ts);
     rec->owner_ts = NULL;

@@ -5,6 +5,7 @@
 #include "registry.h"
 #include "sync.h"
 #include "interp.h"
+#include "loan.h"
 #include "state.h"
 #include "wire.h"
 
@@ -32,6 +33,14 @@ xi_current_state(void)
         }
     }
     return xi_state_of(mod);
+}
+
+xi_state *
+xi_loaded_state(void)
+{
+    PyObject *dict = PyInterpreterState_GetDict(PyInterpreterState_Get());
+    PyObject *mod = dict ? PyDict_GetItemString(dict, XI_MODULE_KEY) : NULL;
+    return mod ? xi_state_of(mod) : NULL;
 }
 
 /* ------------------------------------------------------------ module functions */
@@ -176,6 +185,12 @@ mod_live_objects(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
     return PyLong_FromLong(xi_shared_live());
 }
 
+static PyObject *
+mod_loans(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    return xi_lender_stats(xi_state_of(module));
+}
+
 static PyMethodDef module_methods[] = {
     {"_rebuild", mod_rebuild, METH_VARARGS,
      "_rebuild(kind, id): this interpreter's object for a shared object"},
@@ -187,6 +202,8 @@ static PyMethodDef module_methods[] = {
      "(QueueEmpty, QueueFull, QueueShutDown), made on first use"},
     {"_live_objects", mod_live_objects, METH_NOARGS,
      "how many shared objects are alive in the process (for tests)"},
+    {"_loans", mod_loans, METH_NOARGS,
+     "(out, returned, bytes): Queue items this interpreter lent (for tests)"},
     {"create", mod_create, METH_O,
      "create(sys_path) -> Handle: a new interpreter (own GIL) with that sys.path"},
     {"handle", mod_handle, METH_O, "handle(id) -> Handle: a non-owning handle"},
@@ -277,6 +294,9 @@ module_clear(PyObject *module)
 static void
 module_free(void *module)
 {
+    xi_state *st = xi_state_of((PyObject *)module);
+    xi_lender_close(st); /* an interpreter not made by this library ends here */
+    xi_lender_forget(st);
     module_clear((PyObject *)module);
 }
 

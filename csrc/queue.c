@@ -1,9 +1,11 @@
-/* Queue (see queue.h). Items are serialized into owned packets when put, so an item
- * outlives the interpreter that put it; shared objects inside items stay shared (the
- * packet holds references to them). Waits happen in C with the thread state detached. */
+/* Queue (see queue.h). Items are serialized when put, into owned packets or, when
+ * large and immutable, lent ones (loan.h); either way an item outlives the interpreter
+ * that put it. Shared objects inside items stay shared (the packet holds references to
+ * them). Waits happen in C with the thread state detached. */
 #include "queue.h"
 
 #include "wait.h"
+#include "loan.h"
 #include "wire.h"
 
 #include <stddef.h>
@@ -36,7 +38,7 @@ typedef struct {
 static void
 item_free(xi_item *it)
 {
-    xi_packet_release(&it->pkt); /* owned: safe in any interpreter */
+    xi_packet_release(&it->pkt); /* owned or lent: safe in any interpreter */
     PyMem_RawFree(it);
 }
 
@@ -326,7 +328,8 @@ do_put(PyObject *self, PyObject *obj, PyObject *block, PyObject *timeout)
         PyMem_RawFree(item);
         return NULL;
     }
-    if (xi_packet_own(&item->pkt) < 0) {
+    xi_lender_collect(st);
+    if (!xi_lend(st, &item->pkt) && xi_packet_own(&item->pkt) < 0) {
         item_free(item);
         return NULL;
     }
@@ -334,6 +337,7 @@ do_put(PyObject *self, PyObject *obj, PyObject *block, PyObject *timeout)
     int rc = run_op(q, try_put, NULL, &q->not_full, &q->putters, &op, deadline);
     if (op.item != NULL) {
         item_free(op.item); /* not enqueued */
+        xi_lender_collect(st);
     }
     if (rc < 0) {
         return NULL;
@@ -396,7 +400,9 @@ do_get(PyObject *self, PyObject *block, PyObject *timeout)
     if (op.status == XI_Q_SHUTDOWN) {
         return raise_queue_error(st, 2, "the Queue is shut down");
     }
+    xi_loan_pin(&op.item->pkt);
     PyObject *value = xi_decode(st, &op.item->pkt);
+    xi_loan_unpin(&op.item->pkt);
     if (value == NULL) {
         /* Nothing is lost: the item goes back to the head of the queue, where another
          * interpreter (or this one, once it can import what the item needs) gets it. */
@@ -404,6 +410,7 @@ do_get(PyObject *self, PyObject *block, PyObject *timeout)
         return NULL;
     }
     item_free(op.item);
+    xi_lender_collect(st);
     return value;
 }
 

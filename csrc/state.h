@@ -13,6 +13,9 @@
  *              xi_tls (TLS)      per OS thread: the thread's cache entries and the
  *                                stack of thread states it left to enter another
  *                                interpreter. Freed by a pthread-key destructor.
+ *   loan.c     xi_lender         per interpreter that lent Queue items: its loans out
+ *                                and returned, guarded by its mutex; refcounted by the
+ *                                module state and the lent packets.
  *   wire.c     xi_packet         serialized value: a pickle stream plus out-of-band
  *                                segments, either borrowed from live objects of the
  *                                interpreter that made it (kept alive by that
@@ -70,11 +73,18 @@ typedef struct {
     PyObject *collect;         /* builtin used as buffer_callback */
     PyObject *func_out;        /* callable -> its pickle, for callables named by reference */
     PyObject *func_in;         /* such a pickle -> the callable it names here */
+
+    /* Queue items this interpreter lent (loan.h): raw memory, made on first loan */
+    struct xi_lender *lender;
 } xi_state;
 
 /* The module state of the current interpreter (imports _xi there if needed).
  * Returns a borrowed pointer, or NULL with an exception set. */
 xi_state *xi_current_state(void);
+
+/* The module state of the current interpreter if it imported _xi, else NULL (no
+ * exception). */
+xi_state *xi_loaded_state(void);
 
 static inline xi_state *
 xi_state_of(PyObject *module)

@@ -1,6 +1,7 @@
 /* The wire format (see wire.h). */
 #define _GNU_SOURCE 1 /* memmem */
 #include "wire.h"
+#include "loan.h"
 
 #include <marshal.h>
 
@@ -784,6 +785,9 @@ xi_packet_own(xi_packet *pkt)
 void
 xi_packet_release(xi_packet *pkt)
 {
+    if (pkt->lender != NULL) {
+        xi_loan_return(pkt); /* its storage goes back to the lender */
+    }
     release_views(pkt);
     Py_CLEAR(pkt->keep);
     xi_refs_clear(&pkt->refs);
@@ -1159,6 +1163,12 @@ xi_decode(xi_state *st, const xi_packet *pkt)
     if (pkt->kind == XI_PKT_EXCEPTION && pkt->data == NULL) {
         PyErr_SetString(st->ExecutionFailed,
                         "the call failed and its exception could not be described");
+        return NULL;
+    }
+    if (pkt->kind == XI_PKT_LOST) {
+        PyErr_SetString(PyExc_MemoryError,
+                        "this item was lost: the interpreter that put it ended and there "
+                        "was no memory to copy it");
         return NULL;
     }
     if (pkt->marshal) {

@@ -7,6 +7,7 @@
  * the receiver rebuilds them.
  *
  * A packet is either
+ *   lent:     a borrowed packet whose storage is released by a lender (loan.h);
  *   borrowed: `data` and the segments point into live objects of the interpreter that
  *             encoded it; `keep` holds them, and the packet must be released (or
  *             owned) in that interpreter, with its GIL held, once the receiver is done;
@@ -43,7 +44,11 @@ typedef struct {
 typedef enum {
     XI_PKT_VALUE = 0,
     XI_PKT_EXCEPTION = 1,    /* the stream describes an exception raised remotely */
+    XI_PKT_LOST = 2,         /* a lent item that could not be copied (loan.h) */
 } xi_pkt_kind;
+
+struct xi_lender;
+struct xi_loan;
 
 typedef struct {
     int kind;
@@ -59,6 +64,8 @@ typedef struct {
     void *block;             /* owned storage, PyMem_RawMalloc'ed, or NULL */
     PyObject *keep;          /* borrowed storage: objects of the encoding interpreter */
     xi_refs refs;            /* the shared objects the stream names (references) */
+    struct xi_lender *lender; /* lent packets (loan.h): the lender, referenced */
+    struct xi_loan *loan;    /* ... and the loan while out, guarded by the lender */
 } xi_packet;
 
 #define XI_PACKET_INIT {0}

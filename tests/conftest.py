@@ -146,3 +146,19 @@ def interps():
     finally:
         for it in made:
             close_interp(it)
+
+
+MODULE_SOURCE = """
+class Thing:
+    def __init__(self, value):
+        self.value = value
+"""
+
+
+@pytest.fixture
+def private_module(tmp_path):
+    """A module importable only where its directory is on sys.path."""
+    name = f"xi_private_{abs(hash(str(tmp_path))) % 10**8}"
+    (tmp_path / f"{name}.py").write_text(MODULE_SOURCE)
+    yield str(tmp_path), name
+    sys.modules.pop(name, None)

@@ -1131,3 +1131,28 @@ def write_then_sleep(path, seconds, value):
         pass
     time.sleep(seconds)
     return value
+
+
+# --- loans (large immutable Queue items stay where they were put until read) ---------
+
+def loans():
+    """(loans out, loans returned and not yet released, bytes lent) of this interpreter."""
+    from extrainterpreters import _xi
+    return _xi._loans()
+
+
+def queue_put_patterns(q, sizes, seed=0):
+    """Puts ``pattern(size, seed + i)`` for each size; returns loans() afterwards."""
+    for i, size in enumerate(sizes):
+        q.put(pattern(size, seed + i))
+    return loans()
+
+
+def queue_get_described(q, n, timeout=30):
+    return [describe(q.get(timeout=timeout)) for _ in range(n)]
+
+
+def put_thing_with(q, directory, module, size):
+    """Puts ``module.Thing(pattern(size))`` where only this interpreter imports it."""
+    import_only_here_and_put(q, directory, module, pattern(size))
+    return loans()

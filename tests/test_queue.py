@@ -825,22 +825,6 @@ def test_unserializable_item_in_a_subinterpreter(interp):
     assert q.qsize() == 0
 
 
-MODULE_SOURCE = """
-class Thing:
-    def __init__(self, value):
-        self.value = value
-"""
-
-
-@pytest.fixture
-def private_module(tmp_path):
-    """A module importable only where its directory is on sys.path."""
-    name = f"xi_private_{abs(hash(str(tmp_path))) % 10**8}"
-    (tmp_path / f"{name}.py").write_text(MODULE_SOURCE)
-    yield str(tmp_path), name
-    sys.modules.pop(name, None)
-
-
 def test_item_that_cannot_be_rebuilt_stays_at_the_head(interp, private_module):
     directory, name = private_module
     q = xi.Queue()

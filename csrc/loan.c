@@ -1,0 +1,317 @@
+/* Loans (see loan.h). */
+#include "loan.h"
+
+typedef struct xi_loan {
+    struct xi_loan *prev, *next;  /* out: doubly linked; returned: `next` only */
+    xi_packet *pkt;               /* while out: the packet reading the storage */
+    Py_ssize_t bytes;
+    /* the storage, moved here from the packet when it is returned */
+    PyObject *keep;
+    Py_buffer *views;
+    Py_ssize_t nviews;
+    void *block;
+} xi_loan;
+
+enum { XI_LENDING = 0, XI_CLOSING = 1, XI_CLOSED = 2 };
+
+typedef struct xi_lender {
+    _Atomic Py_ssize_t refcnt;    /* the module state, and every lent packet */
+    xi_mutex mu;
+    xi_cond changed;              /* readers reached 0, or the lender closed */
+    xi_loan *out;
+    xi_loan *returned;
+    _Atomic int pending;          /* returned != NULL, readable without the lock */
+    Py_ssize_t nout, nreturned;
+    Py_ssize_t bytes;             /* out and returned */
+    int readers;                  /* pinned packets */
+    int state;
+} xi_lender;
+
+static void
+lender_decref(xi_lender *L)
+{
+    if (atomic_fetch_sub(&L->refcnt, 1) == 1) {
+        /* nothing is lent any more: every loan holds its packet's reference, and the
+         * last returned loans were released by xi_lender_close */
+        xi_cond_fini(&L->changed);
+        xi_mutex_fini(&L->mu);
+        PyMem_RawFree(L);
+    }
+}
+
+static xi_lender *
+lender_of(xi_state *st)
+{
+    if (st->lender == NULL) {
+        xi_lender *L = PyMem_RawCalloc(1, sizeof(xi_lender));
+        if (L == NULL) {
+            return NULL;
+        }
+        atomic_init(&L->refcnt, 1);
+        atomic_init(&L->pending, 0);
+        xi_mutex_init(&L->mu);
+        xi_cond_init(&L->changed);
+        st->lender = L;
+    }
+    return st->lender;
+}
+
+int
+xi_lend(xi_state *st, xi_packet *pkt)
+{
+    if (!xi_packet_is_borrowed(pkt) || pkt->kind != XI_PKT_VALUE || pkt->fdata != NULL ||
+        pkt->lender != NULL) {
+        return 0;
+    }
+    Py_ssize_t bytes = pkt->size;
+    for (Py_ssize_t i = 0; i < pkt->nsegs; i++) {
+        if (pkt->segs[i].kind != XI_SEG_BYTES) {
+            return 0; /* mutable: the item is what it was at put() time */
+        }
+        bytes += pkt->segs[i].len;
+    }
+    if (bytes < XI_LEND_MIN || bytes > XI_LEND_MAX) {
+        return 0;
+    }
+    xi_lender *L = lender_of(st);
+    xi_loan *loan = L ? PyMem_RawCalloc(1, sizeof(xi_loan)) : NULL;
+    if (loan == NULL) {
+        return 0; /* copying needs memory too, and reports its lack */
+    }
+    xi_lock(&L->mu);
+    if (L->state != XI_LENDING || L->bytes + bytes > XI_LEND_MAX) {
+        xi_unlock(&L->mu);
+        PyMem_RawFree(loan);
+        return 0;
+    }
+    L->bytes += bytes;
+    L->nout++;
+    loan->bytes = bytes;
+    loan->pkt = pkt;
+    loan->next = L->out;
+    if (L->out != NULL) {
+        L->out->prev = loan;
+    }
+    L->out = loan;
+    pkt->loan = loan;
+    pkt->lender = L;
+    atomic_fetch_add(&L->refcnt, 1);
+    xi_unlock(&L->mu);
+    return 1;
+}
+
+static void
+unlink_out(xi_lender *L, xi_loan *loan)
+{
+    if (loan->prev != NULL) {
+        loan->prev->next = loan->next;
+    }
+    else {
+        L->out = loan->next;
+    }
+    if (loan->next != NULL) {
+        loan->next->prev = loan->prev;
+    }
+    loan->prev = loan->next = NULL;
+    L->nout--;
+}
+
+void
+xi_loan_return(xi_packet *pkt)
+{
+    xi_lender *L = pkt->lender;
+    if (L == NULL) {
+        return;
+    }
+    xi_lock(&L->mu);
+    xi_loan *loan = pkt->loan;
+    if (loan != NULL) {
+        unlink_out(L, loan);
+        loan->pkt = NULL;
+        loan->keep = pkt->keep;
+        loan->views = pkt->views;
+        loan->nviews = pkt->nsegs;
+        loan->block = pkt->block;
+        pkt->keep = NULL;
+        pkt->views = NULL;
+        pkt->block = NULL;
+        pkt->segs = NULL;
+        pkt->nsegs = 0;
+        pkt->loan = NULL;
+        loan->next = L->returned;
+        L->returned = loan;
+        L->nreturned++;
+        atomic_store_explicit(&L->pending, 1, memory_order_release);
+    }
+    /* else: copied when its lender ended; the packet owns its storage now */
+    xi_unlock(&L->mu);
+    pkt->lender = NULL;
+    lender_decref(L);
+}
+
+/* Releases returned loans; with the lender's GIL held, without its mutex. */
+static void
+release_loans(xi_loan *loan)
+{
+    while (loan != NULL) {
+        xi_loan *next = loan->next;
+        for (Py_ssize_t i = 0; loan->views != NULL && i < loan->nviews; i++) {
+            PyBuffer_Release(&loan->views[i]);
+        }
+        Py_XDECREF(loan->keep);
+        PyMem_RawFree(loan->block);
+        PyMem_RawFree(loan);
+        loan = next;
+    }
+}
+
+static xi_loan *
+take_returned_locked(xi_lender *L)
+{
+    xi_loan *list = L->returned;
+    for (xi_loan *l = list; l != NULL; l = l->next) {
+        L->bytes -= l->bytes;
+    }
+    L->returned = NULL;
+    L->nreturned = 0;
+    atomic_store_explicit(&L->pending, 0, memory_order_relaxed);
+    return list;
+}
+
+void
+xi_lender_collect(xi_state *st)
+{
+    xi_lender *L = st->lender;
+    if (L == NULL || !atomic_load_explicit(&L->pending, memory_order_acquire)) {
+        return;
+    }
+    xi_lock(&L->mu);
+    xi_loan *list = take_returned_locked(L);
+    xi_unlock(&L->mu);
+    release_loans(list);
+}
+
+/* Turns a lent packet into an owned one, or into an XI_PKT_LOST packet when there is
+ * no memory for the copy. Under the lender's mutex, with its GIL held. */
+static void
+own_or_lose(xi_packet *pkt)
+{
+    xi_lender *L = pkt->lender;
+    pkt->loan = NULL;
+    pkt->lender = NULL; /* so that a release here does not come back to the lender */
+    if (xi_packet_own(pkt) < 0) {
+        PyErr_Clear();
+        xi_packet lost = XI_PACKET_INIT;
+        lost.kind = XI_PKT_LOST;
+        lost.refs = pkt->refs;
+        pkt->refs = (xi_refs){0};
+        xi_packet_release(pkt);
+        *pkt = lost;
+    }
+    pkt->lender = L; /* still referenced: the packet's release drops it */
+}
+
+void
+xi_lender_close(xi_state *st)
+{
+    xi_lender *L = st->lender;
+    if (L == NULL) {
+        return;
+    }
+    /* Never wait for the mutex or for readers with the GIL held: a thread holding
+     * this interpreter's GIL may be about to take the mutex. */
+    Py_BEGIN_ALLOW_THREADS
+    xi_lock(&L->mu);
+    if (L->state == XI_LENDING) {
+        L->state = XI_CLOSING; /* from now on, getters of its loans wait */
+    }
+    while (L->readers > 0) {
+        xi_wait(&L->changed, &L->mu);
+    }
+    xi_unlock(&L->mu);
+    Py_END_ALLOW_THREADS
+
+    /* Nobody reads a loan now, nor takes the mutex and then a GIL: copy the loans
+     * still out under it (freeing their storage runs no Python code). */
+    xi_lock(&L->mu);
+    xi_loan *out = L->out;
+    while (L->out != NULL) {
+        own_or_lose(L->out->pkt);
+        L->out = L->out->next;
+    }
+    L->nout = 0;
+    xi_loan *returned = take_returned_locked(L);
+    L->bytes = 0;
+    L->state = XI_CLOSED;
+    xi_broadcast(&L->changed);
+    xi_unlock(&L->mu);
+    while (out != NULL) {
+        xi_loan *next = out->next;
+        PyMem_RawFree(out);
+        out = next;
+    }
+    release_loans(returned);
+}
+
+void
+xi_lender_forget(xi_state *st)
+{
+    if (st->lender != NULL) {
+        xi_lender *L = st->lender;
+        st->lender = NULL;
+        lender_decref(L);
+    }
+}
+
+void
+xi_loan_pin(xi_packet *pkt)
+{
+    xi_lender *L = pkt->lender;
+    if (L == NULL) {
+        return;
+    }
+    xi_lock(&L->mu);
+    if (pkt->loan != NULL && L->state == XI_CLOSING) {
+        /* its lender is copying it: wait (without this GIL) until it is owned */
+        xi_unlock(&L->mu);
+        Py_BEGIN_ALLOW_THREADS
+        xi_lock(&L->mu);
+        while (L->state == XI_CLOSING) {
+            xi_wait(&L->changed, &L->mu);
+        }
+        xi_unlock(&L->mu);
+        Py_END_ALLOW_THREADS
+        xi_lock(&L->mu);
+    }
+    if (pkt->loan != NULL) {
+        L->readers++;
+    }
+    xi_unlock(&L->mu);
+}
+
+void
+xi_loan_unpin(xi_packet *pkt)
+{
+    xi_lender *L = pkt->lender;
+    if (L == NULL) {
+        return;
+    }
+    xi_lock(&L->mu);
+    if (pkt->loan != NULL && --L->readers == 0) {
+        xi_broadcast(&L->changed);
+    }
+    xi_unlock(&L->mu);
+}
+
+PyObject *
+xi_lender_stats(xi_state *st)
+{
+    xi_lender *L = st->lender;
+    if (L == NULL) {
+        return Py_BuildValue("(nnn)", (Py_ssize_t)0, (Py_ssize_t)0, (Py_ssize_t)0);
+    }
+    xi_lock(&L->mu);
+    Py_ssize_t nout = L->nout, nret = L->nreturned, bytes = L->bytes;
+    xi_unlock(&L->mu);
+    return Py_BuildValue("(nnn)", nout, nret, bytes);
+}
