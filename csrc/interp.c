@@ -1002,7 +1002,7 @@ end_interpreter(xi_interp *rec)
     /* Queue items it lent become owned before its objects go */
     xi_state *st = xi_loaded_state();
     if (st != NULL) {
-        xi_lender_close(st);
+        xi_lender_close(st, 0);
     }
     Py_EndInterpreter(rec->owner_ts);
     rec->owner_ts = NULL;

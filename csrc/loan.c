@@ -1,6 +1,8 @@
 /* Loans (see loan.h). */
 #include "loan.h"
 
+#include <errno.h>
+
 typedef struct xi_loan {
     struct xi_loan *prev, *next;  /* out: doubly linked; returned: `next` only */
     xi_packet *pkt;               /* while out: the packet reading the storage */
@@ -12,7 +14,12 @@ typedef struct xi_loan {
     void *block;
 } xi_loan;
 
-enum { XI_LENDING = 0, XI_CLOSING = 1, XI_CLOSED = 2 };
+enum {
+    XI_LENDING = 0,
+    XI_CLOSING = 1,   /* its interpreter is ending: getters of its loans wait */
+    XI_CLOSED = 2,    /* every loan was copied or released; lends no more */
+    XI_ABANDONED = 3, /* the main interpreter ended with a loan being read */
+};
 
 typedef struct xi_lender {
     _Atomic Py_ssize_t refcnt;    /* the module state, and every lent packet */
@@ -212,24 +219,40 @@ own_or_lose(xi_packet *pkt)
 }
 
 void
-xi_lender_close(xi_state *st)
+xi_lender_close(xi_state *st, int at_exit)
 {
     xi_lender *L = st->lender;
-    if (L == NULL) {
+    if (L == NULL || L->state == XI_ABANDONED) {
         return;
     }
     /* Never wait for the mutex or for readers with the GIL held: a thread holding
      * this interpreter's GIL may be about to take the mutex. */
+    int abandon = 0;
     Py_BEGIN_ALLOW_THREADS
     xi_lock(&L->mu);
     if (L->state == XI_LENDING) {
         L->state = XI_CLOSING; /* from now on, getters of its loans wait */
     }
-    while (L->readers > 0) {
-        xi_wait(&L->changed, &L->mu);
+    int64_t deadline = xi_now_ns() + (int64_t)1000 * 1000 * 1000;
+    while (L->readers > 0 && !abandon) {
+        if (!at_exit) {
+            xi_wait(&L->changed, &L->mu);
+        }
+        else if (xi_wait_until(&L->changed, &L->mu, deadline) == ETIMEDOUT) {
+            /* A reader in a daemon thread of the finalizing main interpreter never
+             * finishes. Its objects are never freed: leave the loans as they are. */
+            abandon = L->readers > 0;
+        }
+    }
+    if (abandon) {
+        L->state = XI_ABANDONED;
+        xi_broadcast(&L->changed);
     }
     xi_unlock(&L->mu);
     Py_END_ALLOW_THREADS
+    if (abandon) {
+        return;
+    }
 
     /* Nobody reads a loan now, nor takes the mutex and then a GIL: copy the loans
      * still out under it (freeing their storage runs no Python code). */

@@ -38,8 +38,11 @@ int xi_lend(xi_state *st, xi_packet *pkt);
 void xi_lender_collect(xi_state *st);
 
 /* At the end of the interpreter: waits for packets being read, turns the loans still
- * out into owned packets, releases the rest and lends no more. Idempotent. */
-void xi_lender_close(xi_state *st);
+ * out into owned packets, releases the rest and lends no more. Idempotent. At the end
+ * of the main interpreter (`at_exit`) it waits at most a second for readers, since a
+ * daemon thread may be reading: then the loans are left as they are (the main
+ * interpreter's objects are not freed). */
+void xi_lender_close(xi_state *st, int at_exit);
 
 /* Drops the module state's reference (after xi_lender_close). */
 void xi_lender_forget(xi_state *st);

@@ -295,7 +295,8 @@ static void
 module_free(void *module)
 {
     xi_state *st = xi_state_of((PyObject *)module);
-    xi_lender_close(st); /* an interpreter not made by this library ends here */
+    /* an interpreter not made by this library ends here */
+    xi_lender_close(st, PyInterpreterState_Get() == PyInterpreterState_Main());
     xi_lender_forget(st);
     module_clear((PyObject *)module);
 }
