@@ -98,6 +98,28 @@ class Row:
         return f"<= {self.target:g}" if self.kind == "ratio" else f">= {self.target:g}x"
 
 
+class PairedRow(Row):
+    """A Row whose value is the median of per-round ratios.
+
+    ``ours`` and ``base`` are sample lists from the same rounds of ``alternate()``: each
+    round ran both back to back, so a slow spell of a shared machine weighs on both
+    sides of a round's ratio instead of on one side of the medians' ratio."""
+
+    def __init__(self, name, ours, base, kind="ratio", target=None, note=""):
+        super().__init__(name, med(ours), med(base), kind, target, note)
+        self.pairs = [(o, b) for o, b in zip(ours, base) if o and b]
+
+    def value(self):
+        if not self.pairs:
+            return None
+        return med([o / b if self.kind == "ratio" else b / o for o, b in self.pairs])
+
+    def spread(self):
+        """(lowest, highest) per-round value."""
+        vs = [o / b if self.kind == "ratio" else b / o for o, b in self.pairs]
+        return (min(vs), max(vs)) if vs else (None, None)
+
+
 def print_table(rows, out=sys.stdout):
     head = ["measurement", "ours", "baseline", "ratio", "target", "result"]
     table = [head] + [r.cells() for r in rows]
@@ -148,8 +170,6 @@ def alternate(rounds, *measures):
 
 
 med = statistics.median
-
-
 
 # ---------------------------------------------------------------- set-up
 

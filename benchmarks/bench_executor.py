@@ -15,11 +15,13 @@ warmed up (each worker has run a task, so the workload module is imported there)
   2. ``pool.submit(f, 1).result()`` round trip, one call after the other, vs the same
      on ``ThreadPoolExecutor(2)``.
   3. A pure-Python CPU-bound job (count the primes below N by trial division, N
-     calibrated to take about 1.5 s of CPU time serially) split in 32 chunks,
+     calibrated to take about 0.6 s of CPU time serially) split in 256 chunks,
      submitted to the pool largest first, vs the same chunks run serially in the main
-     thread and vs ``ProcessPoolExecutor(2)`` (fork). For reference, cold start: creating the pool,
-     running the job and shutting the pool down, vs the same with a fresh
-     ``ProcessPoolExecutor(2)``.
+     thread and vs ``ProcessPoolExecutor(2)`` (fork). The ratios are medians of each
+     round's own ratio (every round runs all contenders back to back). For reference:
+     the same job in 32 chunks, where both pools do the same work on the same two
+     cores and tie; and cold start, creating the pool, running the job and shutting the
+     pool down, vs the same with a fresh ``ProcessPoolExecutor(2)``.
   4. ``await xi.aio.run(f, 1)``, sequential awaits in one ``asyncio.run``, vs ``await
      loop.run_in_executor(ThreadPoolExecutor(2), f, 1)``.
 
@@ -37,13 +39,14 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 if BENCH_DIR not in sys.path:
     sys.path.insert(0, BENCH_DIR)
 
-from _bench import (Row, alternate, arg_parser, begin, ensure_bytecode, finish, fmt_t,  # noqa: E402
+from _bench import (PairedRow, Row, alternate, arg_parser, begin, ensure_bytecode, finish, fmt_t,  # noqa: E402
                     fork_pool, load_xi, med, perf, progress, section_runner)
-from _workloads import count_primes, identity, pause  # noqa: E402
+from _workloads import count_primes, identity, pause, timed_primes  # noqa: E402
 
 WORKERS = 2
 MAP_ITEMS = 20_000
-CHUNKS = 32
+CHUNKS = 256
+COARSE_CHUNKS = 32
 
 
 def warm(ex):
@@ -139,63 +142,82 @@ def split(n, k):
 
 
 def run_chunks(ex, chunks):
-    futs = [ex.submit(count_primes, lo, hi) for lo, hi in chunks]
-    return sum(f.result() for f in futs)
+    """(primes counted, CPU seconds the chunks took where they ran)."""
+    futs = [ex.submit(timed_primes, lo, hi) for lo, hi in chunks]
+    outs = [f.result() for f in futs]
+    return sum(c for c, _ in outs), sum(t for _, t in outs)
 
 
 def bench_cpu(xi, cfg, rows, pools):
     n = calibrate(cfg.cpu_seconds)
-    chunks = split(n, CHUNKS)
-    expect = sum(count_primes(lo, hi) for lo, hi in chunks)
+    fine, coarse = split(n, CHUNKS), split(n, COARSE_CHUNKS)
+    expect = sum(count_primes(lo, hi) for lo, hi in coarse)
     ipe, ppe = pools["ipe"], pools["ppe"]
     rounds = cfg.rounds_3
-    cpu_ours, cpu_serial = [], []
+    task_cpu = {}
+
+    def measure(label, job):
+        def one():
+            t0 = perf()
+            r, cpu = job()
+            dt = perf() - t0
+            assert r == expect, (label, r, expect)
+            task_cpu.setdefault(label, []).append(cpu)
+            return dt
+        return one
 
     def serial():
-        c0, t0 = time.process_time(), perf()
-        r = sum(count_primes(lo, hi) for lo, hi in chunks)
-        dt = perf() - t0
-        cpu_serial.append((time.process_time() - c0) / dt)
-        assert r == expect
-        return dt
+        outs = [timed_primes(lo, hi) for lo, hi in fine]
+        return sum(c for c, _ in outs), sum(t for _, t in outs)
 
-    def ours():
-        c0, t0 = time.process_time(), perf()
-        r = run_chunks(ipe, chunks)
-        dt = perf() - t0
-        cpu_ours.append((time.process_time() - c0) / dt)
-        assert r == expect
-        return dt
-
-    def processes():
-        t0 = perf()
-        r = run_chunks(ppe, chunks)
-        dt = perf() - t0
-        assert r == expect
-        return dt
-
-    measures = [serial, ours] + ([processes] if ppe is not None else [])
-    run_chunks(ipe, chunks[-4:])
+    measures = [measure("serial", serial), measure("ours", lambda: run_chunks(ipe, fine)),
+                measure("ours-coarse", lambda: run_chunks(ipe, coarse))]
     if ppe is not None:
-        run_chunks(ppe, chunks[-4:])
-    progress(f"3. count_primes(0, {n:,}) in {CHUNKS} chunks: {rounds} rounds")
-    s, o, *p = alternate(rounds, *measures)
-    label = f"count_primes(0, {n:,}) in {CHUNKS} chunks"
-    rows.append(Row("3. CPU-bound job, warm pool vs serial (speedup)", med(o), med(s),
-                    "speedup", 1.8,
-                    note=f"{label} ({expect:,} primes), serial {fmt_t(med(s))}; process CPU "
-                         f"seconds per wall second: pool {med(cpu_ours):.2f}, serial "
-                         f"{med(cpu_serial):.2f} (ideal: 2.0 and 1.0)"))
+        measures += [measure("ppe", lambda: run_chunks(ppe, fine)),
+                     measure("ppe-coarse", lambda: run_chunks(ppe, coarse))]
+    run_chunks(ipe, fine[-8:])
+    if ppe is not None:
+        run_chunks(ppe, fine[-8:])
+    progress(f"3. count_primes(0, {n:,}) in {CHUNKS} and in {COARSE_CHUNKS} chunks: "
+             f"{rounds} rounds")
+    s, o, oc, *p = alternate(rounds, *measures)
+
+    def cpu_per_work(label):
+        return med([c / sc for c, sc in zip(task_cpu[label], task_cpu["serial"])])
+
+    label = f"count_primes(0, {n:,})"
+    speedup = PairedRow(f"3. CPU-bound job in {CHUNKS} chunks vs serial (speedup)", o, s,
+                        "speedup", 1.8)
+    lo, hi = speedup.spread()
+    speedup.note = (f"{label} ({expect:,} primes), serial {fmt_t(med(s))}; per round "
+                    f"{lo:.2f}x..{hi:.2f}x; CPU time the chunks took in the pool / "
+                    f"serially: {cpu_per_work('ours'):.2f} (over 1.00: each core is slower "
+                    f"while both are busy)")
+    rows.append(speedup)
     if p:
-        rows.append(Row("3. CPU-bound job, warm pool vs ProcessPoolExecutor(2) (speedup)",
-                        med(o), med(p[0]), "speedup", 1.0, note="fork, warm"))
-        rows.append(Row("3. ProcessPoolExecutor(2) vs serial (speedup, info)", med(p[0]),
-                        med(s), "speedup", None,
-                        note="what the machine allows right now: if this is far below 2x, "
-                             "other work is using the cores"))
+        pf, pc = p
+        vs = PairedRow(f"3. CPU-bound job in {CHUNKS} chunks vs ProcessPoolExecutor(2) "
+                       "(speedup)", o, pf, "speedup", 1.0)
+        lo, hi = vs.spread()
+        vs.note = (f"fork, warm; per round {lo:.2f}x..{hi:.2f}x; chunk CPU time in the "
+                   f"process pool / serially: {cpu_per_work('ppe'):.2f}")
+        rows.append(vs)
+        rows.append(PairedRow("3. ProcessPoolExecutor(2) vs serial (speedup, info)", pf, s,
+                              "speedup", None,
+                              note="what the machine allows right now: if this is below "
+                                   "1.8x, the cores are slower when both are busy"))
+        coarse_row = PairedRow(f"3. same job in {COARSE_CHUNKS} chunks vs "
+                               "ProcessPoolExecutor(2) (info)", oc, pc, "speedup", None)
+        lo, hi = coarse_row.spread()
+        coarse_row.note = (f"per round {lo:.2f}x..{hi:.2f}x; with few large chunks both "
+                           "pools do the same work on the same two cores")
+        rows.append(coarse_row)
     else:
-        rows.append(Row.failed("3. CPU-bound job, warm pool vs ProcessPoolExecutor(2) "
-                               "(speedup)", "ProcessPoolExecutor(fork) unavailable"))
+        rows.append(Row.failed(f"3. CPU-bound job in {CHUNKS} chunks vs "
+                               "ProcessPoolExecutor(2) (speedup)",
+                               "ProcessPoolExecutor(fork) unavailable"))
+    rows.append(PairedRow(f"3. same job in {COARSE_CHUNKS} chunks vs serial (info)", oc, s,
+                          "speedup", None))
 
     # Cold start: no subinterpreter may exist while a process pool forks its workers.
     pools.pop("ipe").shutdown()
@@ -206,7 +228,7 @@ def bench_cpu(xi, cfg, rows, pools):
             t0 = perf()
             ex = make_pool()
             try:
-                r = run_chunks(ex, chunks)
+                r, _ = run_chunks(ex, fine)
             finally:
                 ex.shutdown()
             dt = perf() - t0
@@ -274,7 +296,7 @@ def main(argv=None):
     q = cfg.quick
     cfg.rounds_1 = 3 if q else 5
     cfg.rounds_2, cfg.calls_2 = (5, 500) if q else (15, 1000)
-    cfg.rounds_3, cfg.rounds_3c, cfg.cpu_seconds = (3, 1, 1.0) if q else (5, 3, 1.5)
+    cfg.rounds_3, cfg.rounds_3c, cfg.cpu_seconds = (5, 1, 0.6) if q else (15, 3, 0.6)
     cfg.rounds_4, cfg.calls_4 = (5, 500) if q else (15, 1000)
 
     ensure_bytecode()

@@ -66,8 +66,8 @@ lender_of(xi_state *st)
 int
 xi_lend(xi_state *st, xi_packet *pkt)
 {
-    if (!xi_packet_is_borrowed(pkt) || pkt->kind != XI_PKT_VALUE || pkt->fdata != NULL ||
-        pkt->lender != NULL) {
+    if (st->lending_closed || !xi_packet_is_borrowed(pkt) || pkt->kind != XI_PKT_VALUE ||
+        pkt->fdata != NULL || pkt->lender != NULL) {
         return 0;
     }
     Py_ssize_t bytes = pkt->size;
@@ -199,64 +199,85 @@ xi_lender_collect(xi_state *st)
 }
 
 /* Turns a lent packet into an owned one, or into an XI_PKT_LOST packet when there is
- * no memory for the copy. Under the lender's mutex, with its GIL held. */
+ * no memory for the copy. Under the lender's mutex, with its GIL held. The packet's
+ * `lender` and `refs` stay as they are: getters read `lender` without the mutex. */
 static void
 own_or_lose(xi_packet *pkt)
 {
-    xi_lender *L = pkt->lender;
     pkt->loan = NULL;
-    pkt->lender = NULL; /* so that a release here does not come back to the lender */
-    if (xi_packet_own(pkt) < 0) {
-        PyErr_Clear();
-        xi_packet lost = XI_PACKET_INIT;
-        lost.kind = XI_PKT_LOST;
-        lost.refs = pkt->refs;
-        pkt->refs = (xi_refs){0};
-        xi_packet_release(pkt);
-        *pkt = lost;
+    if (xi_packet_own(pkt) == 0) {
+        return;
     }
-    pkt->lender = L; /* still referenced: the packet's release drops it */
+    PyErr_Clear();
+    xi_packet storage = *pkt; /* the borrowed storage alone, released here */
+    storage.lender = NULL;
+    storage.loan = NULL;
+    storage.refs = (xi_refs){0};
+    xi_packet_release(&storage);
+    pkt->kind = XI_PKT_LOST;
+    pkt->marshal = 0;
+    pkt->data = NULL;
+    pkt->size = 0;
+    pkt->nsegs = 0;
+    pkt->segs = NULL;
+    pkt->views = NULL;
+    pkt->block = NULL;
+    pkt->keep = NULL;
 }
+
+/* Pins this thread holds: a getter decoding a loan may run code that gets another one
+ * of the same lender, which must not wait for a close that waits for the first. */
+static _Thread_local int xi_pins;
 
 void
 xi_lender_close(xi_state *st, int at_exit)
 {
+    st->lending_closed = 1; /* a late put() (atexit, finalizers) copies */
     xi_lender *L = st->lender;
     if (L == NULL || L->state == XI_ABANDONED) {
         return;
     }
-    /* Never wait for the mutex or for readers with the GIL held: a thread holding
-     * this interpreter's GIL may be about to take the mutex. */
+    PyObject *exc = PyErr_GetRaisedException(); /* m_free may run with one set */
     int abandon = 0;
-    Py_BEGIN_ALLOW_THREADS
-    xi_lock(&L->mu);
-    if (L->state == XI_LENDING) {
-        L->state = XI_CLOSING; /* from now on, getters of its loans wait */
-    }
     int64_t deadline = xi_now_ns() + (int64_t)1000 * 1000 * 1000;
-    while (L->readers > 0 && !abandon) {
-        if (!at_exit) {
-            xi_wait(&L->changed, &L->mu);
+    for (;;) {
+        /* Never wait for the mutex or for readers with the GIL held: a thread holding
+         * this interpreter's GIL may be about to take the mutex. */
+        Py_BEGIN_ALLOW_THREADS
+        xi_lock(&L->mu);
+        if (L->state == XI_LENDING) {
+            L->state = XI_CLOSING; /* from now on, new getters of its loans wait */
         }
-        else if (xi_wait_until(&L->changed, &L->mu, deadline) == ETIMEDOUT) {
-            /* A reader in a daemon thread of the finalizing main interpreter never
-             * finishes. Its objects are never freed: leave the loans as they are. */
-            abandon = L->readers > 0;
+        while (L->readers > 0 && !abandon) {
+            if (!at_exit) {
+                xi_wait(&L->changed, &L->mu);
+            }
+            else if (xi_wait_until(&L->changed, &L->mu, deadline) == ETIMEDOUT) {
+                /* A reader in a daemon thread of the finalizing main interpreter
+                 * never finishes. The main interpreter's objects are not freed:
+                 * leave the loans as they are. */
+                abandon = L->readers > 0;
+            }
         }
-    }
-    if (abandon) {
-        L->state = XI_ABANDONED;
-        xi_broadcast(&L->changed);
-    }
-    xi_unlock(&L->mu);
-    Py_END_ALLOW_THREADS
-    if (abandon) {
-        return;
+        if (abandon) {
+            L->state = XI_ABANDONED;
+            xi_broadcast(&L->changed);
+        }
+        xi_unlock(&L->mu);
+        Py_END_ALLOW_THREADS
+        if (abandon) {
+            PyErr_SetRaisedException(exc);
+            return;
+        }
+        xi_lock(&L->mu);
+        if (L->readers == 0) {
+            break; /* with the mutex held */
+        }
+        xi_unlock(&L->mu); /* a nested getter pinned meanwhile: wait again */
     }
 
-    /* Nobody reads a loan now, nor takes the mutex and then a GIL: copy the loans
-     * still out under it (freeing their storage runs no Python code). */
-    xi_lock(&L->mu);
+    /* Nobody reads a loan now, and new getters wait: copy the loans still out under
+     * the mutex (freeing their storage runs no Python code). */
     xi_loan *out = L->out;
     while (L->out != NULL) {
         own_or_lose(L->out->pkt);
@@ -274,6 +295,7 @@ xi_lender_close(xi_state *st, int at_exit)
         out = next;
     }
     release_loans(returned);
+    PyErr_SetRaisedException(exc);
 }
 
 void
@@ -294,7 +316,7 @@ xi_loan_pin(xi_packet *pkt)
         return;
     }
     xi_lock(&L->mu);
-    if (pkt->loan != NULL && L->state == XI_CLOSING) {
+    if (pkt->loan != NULL && L->state == XI_CLOSING && xi_pins == 0) {
         /* its lender is copying it: wait (without this GIL) until it is owned */
         xi_unlock(&L->mu);
         Py_BEGIN_ALLOW_THREADS
@@ -308,6 +330,7 @@ xi_loan_pin(xi_packet *pkt)
     }
     if (pkt->loan != NULL) {
         L->readers++;
+        xi_pins++;
     }
     xi_unlock(&L->mu);
 }
@@ -320,8 +343,11 @@ xi_loan_unpin(xi_packet *pkt)
         return;
     }
     xi_lock(&L->mu);
-    if (pkt->loan != NULL && --L->readers == 0) {
-        xi_broadcast(&L->changed);
+    if (pkt->loan != NULL) {
+        xi_pins--;
+        if (--L->readers == 0) {
+            xi_broadcast(&L->changed);
+        }
     }
     xi_unlock(&L->mu);
 }

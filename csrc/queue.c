@@ -389,6 +389,7 @@ do_get(PyObject *self, PyObject *block, PyObject *timeout)
     if (parse_block_timeout(block, timeout, &deadline) < 0) {
         return NULL;
     }
+    xi_lender_collect(st);
     xi_qop op = {q, NULL, XI_Q_OK};
     int rc = run_op(q, try_get, can_get, &q->not_empty, &q->getters, &op, deadline);
     if (rc < 0) {
@@ -403,6 +404,10 @@ do_get(PyObject *self, PyObject *block, PyObject *timeout)
     xi_loan_pin(&op.item->pkt);
     PyObject *value = xi_decode(st, &op.item->pkt);
     xi_loan_unpin(&op.item->pkt);
+    if (value == NULL && op.item->pkt.kind == XI_PKT_LOST) {
+        item_free(op.item); /* it cannot come back: gotten, with its error */
+        return NULL;
+    }
     if (value == NULL) {
         /* Nothing is lost: the item goes back to the head of the queue, where another
          * interpreter (or this one, once it can import what the item needs) gets it. */

@@ -76,6 +76,7 @@ typedef struct {
 
     /* Queue items this interpreter lent (loan.h): raw memory, made on first loan */
     struct xi_lender *lender;
+    int lending_closed;        /* the interpreter is ending: puts copy */
 } xi_state;
 
 /* The module state of the current interpreter (imports _xi there if needed).

@@ -1156,3 +1156,9 @@ def put_thing_with(q, directory, module, size):
     """Puts ``module.Thing(pattern(size))`` where only this interpreter imports it."""
     import_only_here_and_put(q, directory, module, pattern(size))
     return loans()
+
+
+def queue_put_filled(q, size, byte):
+    """Puts ``bytes([byte]) * size``; returns loans() afterwards."""
+    q.put(bytes([byte]) * size)
+    return loans()

@@ -1,8 +1,9 @@
 """Large immutable Queue items are lent: they stay in the interpreter that put them until
 read, are copied once by get(), and still outlive that interpreter."""
 import pickle
+import random
 import sys
-import threading
+import time
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -10,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 import extrainterpreters as xi
 import remote_funcs as rf
 from conftest import close_interp
-from helpers import waiter
+from helpers import in_thread, waiter
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -209,6 +210,27 @@ def test_loans_read_while_their_lender_closes(interps):
         got = reader()
         assert got == [rf.describe(rf.pattern(s, rnd * 100 + i)) for i, s in enumerate(sizes)]
         close_interp(consumer)
+
+
+def test_a_large_loan_read_while_its_lender_copies_it():
+    """A getter that arrives while the ending lender copies a 48 MiB item waits for
+    the copy, and gets the item whole."""
+    rng = random.Random(7)
+    size = 48 * MiB
+    for i in range(8):
+        q = xi.Queue()
+        it = xi.Interpreter().start()
+        assert it.run(rf.queue_put_filled, q, size, i)[0] == 1
+        delay = rng.uniform(0, 0.03)
+
+        def get():
+            time.sleep(delay)
+            v = q.get(timeout=30)
+            return len(v) == size and v.count(bytes([i])) == size
+
+        getter = in_thread(get)
+        it.close()
+        assert getter() is True
 
 
 def test_several_lenders_and_readers_every_item_once_and_whole(interps):
