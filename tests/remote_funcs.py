@@ -414,6 +414,12 @@ def queue_timed_get(q, timeout):
     return name, time.monotonic() - t0
 
 
+def queue_timed_get_after(q, started, timeout):
+    """queue_timed_get(), setting the shared Event ``started`` just before the get."""
+    started.set()
+    return queue_timed_get(q, timeout)
+
+
 def queue_echo(inq, outq, n, timeout=30):
     """Moves ``n`` items from ``inq`` to ``outq``; returns how many."""
     for _ in range(n):

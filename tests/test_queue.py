@@ -212,8 +212,10 @@ def test_sub_to_sub_with_a_queue_one_of_them_created(interp):
 def test_sub_to_sub_blocking_get_wakes_on_put(interp):
     q = xi.Queue()
     with xi.Interpreter() as other:
-        wait_get = call_in_thread(interp, rf.queue_timed_get, q, 30)
-        time.sleep(0.2)
+        started = xi.Event()
+        wait_get = call_in_thread(interp, rf.queue_timed_get_after, q, started, 30)
+        assert started.wait(30)
+        time.sleep(0.2)  # the get is blocked by now (or about to block, with no item)
         other.run(rf.queue_put, q, "wake up")
         name, seconds = wait_get()
     assert name == "ok"
