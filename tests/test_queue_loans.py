@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 
 import extrainterpreters as xi
 import remote_funcs as rf
-from conftest import close_interp
+from conftest import assert_clean_exit, close_interp
 from helpers import in_thread, waiter
 
 KiB = 1 << 10
@@ -302,3 +302,39 @@ def test_any_mix_of_items_comes_out_whole_and_in_order(shared_interp, puts):
     got += [q.get_nowait() for _ in range(len(want) - half)]
     assert got == want
     assert q.empty()
+
+
+EXIT_WHILE_READING = """
+import sys, threading, time
+sys.path.insert(0, {directory!r})
+import extrainterpreters as xi
+from {module} import Slow
+q = xi.Queue()
+q.put(Slow(b"x" * (1 << 20)))  # lent by the main interpreter
+print("LOANS", xi._xi._loans()[0], flush=True)
+threading.Thread(target=q.get, daemon=True).start()  # reads it for 30 s
+time.sleep(0.3)
+print("EXITING", flush=True)
+"""
+
+SLOW_MODULE = """
+import time
+
+class Slow:
+    def __init__(self, data):
+        self.data = data
+
+    def __setstate__(self, state):
+        time.sleep(30)
+        self.__dict__.update(state)
+"""
+
+
+def test_exit_while_a_daemon_thread_reads_a_loan(run_py, tmp_path):
+    (tmp_path / "xi_slow_state.py").write_text(SLOW_MODULE)
+    t0 = time.monotonic()
+    proc = run_py(EXIT_WHILE_READING.format(directory=str(tmp_path), module="xi_slow_state"),
+                  timeout=60)
+    assert_clean_exit(proc)
+    assert "LOANS 1" in proc.stdout and "EXITING" in proc.stdout
+    assert time.monotonic() - t0 < 20  # the exit does not wait for the reader
