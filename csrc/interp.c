@@ -1318,10 +1318,11 @@ abandon_job(xi_interp *rec, xi_job *job)
 static PyObject *
 run_on_owner(xi_state *st, xi_interp *rec, xi_request kind, xi_packet *req)
 {
-    xi_job *job = PyMem_RawCalloc(1, sizeof(xi_job));
+    xi_job *job = PyMem_RawMalloc(sizeof(xi_job)); /* glibc's per-thread cache */
     if (job == NULL) {
         return PyErr_NoMemory();
     }
+    *job = (xi_job){0};
     job->kind = kind;
     job->in = req;
     atomic_init(&job->state, XI_JOB_POSTED);

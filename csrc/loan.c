@@ -64,7 +64,7 @@ lender_of(xi_state *st)
 }
 
 int
-xi_lend(xi_state *st, xi_packet *pkt)
+xi_lend_large(xi_state *st, xi_packet *pkt)
 {
     if (st->lending_closed || !xi_packet_is_borrowed(pkt) || pkt->kind != XI_PKT_VALUE ||
         pkt->fdata != NULL || pkt->lender != NULL) {
@@ -186,7 +186,7 @@ take_returned_locked(xi_lender *L)
 }
 
 void
-xi_lender_collect(xi_state *st)
+xi_lender_collect_returned(xi_state *st)
 {
     xi_lender *L = st->lender;
     if (L == NULL || !atomic_load_explicit(&L->pending, memory_order_acquire)) {
@@ -309,7 +309,7 @@ xi_lender_forget(xi_state *st)
 }
 
 void
-xi_loan_pin(xi_packet *pkt)
+xi_loan_pin_lent(xi_packet *pkt)
 {
     xi_lender *L = pkt->lender;
     if (L == NULL) {
@@ -336,7 +336,7 @@ xi_loan_pin(xi_packet *pkt)
 }
 
 void
-xi_loan_unpin(xi_packet *pkt)
+xi_loan_unpin_lent(xi_packet *pkt)
 {
     xi_lender *L = pkt->lender;
     if (L == NULL) {

@@ -32,10 +32,27 @@
 
 /* Lends a borrowed value packet if it is large, immutable and within the budget:
  * returns 1 (the packet is lent), or 0 (unchanged: the caller copies it). */
-int xi_lend(xi_state *st, xi_packet *pkt);
+int xi_lend_large(xi_state *st, xi_packet *pkt);
+
+static inline int
+xi_lend(xi_state *st, xi_packet *pkt)
+{
+    if (pkt->nsegs == 0 && pkt->size < XI_LEND_MIN) {
+        return 0; /* the common case: a small item */
+    }
+    return xi_lend_large(st, pkt);
+}
 
 /* Releases the storage of loans that came back. Cheap when none did. */
-void xi_lender_collect(xi_state *st);
+void xi_lender_collect_returned(xi_state *st);
+
+static inline void
+xi_lender_collect(xi_state *st)
+{
+    if (st->lender != NULL) {
+        xi_lender_collect_returned(st);
+    }
+}
 
 /* At the end of the interpreter: waits for packets being read, turns the loans still
  * out into owned packets, releases the rest and lends no more. Idempotent. At the end
@@ -50,8 +67,24 @@ void xi_lender_forget(xi_state *st);
 /* Anywhere, with the GIL of some interpreter held. */
 
 /* Before reading a packet that may be lent: keeps its lender from ending meanwhile. */
-void xi_loan_pin(xi_packet *pkt);
-void xi_loan_unpin(xi_packet *pkt);
+void xi_loan_pin_lent(xi_packet *pkt);
+void xi_loan_unpin_lent(xi_packet *pkt);
+
+static inline void
+xi_loan_pin(xi_packet *pkt)
+{
+    if (pkt->lender != NULL) {
+        xi_loan_pin_lent(pkt);
+    }
+}
+
+static inline void
+xi_loan_unpin(xi_packet *pkt)
+{
+    if (pkt->lender != NULL) {
+        xi_loan_unpin_lent(pkt);
+    }
+}
 
 /* Called by xi_packet_release: hands a lent packet's storage back to its lender and
  * drops the packet's reference to it. Needs no GIL of the lender. */

@@ -320,10 +320,12 @@ do_put(PyObject *self, PyObject *obj, PyObject *block, PyObject *timeout)
     if (parse_block_timeout(block, timeout, &deadline) < 0) {
         return NULL;
     }
-    xi_item *item = PyMem_RawCalloc(1, sizeof(xi_item));
+    /* malloc, not calloc: glibc serves it from its per-thread cache */
+    xi_item *item = PyMem_RawMalloc(sizeof(xi_item));
     if (item == NULL) {
         return PyErr_NoMemory();
     }
+    *item = (xi_item){0};
     if (xi_encode_value(st, obj, &item->pkt) < 0) {
         PyMem_RawFree(item);
         return NULL;
