@@ -7,6 +7,7 @@ typedef struct xi_loan {
     struct xi_loan *prev, *next;  /* out: doubly linked; returned: `next` only */
     xi_packet *pkt;               /* while out: the packet reading the storage */
     Py_ssize_t bytes;
+    int pinned;                   /* a getter is reading it */
     /* the storage, moved here from the packet when it is returned */
     PyObject *keep;
     Py_buffer *views;
@@ -16,7 +17,7 @@ typedef struct xi_loan {
 
 enum {
     XI_LENDING = 0,
-    XI_CLOSING = 1,   /* its interpreter is ending: getters of its loans wait */
+    XI_CLOSING = 1,   /* its interpreter is ending: lends no more, copies its loans */
     XI_CLOSED = 2,    /* every loan was copied or released; lends no more */
     XI_ABANDONED = 3, /* the main interpreter ended with a loan being read */
 };
@@ -24,13 +25,13 @@ enum {
 typedef struct xi_lender {
     _Atomic Py_ssize_t refcnt;    /* the module state, and every lent packet */
     xi_mutex mu;
-    xi_cond changed;              /* readers reached 0, or the lender closed */
+    xi_cond changed;              /* a loan was unpinned */
     xi_loan *out;
     xi_loan *returned;
     _Atomic int pending;          /* returned != NULL, readable without the lock */
     Py_ssize_t nout, nreturned;
     Py_ssize_t bytes;             /* out and returned */
-    int readers;                  /* pinned packets */
+    int readers;                  /* pinned loans */
     int state;
 } xi_lender;
 
@@ -225,74 +226,81 @@ own_or_lose(xi_packet *pkt)
     pkt->keep = NULL;
 }
 
-/* Pins this thread holds: a getter decoding a loan may run code that gets another one
- * of the same lender, which must not wait for a close that waits for the first. */
-static _Thread_local int xi_pins;
+/* Copies the loans still out that nobody reads, and unlinks them; returns how many
+ * are being read. Under the mutex, with the lender's GIL held. */
+static int
+own_unpinned_locked(xi_lender *L, xi_loan **done)
+{
+    xi_loan *loan = L->out;
+    while (loan != NULL) {
+        xi_loan *next = loan->next;
+        if (!loan->pinned) {
+            own_or_lose(loan->pkt);
+            unlink_out(L, loan);
+            L->bytes -= loan->bytes;
+            loan->next = *done;
+            *done = loan;
+        }
+        loan = next;
+    }
+    return L->readers;
+}
 
 void
 xi_lender_close(xi_state *st, int at_exit)
 {
     st->lending_closed = 1; /* a late put() (atexit, finalizers) copies */
     xi_lender *L = st->lender;
-    if (L == NULL || L->state == XI_ABANDONED) {
+    if (L == NULL) {
         return;
     }
     PyObject *exc = PyErr_GetRaisedException(); /* m_free may run with one set */
-    int abandon = 0;
+    xi_loan *done = NULL, *returned = NULL;
     int64_t deadline = xi_now_ns() + (int64_t)1000 * 1000 * 1000;
-    for (;;) {
-        /* Never wait for the mutex or for readers with the GIL held: a thread holding
-         * this interpreter's GIL may be about to take the mutex. */
+    /* Taking the mutex with the GIL held is fine: no holder of the mutex waits for a
+     * GIL or runs Python code (freeing a loan's storage frees bytes, PickleBuffer,
+     * list and tuple objects only). Getters never wait for the close: a loan being
+     * read is copied once it is unpinned. */
+    xi_lock(&L->mu);
+    if (L->state == XI_LENDING) {
+        L->state = XI_CLOSING;
+    }
+    while (L->state == XI_CLOSING && own_unpinned_locked(L, &done) > 0) {
+        /* wait (without the GIL) for a loan to be unpinned, then copy again */
+        int timed_out = 0;
+        xi_unlock(&L->mu);
         Py_BEGIN_ALLOW_THREADS
         xi_lock(&L->mu);
-        if (L->state == XI_LENDING) {
-            L->state = XI_CLOSING; /* from now on, new getters of its loans wait */
-        }
-        while (L->readers > 0 && !abandon) {
+        if (L->readers > 0) {
             if (!at_exit) {
                 xi_wait(&L->changed, &L->mu);
             }
-            else if (xi_wait_until(&L->changed, &L->mu, deadline) == ETIMEDOUT) {
-                /* A reader in a daemon thread of the finalizing main interpreter
-                 * never finishes. The main interpreter's objects are not freed:
-                 * leave the loans as they are. */
-                abandon = L->readers > 0;
+            else {
+                timed_out = xi_wait_until(&L->changed, &L->mu, deadline) == ETIMEDOUT;
             }
-        }
-        if (abandon) {
-            L->state = XI_ABANDONED;
-            xi_broadcast(&L->changed);
         }
         xi_unlock(&L->mu);
         Py_END_ALLOW_THREADS
-        if (abandon) {
-            PyErr_SetRaisedException(exc);
-            return;
-        }
         xi_lock(&L->mu);
-        if (L->readers == 0) {
-            break; /* with the mutex held */
+        if (timed_out && L->readers > 0) {
+            /* A reader in a daemon thread of the finalizing main interpreter never
+             * finishes. The main interpreter's objects are not freed: leave the loans
+             * being read as they are. */
+            L->state = XI_ABANDONED;
         }
-        xi_unlock(&L->mu); /* a nested getter pinned meanwhile: wait again */
     }
-
-    /* Nobody reads a loan now, and new getters wait: copy the loans still out under
-     * the mutex (freeing their storage runs no Python code). */
-    xi_loan *out = L->out;
-    while (L->out != NULL) {
-        own_or_lose(L->out->pkt);
-        L->out = L->out->next;
+    if (L->state == XI_CLOSING) {
+        L->state = XI_CLOSED;
     }
-    L->nout = 0;
-    xi_loan *returned = take_returned_locked(L);
-    L->bytes = 0;
-    L->state = XI_CLOSED;
-    xi_broadcast(&L->changed);
+    if (L->state == XI_CLOSED) {
+        returned = take_returned_locked(L);
+        L->bytes = 0;
+    }
     xi_unlock(&L->mu);
-    while (out != NULL) {
-        xi_loan *next = out->next;
-        PyMem_RawFree(out);
-        out = next;
+    while (done != NULL) {
+        xi_loan *next = done->next;
+        PyMem_RawFree(done);
+        done = next;
     }
     release_loans(returned);
     PyErr_SetRaisedException(exc);
@@ -312,25 +320,10 @@ void
 xi_loan_pin_lent(xi_packet *pkt)
 {
     xi_lender *L = pkt->lender;
-    if (L == NULL) {
-        return;
-    }
     xi_lock(&L->mu);
-    if (pkt->loan != NULL && L->state == XI_CLOSING && xi_pins == 0) {
-        /* its lender is copying it: wait (without this GIL) until it is owned */
-        xi_unlock(&L->mu);
-        Py_BEGIN_ALLOW_THREADS
-        xi_lock(&L->mu);
-        while (L->state == XI_CLOSING) {
-            xi_wait(&L->changed, &L->mu);
-        }
-        xi_unlock(&L->mu);
-        Py_END_ALLOW_THREADS
-        xi_lock(&L->mu);
-    }
     if (pkt->loan != NULL) {
+        pkt->loan->pinned = 1;
         L->readers++;
-        xi_pins++;
     }
     xi_unlock(&L->mu);
 }
@@ -339,15 +332,11 @@ void
 xi_loan_unpin_lent(xi_packet *pkt)
 {
     xi_lender *L = pkt->lender;
-    if (L == NULL) {
-        return;
-    }
     xi_lock(&L->mu);
     if (pkt->loan != NULL) {
-        xi_pins--;
-        if (--L->readers == 0) {
-            xi_broadcast(&L->changed);
-        }
+        pkt->loan->pinned = 0;
+        L->readers--;
+        xi_broadcast(&L->changed);
     }
     xi_unlock(&L->mu);
 }

@@ -6,12 +6,13 @@
  * objects of the putting interpreter (the lender), and get() copies once. Those
  * objects may only be touched by their own interpreter, hence:
  *
- *   - A getter pins the packet while it reads it (xi_loan_pin/xi_loan_unpin).
+ *   - A getter pins the packet while it reads it (xi_loan_pin/xi_loan_unpin); it
+ *     never waits for anything but the lender's mutex.
  *   - Once read, the packet's storage is returned to the lender (any thread, no GIL
  *     needed) and released there on its next put() or get() (xi_lender_collect), or
  *     when it ends.
- *   - When the lending interpreter ends (xi_lender_close), it waits for pinned packets,
- *     then copies every loan still out into an owned packet: an item outlives the
+ *   - When the lending interpreter ends (xi_lender_close), it copies every loan still
+ *     out into an owned packet, each once nobody reads it: an item outlives the
  *     interpreter that put it, lent or not.
  *   - An interpreter has at most XI_LEND_MAX bytes lent (out or not yet released) at a
  *     time; beyond that, put() copies.
@@ -54,11 +55,11 @@ xi_lender_collect(xi_state *st)
     }
 }
 
-/* At the end of the interpreter: waits for packets being read, turns the loans still
- * out into owned packets, releases the rest and lends no more. Idempotent. At the end
- * of the main interpreter (`at_exit`) it waits at most a second for readers, since a
- * daemon thread may be reading: then the loans are left as they are (the main
- * interpreter's objects are not freed). */
+/* At the end of the interpreter: turns the loans still out into owned packets (a
+ * loan being read, once it is unpinned), releases the rest and lends no more.
+ * Idempotent. At the end of the main interpreter (`at_exit`) it waits at most a second
+ * for readers, since a daemon thread may be reading: loans still read then are left as
+ * they are (the main interpreter's objects are not freed). */
 void xi_lender_close(xi_state *st, int at_exit);
 
 /* Drops the module state's reference (after xi_lender_close). */

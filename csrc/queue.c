@@ -405,8 +405,9 @@ do_get(PyObject *self, PyObject *block, PyObject *timeout)
     }
     xi_loan_pin(&op.item->pkt);
     PyObject *value = xi_decode(st, &op.item->pkt);
+    int lost = op.item->pkt.kind == XI_PKT_LOST; /* read while it cannot change */
     xi_loan_unpin(&op.item->pkt);
-    if (value == NULL && op.item->pkt.kind == XI_PKT_LOST) {
+    if (value == NULL && lost) {
         item_free(op.item); /* it cannot come back: gotten, with its error */
         return NULL;
     }

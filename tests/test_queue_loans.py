@@ -338,3 +338,57 @@ def test_exit_while_a_daemon_thread_reads_a_loan(run_py, tmp_path):
     assert_clean_exit(proc)
     assert "LOANS 1" in proc.stdout and "EXITING" in proc.stdout
     assert time.monotonic() - t0 < 20  # the exit does not wait for the reader
+
+
+HOLDER_MODULE = """
+import threading
+
+lock = threading.Lock()
+
+
+class Holder:
+    def __init__(self, data):
+        self.data = data
+
+    def __reduce__(self):
+        return (rebuild, (self.data,))
+
+
+def rebuild(data):
+    with lock:  # a getter rebuilding this waits for whoever holds the lock
+        return len(data)
+
+
+def put_items(q):
+    q.put(Holder(b"x" * (1 << 20)))
+    q.put(b"y" * (1 << 20))
+"""
+
+
+def test_getters_never_wait_for_a_closing_lender(tmp_path):
+    """A getter of one loan does not wait for the lender's close, which waits for
+    another getter still rebuilding its item (here: blocked on a lock)."""
+    (tmp_path / "xi_holder_mod.py").write_text(HOLDER_MODULE)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import xi_holder_mod as mod
+        q = xi.Queue()
+        it = xi.Interpreter().start()
+        it.run(sys.path.insert, 0, str(tmp_path))
+        it.run(mod.put_items, q)
+        mod.lock.acquire()
+        try:
+            first = in_thread(q.get, timeout=30)  # pins item 1, blocks in rebuild()
+            time.sleep(0.3)
+            closing = in_thread(it.close)
+            time.sleep(0.3)  # the close copies item 2 and waits for item 1
+            t0 = time.monotonic()
+            assert q.get(timeout=10) == b"y" * MiB
+            assert time.monotonic() - t0 < 5
+        finally:
+            mod.lock.release()
+        assert first() == MiB
+        closing()
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("xi_holder_mod", None)
