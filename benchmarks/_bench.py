@@ -109,14 +109,16 @@ class PairedRow(Row):
         super().__init__(name, med(ours), med(base), kind, target, note)
         self.pairs = [(o, b) for o, b in zip(ours, base) if o and b]
 
+    def rounds(self):
+        """Each round's own value."""
+        return [o / b if self.kind == "ratio" else b / o for o, b in self.pairs]
+
     def value(self):
-        if not self.pairs:
-            return None
-        return med([o / b if self.kind == "ratio" else b / o for o, b in self.pairs])
+        return med(self.rounds()) if self.pairs else None
 
     def spread(self):
         """(lowest, highest) per-round value."""
-        vs = [o / b if self.kind == "ratio" else b / o for o, b in self.pairs]
+        vs = self.rounds()
         return (min(vs), max(vs)) if vs else (None, None)
 
 

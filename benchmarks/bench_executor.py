@@ -187,7 +187,7 @@ def bench_cpu(xi, cfg, rows, pools):
 
     label = f"count_primes(0, {n:,})"
 
-    def best(name, ours, base, target, note):
+    def paired(name, ours, base, target, note):
         """The median of each round's own ratio: a round runs every contender back to
         back, so a slow spell of a shared machine weighs on both sides of its ratio."""
         row = PairedRow(name, ours, base, "speedup", target)
@@ -196,19 +196,19 @@ def bench_cpu(xi, cfg, rows, pools):
                     f"{min(base) / min(ours):.2f}x")
         return row
 
-    rows.append(best(f"3. CPU-bound job in {CHUNKS} chunks vs serial (speedup)", o, s, 1.8,
+    rows.append(paired(f"3. CPU-bound job in {CHUNKS} chunks vs serial (speedup)", o, s, 1.8,
                      f"{label} ({expect:,} primes), serial {fmt_t(min(s))}; CPU time the "
                      f"chunks took in the pool / serially: {cpu_per_work('ours'):.2f} (over "
                      f"1.00: each core is slower while both are busy)"))
     if p:
         pf, pc = p
-        rows.append(best(f"3. CPU-bound job in {CHUNKS} chunks vs ProcessPoolExecutor(2) "
+        rows.append(paired(f"3. CPU-bound job in {CHUNKS} chunks vs ProcessPoolExecutor(2) "
                          "(speedup)", o, pf, 1.0,
                          f"fork, warm; chunk CPU time in the process pool / serially: "
                          f"{cpu_per_work('ppe'):.2f}"))
-        rows.append(best("3. ProcessPoolExecutor(2) vs serial (speedup, info)", pf, s, None,
+        rows.append(paired("3. ProcessPoolExecutor(2) vs serial (speedup, info)", pf, s, None,
                          "what the machine allows right now"))
-        rows.append(best(f"3. same job in {COARSE_CHUNKS} chunks vs ProcessPoolExecutor(2) "
+        rows.append(paired(f"3. same job in {COARSE_CHUNKS} chunks vs ProcessPoolExecutor(2) "
                          "(info)", oc, pc, None,
                          "with few large chunks both pools do the same work on the same "
                          "two cores"))
@@ -216,7 +216,7 @@ def bench_cpu(xi, cfg, rows, pools):
         rows.append(Row.failed(f"3. CPU-bound job in {CHUNKS} chunks vs "
                                "ProcessPoolExecutor(2) (speedup)",
                                "ProcessPoolExecutor(fork) unavailable"))
-    rows.append(best(f"3. same job in {COARSE_CHUNKS} chunks vs serial (info)", oc, s, None,
+    rows.append(paired(f"3. same job in {COARSE_CHUNKS} chunks vs serial (info)", oc, s, None,
                      "few large chunks"))
 
     # Cold start: no subinterpreter may exist while a process pool forks its workers.

@@ -29,7 +29,6 @@ typedef struct xi_lender {
     xi_loan *out;
     xi_loan *returned;
     _Atomic int pending;          /* returned != NULL, readable without the lock */
-    Py_ssize_t nout, nreturned;
     Py_ssize_t bytes;             /* out and returned */
     int readers;                  /* pinned loans */
     int state;
@@ -93,7 +92,6 @@ xi_lend_large(xi_state *st, xi_packet *pkt)
         return 0;
     }
     L->bytes += bytes;
-    L->nout++;
     loan->bytes = bytes;
     loan->pkt = pkt;
     loan->next = L->out;
@@ -121,7 +119,6 @@ unlink_out(xi_lender *L, xi_loan *loan)
         loan->next->prev = loan->prev;
     }
     loan->prev = loan->next = NULL;
-    L->nout--;
 }
 
 void
@@ -148,7 +145,6 @@ xi_loan_return(xi_packet *pkt)
         pkt->loan = NULL;
         loan->next = L->returned;
         L->returned = loan;
-        L->nreturned++;
         atomic_store_explicit(&L->pending, 1, memory_order_release);
     }
     /* else: copied when its lender ended; the packet owns its storage now */
@@ -181,7 +177,6 @@ take_returned_locked(xi_lender *L)
         L->bytes -= l->bytes;
     }
     L->returned = NULL;
-    L->nreturned = 0;
     atomic_store_explicit(&L->pending, 0, memory_order_relaxed);
     return list;
 }
@@ -349,7 +344,13 @@ xi_lender_stats(xi_state *st)
         return Py_BuildValue("(nnn)", (Py_ssize_t)0, (Py_ssize_t)0, (Py_ssize_t)0);
     }
     xi_lock(&L->mu);
-    Py_ssize_t nout = L->nout, nret = L->nreturned, bytes = L->bytes;
+    Py_ssize_t nout = 0, nret = 0, bytes = L->bytes;
+    for (xi_loan *l = L->out; l != NULL; l = l->next) {
+        nout++;
+    }
+    for (xi_loan *l = L->returned; l != NULL; l = l->next) {
+        nret++;
+    }
     xi_unlock(&L->mu);
     return Py_BuildValue("(nnn)", nout, nret, bytes);
 }

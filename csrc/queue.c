@@ -561,35 +561,29 @@ queue_full(PyObject *self, PyObject *Py_UNUSED(ignored))
 
 /* ------------------------------------------------------------ asyncio */
 
+/* _add_waiter(fd, putter) / _remove_waiter(fd, putter) */
 static PyObject *
-queue_add_waiter(PyObject *self, PyObject *args)
+update_waiter(PyObject *self, PyObject *args, int add)
 {
-    int fd, putter;
-    if (!PyArg_ParseTuple(args, "ip:_add_waiter", &fd, &putter)) {
+    PyObject *fd;
+    int putter;
+    if (!PyArg_ParseTuple(args, "Op", &fd, &putter)) {
         return NULL;
     }
     xi_queue *q = Q(self);
-    xi_lock(&q->mu);
-    int rc = xi_fds_add(putter ? &q->async_putters : &q->async_getters, fd);
-    xi_unlock(&q->mu);
-    if (rc < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
+    return xi_fds_update(putter ? &q->async_putters : &q->async_getters, &q->mu, fd, add);
+}
+
+static PyObject *
+queue_add_waiter(PyObject *self, PyObject *args)
+{
+    return update_waiter(self, args, 1);
 }
 
 static PyObject *
 queue_remove_waiter(PyObject *self, PyObject *args)
 {
-    int fd, putter;
-    if (!PyArg_ParseTuple(args, "ip:_remove_waiter", &fd, &putter)) {
-        return NULL;
-    }
-    xi_queue *q = Q(self);
-    xi_lock(&q->mu);
-    xi_fds_remove(putter ? &q->async_putters : &q->async_getters, fd);
-    xi_unlock(&q->mu);
-    Py_RETURN_NONE;
+    return update_waiter(self, args, 0);
 }
 
 static PyObject *

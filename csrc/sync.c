@@ -1294,42 +1294,15 @@ barrier_get_broken(PyObject *self, void *Py_UNUSED(closure))
 /* ------------------------------------------------------------ asyncio */
 
 static PyObject *
-basic_add_waiter(PyObject *self, PyObject *arg)
+basic_add_waiter(PyObject *self, PyObject *fd)
 {
-    long fd = PyLong_AsLong(arg);
-    if (fd == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    if (fd < 0 || fd > INT32_MAX) {
-        PyErr_SetString(PyExc_ValueError, "not a file descriptor");
-        return NULL;
-    }
-    xi_basic *b = BASIC(self);
-    xi_lock(&b->mu);
-    int rc = xi_fds_add(&b->async_waiters, (int)fd);
-    xi_unlock(&b->mu);
-    if (rc < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
+    return xi_fds_update(&BASIC(self)->async_waiters, &BASIC(self)->mu, fd, 1);
 }
 
 static PyObject *
-basic_remove_waiter(PyObject *self, PyObject *arg)
+basic_remove_waiter(PyObject *self, PyObject *fd)
 {
-    long fd = PyLong_AsLong(arg);
-    if (fd == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    if (fd < 0 || fd > INT32_MAX) {
-        PyErr_SetString(PyExc_ValueError, "not a file descriptor");
-        return NULL;
-    }
-    xi_basic *b = BASIC(self);
-    xi_lock(&b->mu);
-    xi_fds_remove(&b->async_waiters, (int)fd);
-    xi_unlock(&b->mu);
-    Py_RETURN_NONE;
+    return xi_fds_update(&BASIC(self)->async_waiters, &BASIC(self)->mu, fd, 0);
 }
 
 static PyObject *

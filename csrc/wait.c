@@ -114,8 +114,8 @@ xi_block(xi_mutex *mu, xi_cond *cv, int *sleepers, int (*attempt)(void *),
 
 /* ------------------------------------------------------------ asyncio waiters */
 
-int
-xi_fds_add(xi_fds *w, int fd)
+static int
+fds_add(xi_fds *w, int fd)
 {
     if (w->n == w->cap) {
         int cap = w->cap ? w->cap * 2 : 4;
@@ -131,8 +131,8 @@ xi_fds_add(xi_fds *w, int fd)
     return 0;
 }
 
-void
-xi_fds_remove(xi_fds *w, int fd)
+static void
+fds_remove(xi_fds *w, int fd)
 {
     for (int i = 0; i < w->n; i++) {
         if (w->fds[i] == fd) {
@@ -140,6 +140,32 @@ xi_fds_remove(xi_fds *w, int fd)
             return;
         }
     }
+}
+
+PyObject *
+xi_fds_update(xi_fds *w, xi_mutex *mu, PyObject *fd_obj, int add)
+{
+    long fd = PyLong_AsLong(fd_obj);
+    if (fd == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (fd < 0 || fd > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "not a file descriptor");
+        return NULL;
+    }
+    xi_lock(mu);
+    int rc = 0;
+    if (add) {
+        rc = fds_add(w, (int)fd);
+    }
+    else {
+        fds_remove(w, (int)fd);
+    }
+    xi_unlock(mu);
+    if (rc < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
 }
 
 void

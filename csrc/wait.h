@@ -36,8 +36,10 @@ typedef struct {
     int n, cap;
 } xi_fds;
 
-int xi_fds_add(xi_fds *w, int fd);      /* 0, or -1 with MemoryError set */
-void xi_fds_remove(xi_fds *w, int fd);
+/* The body of a primitive's _add_waiter/_remove_waiter: (un)registers the eventfd
+ * `fd_obj` in `w` under `mu`. None, or NULL with ValueError (not a file descriptor) or
+ * MemoryError set. */
+PyObject *xi_fds_update(xi_fds *w, xi_mutex *mu, PyObject *fd_obj, int add);
 void xi_fds_notify(const xi_fds *w);
 void xi_fds_fini(xi_fds *w);
 

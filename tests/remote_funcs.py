@@ -523,14 +523,15 @@ def queue_producer(q, pid, n, timeout=60):
     return n
 
 
-def queue_threaded_producer(q, pid, nthreads, n, timeout=60):
-    """``nthreads`` threads of this interpreter each put (pid, thread, i) for i < n."""
+def in_threads(nthreads, func):
+    """Runs ``func(t)`` for t < nthreads, each in its own thread of this interpreter;
+    returns their results in order, or raises RuntimeError listing every failure."""
+    results = [None] * nthreads
     errors = []
 
     def work(t):
         try:
-            for i in range(n):
-                q.put((pid, t, i), timeout=timeout)
+            results[t] = func(t)
         except BaseException as e:  # reported to the caller below
             errors.append(repr(e))
 
@@ -541,6 +542,16 @@ def queue_threaded_producer(q, pid, nthreads, n, timeout=60):
         th.join()
     if errors:
         raise RuntimeError(errors)
+    return results
+
+
+def queue_threaded_producer(q, pid, nthreads, n, timeout=60):
+    """``nthreads`` threads of this interpreter each put (pid, thread, i) for i < n."""
+    def work(t):
+        for i in range(n):
+            q.put((pid, t, i), timeout=timeout)
+
+    in_threads(nthreads, work)
     return nthreads * n
 
 
@@ -556,23 +567,7 @@ def queue_consumer(q, timeout=60):
 
 def queue_threaded_consumer(q, nthreads, timeout=60):
     """``nthreads`` threads of this interpreter each get until they see STOP."""
-    results = [None] * nthreads
-    errors = []
-
-    def work(t):
-        try:
-            results[t] = queue_consumer(q, timeout)
-        except BaseException as e:
-            errors.append(repr(e))
-
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(nthreads)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    if errors:
-        raise RuntimeError(errors)
-    return results
+    return in_threads(nthreads, lambda t: queue_consumer(q, timeout))
 
 
 def import_only_here_and_put(q, directory, module, value):
@@ -887,23 +882,8 @@ def locked_increments(prim, buf, n, kind="with", yield_inside=False):
 
 def threaded_locked_increments(prim, buf, nthreads, n, kind="with", yield_inside=False):
     """``nthreads`` threads of this interpreter each run locked_increments(n)."""
-    errors = []
-    found = []
-
-    def work():
-        try:
-            found.append(locked_increments(prim, buf, n, kind, yield_inside))
-        except BaseException as e:
-            errors.append(repr(e))
-
-    threads = [threading.Thread(target=work) for _ in range(nthreads)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    if errors:
-        raise RuntimeError(errors)
-    return sum(found)
+    return sum(in_threads(nthreads,
+                          lambda t: locked_increments(prim, buf, n, kind, yield_inside)))
 
 
 def semaphore_occupancy(sem, lock, buf, rounds, hold=0.002):
@@ -925,21 +905,7 @@ def semaphore_occupancy(sem, lock, buf, rounds, hold=0.002):
 
 
 def threaded_semaphore_occupancy(sem, lock, buf, nthreads, rounds, hold=0.002):
-    errors = []
-
-    def work():
-        try:
-            semaphore_occupancy(sem, lock, buf, rounds, hold)
-        except BaseException as e:
-            errors.append(repr(e))
-
-    threads = [threading.Thread(target=work) for _ in range(nthreads)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    if errors:
-        raise RuntimeError(errors)
+    in_threads(nthreads, lambda t: semaphore_occupancy(sem, lock, buf, rounds, hold))
     return nthreads * rounds
 
 

@@ -14,6 +14,7 @@ import pytest
 import extrainterpreters as xi
 import remote_funcs as rf
 from conftest import TESTS_DIR, assert_clean_exit
+from helpers import parse
 
 
 def live_ids():
@@ -728,14 +729,6 @@ print("PENDING-RAN", any(os.path.exists(p(f"pending{i}")) for i in range(5)), fl
 print("LIVE", [it.id for it in xi.list_all()], flush=True)
 print("THREADS", threading.active_count() - baseline, flush=True)
 """
-
-
-def parse(stdout):
-    out = {}
-    for line in stdout.splitlines():
-        key, _, rest = line.partition(" ")
-        out[key] = rest
-    return out
 
 
 def check_interrupted(proc):
