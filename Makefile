@@ -13,7 +13,20 @@ SHELL := /bin/bash
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 # The interpreters, newest first, one per minor version (tools/find-pythons.sh).
+# FETCH: versions unpacked from Debian's packages (tools/fetch-python.sh) when this
+# machine has no interpreter of its own for them. REQUIRE: versions without which
+# the run fails (in CI: all four; elsewhere none, and every version found is used).
+FETCH   ?= 3.14,3.15
+REQUIRE ?= $(if $(CI),3.12$(,)3.13$(,)3.14$(,)3.15)
+, := ,
+ifneq ($(filter-out help clean,$(or $(MAKECMDGOALS),help)),)
+PYTHONS  := $(shell tools/find-pythons.sh --fetch '$(FETCH)' --require '$(REQUIRE)' || echo MISSING)
+ifneq ($(filter MISSING,$(PYTHONS)),)
+$(error some required CPython versions were not found (see above))
+endif
+else
 PYTHONS  := $(shell tools/find-pythons.sh 2>/dev/null)
+endif
 VERSIONS := $(patsubst python%,%,$(notdir $(PYTHONS)))
 NEWEST   := $(firstword $(VERSIONS))
 python_for = $(filter %/python$(1),$(PYTHONS))
@@ -31,7 +44,7 @@ endif
 TEST_TIMEOUT ?= 10m
 PYTEST_ARGS ?=
 # Each run leaves its results in VENV/junit.xml, summed up by tools/junit_counts.py.
-run_pytest = timeout --signal=ABRT --kill-after=30s $(TEST_TIMEOUT) \
+run_pytest = timeout --signal=ABRT --kill-after=30s $(or $(2),$(TEST_TIMEOUT)) \
 	$(1)/bin/python -m pytest tests --junit-xml=$(1)/junit.xml
 counts = $(firstword $(PYTHONS)) tools/junit_counts.py
 
@@ -79,7 +92,7 @@ venv build: $(foreach v,$(VERSIONS),.venv-$v/.deps)  ## venv per Python + build 
 # allocator (each subinterpreter has its own) fails loudly there. Not on 3.12, whose
 # own races between subinterpreters running in parallel (in the interpreter itself,
 # not in this library) make that allocator abort now and then.
-test: $(foreach v,$(VERSIONS),.venv-$v/.deps)  ## strict build + pytest on every Python, then test-asan
+test: $(foreach v,$(VERSIONS),.venv-$v/.deps)  ## strict build + pytest on every Python, then test-asan and test-debug
 	@summary=(); failed=0
 	for v in $(VERSIONS); do
 		echo "== Python $$v: build (XI_WERROR=1) and pytest"
@@ -101,9 +114,14 @@ test: $(foreach v,$(VERSIONS),.venv-$v/.deps)  ## strict build + pytest on every
 	else
 		summary+=("FAIL  Python $(ASAN_VERSION) ASan+UBSan: see test-asan above; $$($(counts) $(ASAN_VENV)/junit.xml)"); failed=1
 	fi
+	if $(MAKE) --no-print-directory test-debug; then
+		summary+=("PASS  Python $(DEBUG_VERSION) debug build -X dev: $$($(counts) $(DEBUG_VENV)/junit.xml)")
+	else
+		summary+=("FAIL  Python $(DEBUG_VERSION) debug build -X dev: see test-debug above; $$($(counts) $(DEBUG_VENV)/junit.xml)"); failed=1
+	fi
 	echo "== make test summary"
 	printf '%s\n' "$${summary[@]}"
-	echo "total: $$($(counts) $(foreach v,$(VERSIONS),.venv-$v/junit.xml) $(ASAN_VENV)/junit.xml)"
+	echo "total: $$($(counts) $(foreach v,$(VERSIONS),.venv-$v/junit.xml) $(ASAN_VENV)/junit.xml $(DEBUG_VENV)/junit.xml)"
 	exit $$failed
 
 # The C core built with -fsanitize=address,undefined (XI_SANITIZE=1) and run
@@ -135,19 +153,46 @@ test-asan: $(ASAN_VENV)/.deps  ## pytest with ASan+UBSan (newest Python)
 	if ((status)); then echo "test-asan: pytest exit status $$status" >&2; exit 1; fi
 	echo "test-asan: no sanitizer report"
 
+# The suite on a debug build of CPython (Py_DEBUG: reference counts, GIL use and
+# memory checks) in development mode (-X dev), with the C core built with its own
+# assertions on (XI_DEBUG=1). python3.Xd from PATH, else Debian's (tools/fetch-python.sh).
+DEBUG_VERSION ?= 3.15
+DEBUG_VENV := .venv-debug-$(DEBUG_VERSION)
+DEBUG_PYTEST_ARGS ?=
+DEBUG_TIMEOUT ?= 25m
+$(DEBUG_VENV)/.deps: requirements-dev.txt
+	py=$$(command -v python$(DEBUG_VERSION)d || tools/fetch-python.sh --debug $(DEBUG_VERSION))
+	rm -rf $(@D)
+	$$py -m venv $(@D)
+	$(@D)/bin/python -m pip install -q -r requirements-dev.txt
+	touch $@
+
+test-debug: $(DEBUG_VENV)/.deps  ## pytest on a debug build of CPython with -X dev
+	@rm -f $(DEBUG_VENV)/junit.xml
+	echo "== Python $(DEBUG_VERSION) debug build: build (XI_WERROR=1 XI_DEBUG=1) and pytest -X dev"
+	$(call install,$(DEBUG_VENV),XI_WERROR=1 XI_DEBUG=1)
+	status=0
+	$(subst /bin/python -m,/bin/python -X dev -m,$(call run_pytest,$(DEBUG_VENV),$(DEBUG_TIMEOUT))) $(DEBUG_PYTEST_ARGS) || status=$$?
+	if ((status == 124)); then echo "test-debug: pytest timed out after $(DEBUG_TIMEOUT)" >&2; exit 1; fi
+	if ((status)); then echo "test-debug: pytest exit status $$status" >&2; exit 1; fi
+
 demo: examples/demo.py .venv-$(NEWEST)/.deps  ## run examples/demo.py on the newest Python
 	$(call install,.venv-$(NEWEST))
 	.venv-$(NEWEST)/bin/python examples/demo.py
 
-bench: benchmarks/run_all.py .venv-$(NEWEST)/.deps  ## run benchmarks/run_all.py on the newest Python
-	$(call install,.venv-$(NEWEST))
-	.venv-$(NEWEST)/bin/python benchmarks/run_all.py
+BENCH_ARGS ?=
+bench: benchmarks/run_all.py $(foreach v,$(VERSIONS),.venv-$v/.deps)  ## run benchmarks/run_all.py on every Python
+	for v in $(VERSIONS); do
+		echo "===== Python $$v"
+		$(call install,.venv-$$v)
+		.venv-$$v/bin/python benchmarks/run_all.py $(BENCH_ARGS)
+	done
 
 examples/demo.py benchmarks/run_all.py:
 	@echo "$@ is missing: it is not written yet" >&2; exit 1
 
 clean:  ## remove venvs and build products
-	rm -rf .venv-3.* .venv-asan-3.* build src/*.egg-info .pytest_cache .hypothesis
+	rm -rf .venv-3.* .venv-asan-3.* .venv-debug-3.* build src/*.egg-info .pytest_cache .hypothesis
 	find . -path ./.git -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
-.PHONY: help venv build test test-asan demo bench clean
+.PHONY: help venv build test test-asan test-debug demo bench clean

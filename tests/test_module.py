@@ -70,33 +70,31 @@ def _subinterp_sys_path_code():
     return f"import sys; sys.path[:] = {sys.path!r}\n"
 
 
-@pytest.mark.skipif(sys.version_info < (3, 13), reason="_interpreters is 3.13+")
-def test_c_module_imports_in_stdlib_own_gil_interpreter_313():
-    import _interpreters
+def test_c_module_imports_in_stdlib_own_gil_interpreter():
+    # CPython's own low-level module: _interpreters on 3.13+, _xxsubinterpreters on 3.12
+    if sys.version_info >= (3, 13):
+        import _interpreters
 
-    iid = _interpreters.create("isolated")
-    try:
-        assert _interpreters.get_config(iid).gil == "own"
-        err = _interpreters.exec(iid, _subinterp_sys_path_code() + _IMPORT_CHECK)
-        assert err is None, err
-        # a module that is refused there is refused (the check is real)
-        err = _interpreters.exec(iid, "import readline")
-        assert err is not None and err.type.__name__ == "ImportError"
-    finally:
-        _interpreters.destroy(iid)
+        iid = _interpreters.create("isolated")
+        try:
+            assert _interpreters.get_config(iid).gil == "own"
+            err = _interpreters.exec(iid, _subinterp_sys_path_code() + _IMPORT_CHECK)
+            assert err is None, err
+            # a module that is refused there is refused (the check is real)
+            err = _interpreters.exec(iid, "import readline")
+            assert err is not None and err.type.__name__ == "ImportError"
+        finally:
+            _interpreters.destroy(iid)
+    else:
+        import _xxsubinterpreters
 
-
-@pytest.mark.skipif(sys.version_info >= (3, 13), reason="_xxsubinterpreters is 3.12")
-def test_c_module_imports_in_stdlib_own_gil_interpreter_312():
-    import _xxsubinterpreters
-
-    iid = _xxsubinterpreters.create(isolated=True)
-    try:
-        _xxsubinterpreters.run_string(iid, _subinterp_sys_path_code() + _IMPORT_CHECK)
-        with pytest.raises(_xxsubinterpreters.RunFailedError, match="ImportError"):
-            _xxsubinterpreters.run_string(iid, "import readline")
-    finally:
-        _xxsubinterpreters.destroy(iid)
+        iid = _xxsubinterpreters.create(isolated=True)
+        try:
+            _xxsubinterpreters.run_string(iid, _subinterp_sys_path_code() + _IMPORT_CHECK)
+            with pytest.raises(_xxsubinterpreters.RunFailedError, match="ImportError"):
+                _xxsubinterpreters.run_string(iid, "import readline")
+        finally:
+            _xxsubinterpreters.destroy(iid)
 
 
 def test_c_module_loads_in_many_interpreters_at_once():

@@ -11,26 +11,31 @@ from conftest import assert_clean_exit
 from helpers import parse
 
 # Shared head of the subprocess scripts: a pure-Python busy loop defined in __main__
-# that leaves a marker file when it is ended by KeyboardInterrupt.
+# that leaves a marker file when it is ended by KeyboardInterrupt. The try statement
+# is in the caller's frame: CPython 3.14's compiler leaves a loop's backward jump out
+# of the enclosing try's exception table, so an interruption that lands on it would
+# escape a try in the loop's own function.
 HEAD = """
 import os, signal, sys, threading, time
 import extrainterpreters as xi
 
 MARKER = sys.argv[1]
 
-def busy_loop(seconds, marker):
+def spin(seconds):
     end = time.monotonic() + seconds
     n = 0
+    while True:  # see remote_funcs.busy about calling time.monotonic() rarely
+        n += 1
+        if n % 4096 == 0 and time.monotonic() > end:
+            return n
+
+def busy_loop(seconds, marker):
     try:
-        while True:  # see remote_funcs.busy about calling time.monotonic() rarely
-            n += 1
-            if n % 4096 == 0 and time.monotonic() > end:
-                break
+        return spin(seconds)
     except KeyboardInterrupt:
         with open(marker, "w") as f:
             f.write("interrupted")
         raise
-    return n
 
 sent = []
 
@@ -136,11 +141,14 @@ def test_ctrl_c_while_call_is_blocked_in_c(run_py, tmp_path):
     # the caller does not wait for time.sleep to return; the interpreter notices
     # the interruption once it is back in Python
     code = HEAD + """
+def sleep_then_spin(seconds):
+    time.sleep(seconds)
+    while True:  # back in Python: the interruption must land here
+        pass
+
 def sleeper(seconds, marker):
     try:
-        time.sleep(seconds)
-        while True:  # back in Python: the interruption must land here
-            pass
+        sleep_then_spin(seconds)
     except KeyboardInterrupt:
         with open(marker, "w") as f:
             f.write("interrupted")

@@ -8,20 +8,34 @@
 #      but fails outside a folder that selects its version);
 #   2. $(pyenv root)/versions/3.X*/bin/python3.X, newest patch release first
 #      (without the pyenv command: $PYENV_ROOT, else ~/.pyenv);
-#   3. /usr/bin/python3.X.
+#   3. /usr/bin/python3.X;
+#   4. the build tools/fetch-python.sh unpacked into its cache.
 # A candidate must run, be CPython 3.X with the GIL (not a free-threaded build),
 # and have its C headers (Python.h) and the venv module.
 #
-# Usage: tools/find-pythons.sh [-v]
-#   -v  also tell on stderr why each rejected candidate was rejected.
+# Usage: tools/find-pythons.sh [-v] [--fetch 3.X[,3.Y...]] [--require 3.X[,3.Y...]]
+#   -v         also tell on stderr why each rejected candidate was rejected;
+#   --fetch    for each of these versions that nothing above provides, run
+#              tools/fetch-python.sh (Debian's build) and use what it unpacks;
+#   --require  exit status 1 unless each of these versions is found.
 # Exit status 1, with the reasons on stderr, when none is found.
 set -uo pipefail
 
-verbose=0
-[[ ${1:-} == -v ]] && verbose=1
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+verbose=0 fetch=() require=()
+while (($#)); do
+    case $1 in
+        -v) verbose=1 ;;
+        --fetch) IFS=', ' read -ra fetch <<<"${2?--fetch needs versions}"; shift ;;
+        --require) IFS=', ' read -ra require <<<"${2?--require needs versions}"; shift ;;
+        *) echo "usage: $0 [-v] [--fetch 3.X,...] [--require 3.X,...]" >&2; exit 2 ;;
+    esac
+    shift
+done
+cache=${XI_PYTHON_CACHE:-${XDG_CACHE_HOME:-${HOME:-}/.cache}/extrainterpreters/python}
 
 minors=(19 18 17 16 15 14 13 12)
-rejected=()
+rejected=() missing=()
 
 # Prints the interpreter's own path when it is usable as Python 3.$2, else
 # prints the reason it is not and returns 1.
@@ -79,28 +93,50 @@ for m in "${minors[@]}"; do
         done < <(compgen -G "$pyenv_root/versions/3.$m*" | sort -rV)
     fi
     [[ -x /usr/bin/python3.$m ]] && candidates+=("/usr/bin/python3.$m")
+    [[ -x $cache/3.$m/usr/bin/python3.$m ]] && candidates+=("$cache/3.$m/usr/bin/python3.$m")
 
+    ok=0
     for c in "${candidates[@]}"; do
         if exe=$(probe "$c" "$m"); then
             echo "$exe"
-            found=$((found + 1))
+            ok=1
             break
         fi
         rejected+=("$c: ${exe:-does not run}")
         ((verbose)) && echo "find-pythons: skipped $c: ${exe:-does not run}" >&2
     done
+    if ((!ok)) && [[ " ${fetch[*]} " == *" 3.$m "* ]]; then
+        if c=$("$here/fetch-python.sh" "3.$m") && exe=$(probe "$c" "$m"); then
+            echo "$exe"
+            ok=1
+        else
+            rejected+=("Debian's 3.$m (tools/fetch-python.sh): ${exe:-could not be fetched}")
+        fi
+    fi
+    if ((ok)); then
+        found=$((found + 1))
+    elif [[ " ${require[*]} " == *" 3.$m "* ]]; then
+        missing+=("3.$m")
+    fi
 done
+
+if ((${#missing[@]})); then
+    echo "find-pythons: required but not found: ${missing[*]}" >&2
+    printf '  rejected: %s\n' "${rejected[@]}" >&2
+    exit 1
+fi
 
 if ((found == 0)); then
     {
-        echo "find-pythons: no CPython >= 3.12 found; install python3.12 or python3.13"
+        echo "find-pythons: no CPython >= 3.12 found; install one of 3.12 to 3.15"
         echo "  with its headers and venv module (Debian/Ubuntu: apt-get install"
-        echo "  python3.13-dev python3.13-venv), or with pyenv (pyenv install 3.13)."
+        echo "  python3.13-dev python3.13-venv), or with pyenv (pyenv install 3.14),"
+        echo "  or run tools/fetch-python.sh 3.14 on a Debian-based machine."
         if ((${#rejected[@]})); then
             echo "  Rejected:"
             printf '    %s\n' "${rejected[@]}"
         fi
-        echo "  Searched: python3.1[2-9] on PATH, ${pyenv_root:-<no pyenv root>}/versions/3.1[2-9]*, /usr/bin."
+        echo "  Searched: python3.1[2-9] on PATH, ${pyenv_root:-<no pyenv root>}/versions/3.1[2-9]*, /usr/bin, $cache."
     } >&2
     exit 1
 fi
