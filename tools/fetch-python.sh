@@ -6,7 +6,8 @@
 # Usage: tools/fetch-python.sh [--debug] [--testsuite] 3.X
 #   --debug      Debian's debug build instead (python3.Xd: Py_DEBUG, reference count and
 #                GIL checks; extensions for it are built against its own headers)
-#   --testsuite  also CPython's own test suite (Lib/test: libpython3.X-testsuite)
+#   --testsuite  also CPython's own test suite (Lib/test: libpython3.X-testsuite),
+#                added to the same folder if the interpreter is there already
 # Cache: $XI_PYTHON_CACHE, else ${XDG_CACHE_HOME:-~/.cache}/extrainterpreters/python.
 #
 # How: a Debian-based machine whose release has no 3.X (Debian 12) can still run the
@@ -29,11 +30,12 @@ done
 [[ -n $ver ]] || { echo "usage: $0 [--debug] [--testsuite] 3.14|3.15" >&2; exit 2; }
 
 suffix=; ((debug)) && suffix=d
-name=$ver$suffix; ((testsuite)) && name=$name-tests
+name=$ver$suffix
 cache=${XI_PYTHON_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/extrainterpreters/python}
 dir=$cache/$name
 py=$dir/usr/bin/python$ver$suffix
-if [[ -x $py && -f $dir/.complete ]]; then
+have_tests() { [[ -d $dir/usr/lib/python$ver/test/test_interpreters ]]; }
+if [[ -x $py && -f $dir/.complete ]] && { ((!testsuite)) || have_tests; }; then
     echo "$py"
     exit 0
 fi
@@ -71,11 +73,21 @@ packages=(python$ver python$ver-minimal python$ver-dev python$ver-venv
           libdb5.3t64 python3-pip-whl python3-setuptools-whl)
 ((debug)) && packages+=(python$ver-dbg libpython$ver-dbg)
 ((testsuite)) && packages+=(libpython$ver-testsuite)
+if [[ -x $py && -f $dir/.complete ]]; then
+    packages=(libpython$ver-testsuite)   # only the test suite is missing
+fi
 # All at once; if one name is missing (they change between releases), one at a time.
 if ! (cd "$tmp/debs" && "${apt[@]}" download "${packages[@]}" >/dev/null 2>&1); then
     for p in "${packages[@]}"; do
         (cd "$tmp/debs" && "${apt[@]}" download "$p" >/dev/null 2>&1) || say "no package $p in the archive"
     done
+fi
+if ((${#packages[@]} == 1)); then
+    compgen -G "$tmp/debs/*.deb" >/dev/null || { say "Debian's archive has no libpython$ver-testsuite"; exit 1; }
+    for deb in "$tmp"/debs/*.deb; do dpkg-deb -x "$deb" "$dir"; done
+    have_tests || { say "libpython$ver-testsuite has no test.test_interpreters"; exit 1; }
+    echo "$py"
+    exit 0
 fi
 compgen -G "$tmp/debs/python$ver-minimal_*.deb" >/dev/null || { say "Debian's archive has no python$ver"; exit 1; }
 
@@ -104,7 +116,7 @@ done
 
 # Debian compiles the standard library when a package is installed, not in the package:
 # without this, every new interpreter would compile its imports from source.
-"$py" -m compileall -q -j 0 "$dir/usr/lib/python$ver" >/dev/null 2>&1 || true
+"$py" -m compileall -q -j 0 -x '/test/' "$dir/usr/lib/python$ver" >/dev/null 2>&1 || true
 "$py" -c 'import ssl, sqlite3, ctypes, venv, ensurepip, sysconfig' >&2
 "$py" -m venv --without-pip "$tmp/venv" >&2
 "$py" -m ensurepip --help >/dev/null
