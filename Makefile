@@ -164,7 +164,7 @@ $(DEBUG_VENV)/.deps: requirements-dev.txt
 	py=$$(command -v python$(DEBUG_VERSION)d || tools/fetch-python.sh --debug $(DEBUG_VERSION))
 	rm -rf $(@D)
 	$$py -m venv $(@D)
-	$(@D)/bin/python -m pip install -q -r requirements-dev.txt
+	PYTHONWARNINGS=ignore $(@D)/bin/python -m pip install -q -r requirements-dev.txt
 	touch $@
 
 test-debug: $(DEBUG_VENV)/.deps  ## pytest on a debug build of CPython with -X dev
