@@ -1,5 +1,6 @@
 /* extrainterpreters._xi: the C core. The map of its state is in state.h. */
 #include "buffer.h"
+#include "extinfo.h"
 #include "handle.h"
 #include "queue.h"
 #include "registry.h"
@@ -212,6 +213,9 @@ static PyMethodDef module_methods[] = {
     {"main_id", mod_main_id, METH_NOARGS, "id of the main interpreter"},
     {"close_all", mod_close_all, METH_NOARGS,
      "close every interpreter once its calls return; no new ones afterwards"},
+    {"_extension_kind", xi_mod_extension_kind, METH_O,
+     "_extension_kind(module) -> (init, multiple_interpreters, gil): what a module's "
+     "definition declares about subinterpreters"},
     {NULL, NULL, 0, NULL},
 };
 
