@@ -37,6 +37,8 @@ def ensure_bytecode():
 def fmt_t(s):
     if s is None:
         return "-"
+    if s < 1e-6:
+        return f"{s * 1e9:.0f} ns"
     if s < 1e-3:
         return f"{s * 1e6:.1f} us"
     if s < 1.0:
