@@ -37,6 +37,8 @@ def ensure_bytecode():
 def fmt_t(s):
     if s is None:
         return "-"
+    if s < 1e-6:
+        return f"{s * 1e9:.0f} ns"
     if s < 1e-3:
         return f"{s * 1e6:.1f} us"
     if s < 1.0:
@@ -120,6 +122,50 @@ class PairedRow(Row):
         """(lowest, highest) per-round value."""
         vs = self.rounds()
         return (min(vs), max(vs)) if vs else (None, None)
+
+
+class NARow(Row):
+    """A row whose baseline does not exist on this Python."""
+
+    def __init__(self, name, reason, target_str="-"):
+        super().__init__(name, None, None, note=reason)
+        self._target_str = target_str
+
+    def status(self):
+        return "n/a"
+
+    def cells(self):
+        return [self.name, "-", "n/a", "-", self._target_str, "n/a"]
+
+
+# ---------------------------------------------------------------- the stdlib's interpreters
+
+NO_STDLIB = (f"n/a: stdlib has no concurrent.interpreters (Python "
+             f"{platform.python_version()}; 3.14+)")
+
+
+def stdlib_interpreters():
+    """The stdlib's ``concurrent.interpreters`` (3.14+), or None."""
+    try:
+        import concurrent.interpreters as ci
+    except ImportError:
+        return None
+    return ci
+
+
+def stdlib_pool_class():
+    """The stdlib's ``concurrent.futures.InterpreterPoolExecutor`` (3.14+), or None."""
+    return getattr(cf, "InterpreterPoolExecutor", None) if stdlib_interpreters() else None
+
+
+def paired(name, ours, base, kind, target, note=""):
+    """A PairedRow whose note ends with the spread of its rounds."""
+    row = PairedRow(name, ours, base, kind, target)
+    lo, hi = row.spread()
+    spread = "" if lo is None else (f"rounds {lo:.3f}..{hi:.3f}" if kind == "ratio"
+                                    else f"rounds {lo:.2f}x..{hi:.2f}x")
+    row.note = "; ".join(x for x in (note, spread) if x)
+    return row
 
 
 def print_table(rows, out=sys.stdout):

@@ -7,21 +7,27 @@ in alternating order, over several rounds; the table shows the median round of e
 and their ratio. Absolute times on a shared machine mean little: the ratios are what
 the targets are about. Every pool has 2 workers, is created once before the clock and
 warmed up (each worker has run a task, so the workload module is imported there).
+On 3.14+ the stdlib's ``concurrent.futures.InterpreterPoolExecutor(2)`` is one more
+contender in 1., 2. and 3. (its rows say n/a before 3.14); its ratios are medians of
+each round's own ratio.
 
   1. ``list(pool.map(f, range(20000)))`` with a trivial importable ``f``, default
-     chunksize for all: vs ``ThreadPoolExecutor(2).map`` and vs
-     ``ProcessPoolExecutor(2).map`` (fork); ProcessPoolExecutor with chunksize=1000 for
-     reference.
+     chunksize for all: vs ``ThreadPoolExecutor(2).map``, vs the stdlib's
+     ``InterpreterPoolExecutor(2).map`` and vs ``ProcessPoolExecutor(2).map`` (fork);
+     ProcessPoolExecutor with chunksize=1000 for reference.
   2. ``pool.submit(f, 1).result()`` round trip, one call after the other, vs the same
-     on ``ThreadPoolExecutor(2)``.
+     on ``ThreadPoolExecutor(2)`` and on the stdlib's ``InterpreterPoolExecutor(2)``
+     (fewer calls per round there).
   3. A pure-Python CPU-bound job (count the primes below N by trial division, N
      calibrated to take about 0.6 s of CPU time serially) split in 128 chunks,
      submitted to the pool largest first, vs the same chunks run serially in the main
-     thread and vs ``ProcessPoolExecutor(2)`` (fork). Every round runs all contenders
+     thread, vs the stdlib's ``InterpreterPoolExecutor(2)`` and vs
+     ``ProcessPoolExecutor(2)`` (fork). Every round runs all contenders
      back to back; the ratios are medians of each round's own ratio. For reference:
      the same job in 32 chunks, where both pools do the same work on the same two
      cores and tie; and cold start, creating the pool, running the job and shutting the
-     pool down, vs the same with a fresh ``ProcessPoolExecutor(2)``.
+     pool down, vs the same with a fresh ``ProcessPoolExecutor(2)`` (and a fresh stdlib
+     ``InterpreterPoolExecutor(2)``).
   4. ``await xi.aio.run(f, 1)``, sequential awaits in one ``asyncio.run``, vs ``await
      loop.run_in_executor(ThreadPoolExecutor(2), f, 1)``.
 
@@ -39,14 +45,16 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 if BENCH_DIR not in sys.path:
     sys.path.insert(0, BENCH_DIR)
 
-from _bench import (PairedRow, Row, alternate, arg_parser, begin, ensure_bytecode, finish, fmt_t,  # noqa: E402
-                    fork_pool, load_xi, med, perf, progress, section_runner)
+from _bench import (NO_STDLIB, NARow, PairedRow, Row, alternate, arg_parser, begin,  # noqa: E402
+                    ensure_bytecode, finish, fmt_t, fork_pool, load_xi, med, paired, perf,
+                    progress, section_runner, stdlib_pool_class)
 from _workloads import count_primes, identity, pause, timed_primes  # noqa: E402
 
 WORKERS = 2
 MAP_ITEMS = 20_000
 CHUNKS = 128
 COARSE_CHUNKS = 32
+STDLIB_POOL = "concurrent.futures.InterpreterPoolExecutor(2)"
 
 
 def warm(ex):
@@ -61,7 +69,7 @@ def warm(ex):
 # ---------------------------------------------------------------- 1. map
 
 def bench_map(xi, cfg, rows, pools):
-    ipe, tpe, ppe = pools["ipe"], pools["tpe"], pools["ppe"]
+    ipe, tpe, ppe, sipe = pools["ipe"], pools["tpe"], pools["ppe"], pools["sipe"]
     rounds, n = cfg.rounds_1, MAP_ITEMS
     expect = list(range(n))
 
@@ -75,17 +83,27 @@ def bench_map(xi, cfg, rows, pools):
         return one
 
     measures = [timed(ipe), timed(tpe)]
+    if sipe is not None:
+        measures.append(timed(sipe))
     if ppe is not None:
         measures += [timed(ppe), timed(ppe, chunksize=1000)]
     for m in measures:
         m()
     progress(f"1. map(f, range({n:,})): {rounds} rounds "
-             f"({'with' if ppe is not None else 'without'} ProcessPoolExecutor)")
+             f"({'with' if sipe is not None else 'without'} the stdlib's pool, "
+             f"{'with' if ppe is not None else 'without'} ProcessPoolExecutor)")
     s = alternate(rounds, *measures)
     o = med(s[0])
     rows.append(Row(f"1. map(f, range({n:,})) vs ThreadPoolExecutor(2).map", o, med(s[1]),
                     "ratio", 1.0, note="default chunksize for both; the result list is "
                                        "built inside the clock"))
+    name = f"1. map(f, range({n:,})) vs {STDLIB_POOL}.map"
+    if sipe is None:
+        rows.append(NARow(name, NO_STDLIB, "<= 0.1"))
+    else:
+        rows.append(paired(name, s[0], s.pop(2), "ratio", 0.1,
+                           note="default chunksize for both (the stdlib's pool sends one "
+                                "item per task); ratio: median of each round's own ratio"))
     if ppe is None:
         rows.append(Row.failed(f"1. map(f, range({n:,})) vs ProcessPoolExecutor(2).map",
                                "ProcessPoolExecutor(fork) unavailable"))
@@ -108,14 +126,26 @@ def submit_loop(ex, n):
 
 
 def bench_submit(xi, cfg, rows, pools):
-    ipe, tpe = pools["ipe"], pools["tpe"]
-    rounds, n = cfg.rounds_2, cfg.calls_2
+    ipe, tpe, sipe = pools["ipe"], pools["tpe"], pools["sipe"]
+    rounds, n, m = cfg.rounds_2, cfg.calls_2, cfg.calls_2_std
+    measures = [lambda: submit_loop(ipe, n), lambda: submit_loop(tpe, n)]
     submit_loop(ipe, 200)
     submit_loop(tpe, 200)
-    progress(f"2. submit(f, 1).result(): {rounds} rounds x {n:,} calls")
-    o, b = alternate(rounds, lambda: submit_loop(ipe, n), lambda: submit_loop(tpe, n))
+    if sipe is not None:
+        submit_loop(sipe, 50)
+        measures.append(lambda: submit_loop(sipe, m))
+    progress(f"2. submit(f, 1).result(): {rounds} rounds x {n:,} calls"
+             + (f" ({m:,} on the stdlib's pool)" if sipe is not None else ""))
+    o, b, *st = alternate(rounds, *measures)
     rows.append(Row("2. submit(f, 1).result() vs ThreadPoolExecutor(2)", med(o), med(b),
                     "ratio", 1.5, note=f"{n:,} sequential round trips per round"))
+    name = f"2. submit(f, 1).result() vs {STDLIB_POOL}"
+    if sipe is None:
+        rows.append(NARow(name, NO_STDLIB, "<= 0.5"))
+    else:
+        rows.append(paired(name, o, st[0], "ratio", 0.5,
+                           note=f"{m:,} sequential round trips per round on the stdlib's "
+                                "pool; ratio: median of each round's own ratio"))
 
 
 # ---------------------------------------------------------------- 3. CPU-bound
@@ -152,7 +182,7 @@ def bench_cpu(xi, cfg, rows, pools):
     n = calibrate(cfg.cpu_seconds)
     fine, coarse = split(n, CHUNKS), split(n, COARSE_CHUNKS)
     expect = sum(count_primes(lo, hi) for lo, hi in coarse)
-    ipe, ppe = pools["ipe"], pools["ppe"]
+    ipe, ppe, sipe = pools["ipe"], pools["ppe"], pools["sipe"]
     rounds = cfg.rounds_3
     task_cpu = {}
 
@@ -172,22 +202,30 @@ def bench_cpu(xi, cfg, rows, pools):
 
     measures = [measure("serial", serial), measure("ours", lambda: run_chunks(ipe, fine)),
                 measure("ours-coarse", lambda: run_chunks(ipe, coarse))]
+    if sipe is not None:
+        measures += [measure("stdlib", lambda: run_chunks(sipe, fine)),
+                     measure("stdlib-coarse", lambda: run_chunks(sipe, coarse))]
     if ppe is not None:
         measures += [measure("ppe", lambda: run_chunks(ppe, fine)),
                      measure("ppe-coarse", lambda: run_chunks(ppe, coarse))]
     run_chunks(ipe, fine[-8:])
+    if sipe is not None:
+        run_chunks(sipe, fine[-8:])
     if ppe is not None:
         run_chunks(ppe, fine[-8:])
     progress(f"3. count_primes(0, {n:,}) in {CHUNKS} and in {COARSE_CHUNKS} chunks: "
              f"{rounds} rounds")
     s, o, oc, *p = alternate(rounds, *measures)
+    std_fine = std_coarse = None
+    if sipe is not None:
+        std_fine, std_coarse, *p = p
 
     def cpu_per_work(label):
         return med([c / sc for c, sc in zip(task_cpu[label], task_cpu["serial"])])
 
     label = f"count_primes(0, {n:,})"
 
-    def paired(name, ours, base, target, note):
+    def cpu_row(name, ours, base, target, note):
         """The median of each round's own ratio: a round runs every contender back to
         back, so a slow spell of a shared machine weighs on both sides of its ratio."""
         row = PairedRow(name, ours, base, "speedup", target)
@@ -196,31 +234,42 @@ def bench_cpu(xi, cfg, rows, pools):
                     f"{min(base) / min(ours):.2f}x")
         return row
 
-    rows.append(paired(f"3. CPU-bound job in {CHUNKS} chunks vs serial (speedup)", o, s, 1.8,
-                     f"{label} ({expect:,} primes), serial {fmt_t(min(s))}; CPU time the "
-                     f"chunks took in the pool / serially: {cpu_per_work('ours'):.2f} (over "
-                     f"1.00: each core is slower while both are busy)"))
+    rows.append(cpu_row(f"3. CPU-bound job in {CHUNKS} chunks vs serial (speedup)", o, s, 1.8,
+                        f"{label} ({expect:,} primes), serial {fmt_t(min(s))}; CPU time the "
+                        f"chunks took in the pool / serially: {cpu_per_work('ours'):.2f} "
+                        f"(over 1.00: each core is slower while both are busy)"))
+    name = f"3. CPU-bound job in {CHUNKS} chunks vs {STDLIB_POOL} (speedup)"
+    if sipe is None:
+        rows.append(NARow(name, NO_STDLIB, ">= 1x"))
+    else:
+        rows.append(cpu_row(name, o, std_fine, 1.0,
+                            f"same chunks, same submit order, warm; chunk CPU time in the "
+                            f"stdlib's pool / serially: {cpu_per_work('stdlib'):.2f}"))
+        rows.append(cpu_row(f"3. same job in {COARSE_CHUNKS} chunks vs {STDLIB_POOL} (info)",
+                            oc, std_coarse, None, "few large chunks"))
     if p:
         pf, pc = p
-        rows.append(paired(f"3. CPU-bound job in {CHUNKS} chunks vs ProcessPoolExecutor(2) "
-                         "(speedup)", o, pf, 1.0,
-                         f"fork, warm; chunk CPU time in the process pool / serially: "
-                         f"{cpu_per_work('ppe'):.2f}"))
-        rows.append(paired("3. ProcessPoolExecutor(2) vs serial (speedup, info)", pf, s, None,
-                         "what the machine allows right now"))
-        rows.append(paired(f"3. same job in {COARSE_CHUNKS} chunks vs ProcessPoolExecutor(2) "
-                         "(info)", oc, pc, None,
-                         "with few large chunks both pools do the same work on the same "
-                         "two cores"))
+        rows.append(cpu_row(f"3. CPU-bound job in {CHUNKS} chunks vs ProcessPoolExecutor(2) "
+                            "(speedup)", o, pf, 1.0,
+                            f"fork, warm; chunk CPU time in the process pool / serially: "
+                            f"{cpu_per_work('ppe'):.2f}"))
+        rows.append(cpu_row("3. ProcessPoolExecutor(2) vs serial (speedup, info)", pf, s, None,
+                            "what the machine allows right now"))
+        rows.append(cpu_row(f"3. same job in {COARSE_CHUNKS} chunks vs ProcessPoolExecutor(2) "
+                            "(info)", oc, pc, None,
+                            "with few large chunks both pools do the same work on the same "
+                            "two cores"))
     else:
         rows.append(Row.failed(f"3. CPU-bound job in {CHUNKS} chunks vs "
                                "ProcessPoolExecutor(2) (speedup)",
                                "ProcessPoolExecutor(fork) unavailable"))
-    rows.append(paired(f"3. same job in {COARSE_CHUNKS} chunks vs serial (info)", oc, s, None,
-                     "few large chunks"))
+    rows.append(cpu_row(f"3. same job in {COARSE_CHUNKS} chunks vs serial (info)", oc, s, None,
+                        "few large chunks"))
 
     # Cold start: no subinterpreter may exist while a process pool forks its workers.
     pools.pop("ipe").shutdown()
+    if sipe is not None:
+        pools.pop("sipe").shutdown()
     rounds_c = cfg.rounds_3c
 
     def cold(make_pool):
@@ -237,14 +286,19 @@ def bench_cpu(xi, cfg, rows, pools):
         return one
 
     progress(f"3. cold start (pool creation + job + shutdown): {rounds_c} rounds")
-    c, pc = alternate(rounds_c, cold(lambda: xi.InterpreterPoolExecutor(WORKERS)),
-                      cold(lambda: fork_pool(WORKERS)))
+    colds = [cold(lambda: xi.InterpreterPoolExecutor(WORKERS)), cold(lambda: fork_pool(WORKERS))]
+    if sipe is not None:
+        colds.append(cold(lambda: stdlib_pool_class()(WORKERS)))
+    c, pc, *cs = alternate(rounds_c, *colds)
     rows.append(Row("3. cold: new pool + job + shutdown vs serial (speedup, info)", min(c),
                     min(s), "speedup", None))
     rows.append(Row("3. cold: new pool + job + shutdown vs ProcessPoolExecutor(2) (info)",
                     min(c), min(pc), "speedup", None,
                     note="both pools created, used and shut down (wait=True) inside the "
                          "clock; process pool: fork"))
+    if cs:
+        rows.append(Row(f"3. cold: new pool + job + shutdown vs {STDLIB_POOL} (info)",
+                        min(c), min(cs[0]), "speedup", None))
 
 
 # ---------------------------------------------------------------- 4. aio.run
@@ -296,13 +350,14 @@ def main(argv=None):
     q = cfg.quick
     cfg.rounds_1 = 3 if q else 5
     cfg.rounds_2, cfg.calls_2 = (5, 500) if q else (15, 1000)
+    cfg.calls_2_std = 200 if q else 300
     cfg.rounds_3, cfg.rounds_3c, cfg.cpu_seconds = (5, 1, 0.6) if q else (25, 3, 0.6)
     cfg.rounds_4, cfg.calls_4 = (5, 500) if q else (15, 1000)
 
     ensure_bytecode()
     warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
 
-    pools = {"ppe": None}
+    pools = {"ppe": None, "sipe": None}
     # Fork the process pool before any interpreter or thread exists.
     if sections & set("13"):
         try:
@@ -328,13 +383,22 @@ def main(argv=None):
         traceback.print_exc()
         rows.append(Row.failed("InterpreterPoolExecutor(2)", f"{type(e).__name__}: {e}"))
         sections -= set("123")
+    stdlib_pool = stdlib_pool_class()
+    if sections & set("123") and stdlib_pool is not None:
+        try:
+            pools["sipe"] = stdlib_pool(WORKERS)
+            warm(pools["sipe"])
+        except Exception as e:
+            traceback.print_exc()
+            rows.append(Row.failed(STDLIB_POOL, f"{type(e).__name__}: {e}"))
+            sections -= set("123")
 
     section = section_runner(sections, rows)
     section("1", "1. map", bench_map, xi, cfg, rows, pools)
     section("2", "2. submit round trip", bench_submit, xi, cfg, rows, pools)
     section("3", "3. CPU-bound job", bench_cpu, xi, cfg, rows, pools)
     section("4", "4. aio.run", bench_aio, xi, cfg, rows, pools)
-    for key in ("ipe", "tpe", "ppe"):
+    for key in ("ipe", "sipe", "tpe", "ppe"):
         if pools.get(key) is not None:
             pools[key].shutdown()
 

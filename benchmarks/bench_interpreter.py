@@ -11,7 +11,9 @@ the targets are about.
   a. ``interp.run(f, 1)`` round trip on a warm interpreter, from the main thread and
      from another thread, vs ``ThreadPoolExecutor(1).submit(f, 1).result()``; and vs
      ``run`` of extrainterpreters 0.3.0 (from the package index, installed in a
-     virtualenv under bench-venvs/ and measured in a subprocess of it).
+     virtualenv under bench-venvs/ and measured in a subprocess of it); and vs
+     ``Interpreter.call(f, 1)`` of the stdlib's ``concurrent.interpreters`` (3.14+; n/a
+     before), both from the main thread.
   b. 64 MiB of ``bytes`` sent to ``len`` and 64 MiB returned from ``bytes(n)``, vs one
      64 MiB copy (``bytes(bytearray)``); ProcessPoolExecutor (fork) for reference.
   c. ``Interpreter().start()`` + first ``run(f, 1)`` + ``close()`` vs the raw stdlib
@@ -36,8 +38,9 @@ REPO_ROOT = os.path.dirname(BENCH_DIR)
 if BENCH_DIR not in sys.path:
     sys.path.insert(0, BENCH_DIR)
 
-from _bench import (MiB, Row, alternate, arg_parser, begin, ensure_bytecode, finish,  # noqa: E402
-                    fmt_t, fork_pool, load_xi, med, perf, progress, section_runner)
+from _bench import (NO_STDLIB, MiB, NARow, Row, alternate, arg_parser, begin,  # noqa: E402
+                    ensure_bytecode, finish, fmt_t, fork_pool, load_xi, med, paired, perf,
+                    progress, section_runner, stdlib_interpreters)
 from _workloads import cpu_work, identity, make_bytes, noop, time_make_bytes  # noqa: E402
 
 SEED_VERSION = "0.3.0"
@@ -160,6 +163,46 @@ def bench_round_trip(xi, cfg, rows):
         ex.shutdown()
         interp.close()
     return main_ours, other
+
+
+def bench_stdlib_call(xi, cfg, rows):
+    """run(f, 1) vs the stdlib's public ``concurrent.interpreters`` Interpreter.call(f, 1),
+    both on a warm interpreter, from the main thread."""
+    name = "a. run(f, 1) vs concurrent.interpreters Interpreter.call(f, 1)"
+    ci = stdlib_interpreters()
+    if ci is None:
+        rows.append(NARow(name, NO_STDLIB, "<= 0.2"))
+        return
+    rounds, n, m = cfg.rounds_a, cfg.calls_a, cfg.calls_std
+    interp = xi.Interpreter().start()
+    try:
+        si = ci.create()
+        try:
+            assert si.call(identity, 1) == 1
+            assert interp.run(identity, 1) == 1
+            for _ in range(50):
+                si.call(identity, 1)
+                interp.run(identity, 1)
+
+            def loop_std():
+                call = si.call
+                t0 = perf()
+                for _ in range(m):
+                    call(identity, 1)
+                return (perf() - t0) / m
+
+            progress(f"a. run(f, 1) vs concurrent.interpreters call(f, 1): {rounds} rounds "
+                     f"x {n} / {m} calls")
+            o, b = alternate(rounds, lambda: loop_run(interp, n), loop_std)
+            rows.append(paired(name, o, b, "ratio", 0.2,
+                               note=f"{n} calls of ours, {m} of the stdlib per round (Interpreter "
+                                    "= concurrent.interpreters.create()); Interpreter.call is "
+                                    "Interpreter.run here; ratio: median of each round's own "
+                                    "ratio"))
+        finally:
+            si.close()
+    finally:
+        interp.close()
 
 
 SEED_SCRIPT = r"""
@@ -480,6 +523,7 @@ def main(argv=None):
     cfg, sections = begin(ap, argv, ignore_unknown=False)
     q = cfg.quick
     cfg.rounds_a, cfg.calls_a = (5, 500) if q else (9, 2000)
+    cfg.calls_std = 100 if q else 300
     cfg.rounds_seed, cfg.calls_seed = (3, 100) if q else (7, 300)
     cfg.rounds_b, cfg.size_b = (3, 64 * MiB) if q else (7, 64 * MiB)
     cfg.rounds_c, cfg.cycles_c = (3, 3) if q else (7, 4)
@@ -517,6 +561,7 @@ def main(argv=None):
     section = section_runner(sections, rows)
 
     ours_a = section("a", "a. run(f, 1) round trip", bench_round_trip, xi, cfg, rows)
+    section("a", "a. run(f, 1) vs concurrent.interpreters", bench_stdlib_call, xi, cfg, rows)
     if "a" in sections and not cfg.no_seed and ours_a is not None:
         section("a", f"a. vs extrainterpreters {SEED_VERSION}", bench_seed, cfg, ours_a, rows)
     section("b", "b. 64 MiB send / return", bench_bytes, xi, cfg, rows, ppe)

@@ -9,12 +9,16 @@ the targets are about (except in 4., whose target is absolute).
 
   1. ``q.put(1); q.get()`` in one thread of the main interpreter, vs the stdlib's
      ``_interpqueues`` (3.13+; on 3.12, which lacks it, the row is n/a and
-     ``_xxinterpchannels`` send + recv stands in) and vs ``multiprocessing.Queue`` put +
-     get in one process.
+     ``_xxinterpchannels`` send + recv stands in), vs the public
+     ``concurrent.interpreters.create_queue()`` (3.14+; n/a before) and vs
+     ``multiprocessing.Queue`` put + get in one process.
   2. Ping-pong: the main interpreter puts ``i`` on q1, a subinterpreter (blocked in
      ``q1.get()`` in its own thread) puts ``i + 1`` on q2, the main interpreter gets it.
-     Round trip vs two threads doing the same with ``queue.Queue``; a forked process with
-     two ``multiprocessing.Queue`` for reference.
+     Round trip vs two threads doing the same with ``queue.Queue``; vs the same
+     ping-pong with a ``concurrent.interpreters`` subinterpreter and two
+     ``create_queue()`` queues (3.14+; their ``get()`` polls every 10 ms, so that side
+     gets few round trips per round and the ratio is the median of each round's own
+     ratio); a forked process with two ``multiprocessing.Queue`` for reference.
   3. 1 MiB ``bytes`` items streamed from a producer subinterpreter to a consumer
      subinterpreter through a bounded Queue, each driven by ``call_in_thread``: wall
      time for N items vs N single copies ``bytes(src)`` of one 1 MiB bytearray (the
@@ -38,23 +42,10 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 if BENCH_DIR not in sys.path:
     sys.path.insert(0, BENCH_DIR)
 
-from _bench import (MiB, PairedRow, Row, alternate, arg_parser, begin, finish, fmt_t, load_xi,  # noqa: E402
-                    med, perf, progress, section_runner)
+from _bench import (NO_STDLIB, MiB, NARow, PairedRow, Row, alternate, arg_parser, begin,  # noqa: E402
+                    finish, fmt_t, load_xi, med, paired, perf, progress, section_runner,
+                    stdlib_interpreters)
 from _workloads import buffer_len, buffer_peek, consume, identity, pong  # noqa: E402
-
-
-class NARow(Row):
-    """A row whose baseline does not exist on this Python."""
-
-    def __init__(self, name, reason, target_str="-"):
-        super().__init__(name, None, None, note=reason)
-        self._target_str = target_str
-
-    def status(self):
-        return "n/a"
-
-    def cells(self):
-        return [self.name, "-", "n/a", "-", self._target_str, "n/a"]
 
 
 class AbsRow(Row):
@@ -82,7 +73,8 @@ def gbps(nbytes, seconds):
 # ---------------------------------------------------------------- 1. put + get
 
 def raw_queue_baseline():
-    """(label, put_get_loop(n) -> seconds per pair, cleanup) of the stdlib baseline.
+    """(label, put_get_loop(n) -> seconds per pair, cleanup, what it calls) of the
+    stdlib baseline.
 
     On 3.13+ ``_interpqueues``; on 3.12 ``_xxinterpchannels``; None if neither."""
     try:
@@ -92,26 +84,30 @@ def raw_queue_baseline():
     if m is not None:
         # 3.13.0: create(maxsize, fmt, unboundop), put(qid, obj, fmt, unboundop),
         # get(qid) -> (obj, fmt, unboundop). fmt 0: plain objects; unboundop 1: remove.
+        # 3.14+: create(maxsize, unboundop, fallback), put(qid, obj, unboundop),
+        # get(qid) -> (obj, unboundop); fallback -1: the default.
         qid = None
-        for args in ((0, 0, 1), (0, 0), (0,)):
+        for cargs in ((0, 0, 1), (0, 1, -1), (0, 0), (0,)):
             try:
-                qid = m.create(*args)
+                qid = m.create(*cargs)
                 break
-            except TypeError:
+            except (TypeError, ValueError):
                 continue
         if qid is None:
             return None
         put = None
-        for extra in ((0, 1), (0,), ()):
+        for extra in ((0, 1), (1,), (0,), ()):
             try:
                 m.put(qid, 1, *extra)
-            except TypeError:
+            except (TypeError, ValueError):
                 continue
             put = (lambda e: (lambda x: m.put(qid, x, *e)))(extra)
             break
         if put is None:
             m.destroy(qid)
             return None
+        label = (f"_interpqueues.create({', '.join(map(str, cargs))}); "
+                 f"put(qid, 1{', ' if extra else ''}{', '.join(map(str, extra))}); get(qid)")
         got = m.get(qid)
         assert (got[0] if isinstance(got, tuple) else got) == 1, got
         get = m.get
@@ -123,7 +119,7 @@ def raw_queue_baseline():
                 get(qid)
             return (perf() - t0) / n
 
-        return "_interpqueues", loop, lambda: m.destroy(qid)
+        return "_interpqueues", loop, lambda: m.destroy(qid), label
     try:
         import _xxinterpchannels as c
     except ImportError:
@@ -146,7 +142,7 @@ def raw_queue_baseline():
         except Exception:
             pass
 
-    return "_xxinterpchannels", loop, cleanup
+    return "_xxinterpchannels", loop, cleanup, "_xxinterpchannels send(cid, 1) + recv(cid)"
 
 
 def put_get_loop(put, get, n):
@@ -180,15 +176,14 @@ def bench_put_get(xi, cfg, rows, mpq):
                               "neither _interpqueues nor _xxinterpchannels importable",
                               "<= 1.5"))
         else:
-            label, loop, _ = base
+            label, loop, _, how = base
             loop(2000)
             progress(f"1. put+get vs {label}: {rounds} rounds x {n:,}")
             o, w, b = alternate(rounds, ours, ours_nowait, lambda: loop(n))
             if label == "_interpqueues":
                 rows.append(Row("1. put+get int vs _interpqueues put+get", med(o), med(b),
                                 "ratio", 1.5,
-                                note="_interpqueues.create(0, 0, 1); put(qid, 1, 0, 1); "
-                                     "get(qid)"))
+                                note=how))
                 rows.append(Row("1. put_nowait+get_nowait vs _interpqueues (info)",
                                 med(w), med(b), "ratio", None))
             else:
@@ -201,6 +196,8 @@ def bench_put_get(xi, cfg, rows, mpq):
                                      "send(cid, 1) + recv(cid), same 1.5 target"))
                 rows.append(Row("1. put_nowait+get_nowait vs _xxinterpchannels (info)",
                                 med(w), med(b), "ratio", None))
+
+        bench_put_get_stdlib(cfg, rows, ours)
 
         if mpq is None:
             rows.append(NARow("1. put+get int vs multiprocessing.Queue (speedup)",
@@ -222,10 +219,34 @@ def bench_put_get(xi, cfg, rows, mpq):
             base[2]()
 
 
+def bench_put_get_stdlib(cfg, rows, ours):
+    name = "1. put+get int vs concurrent.interpreters create_queue()"
+    ci = stdlib_interpreters()
+    if ci is None:
+        rows.append(NARow(name, NO_STDLIB, "<= 1"))
+        return
+    rounds, n = cfg.rounds_1, cfg.ops_1
+    sq = ci.create_queue()
+    sq.put(1)
+    assert sq.get() == 1
+
+    def std(n=n):
+        return put_get_loop(sq.put, sq.get, n)
+
+    std(2000)
+    progress(f"1. put+get vs concurrent.interpreters queue: {rounds} rounds x {n:,}")
+    o, b = alternate(rounds, ours, std)
+    rows.append(paired(name, o, b, "ratio", 1.0,
+                       note="q = concurrent.interpreters.create_queue(); q.put(1) + q.get() "
+                            "in one thread; ratio: median of each round's own ratio"))
+
+
 # ---------------------------------------------------------------- 2. ping-pong
 
-def ping_loop(q1, q2, n):
+def ping_loop(q1, q2, n, timeout=None):
     put, get = q1.put, q2.get
+    if timeout is not None:
+        get = (lambda g: (lambda: g(timeout=timeout)))(q2.get)
     t0 = perf()
     for i in range(n):
         put(i)
@@ -261,6 +282,7 @@ def bench_ping_pong(xi, cfg, rows, mp_pair):
             rows.append(Row("2. ping-pong vs multiprocessing Process + 2 Queues (info)",
                             med(o), med(b), "ratio", None,
                             note=f"{m:,} round trips per round; forked process"))
+        bench_ping_pong_stdlib(cfg, rows, x1, x2)
     finally:
         x1.put(None)
         t1.put(None)
@@ -272,6 +294,41 @@ def bench_ping_pong(xi, cfg, rows, mp_pair):
             x2.get()
             assert interp.result() >= n, interp.result()
             interp.close()
+
+
+def bench_ping_pong_stdlib(cfg, rows, x1, x2):
+    """The same ping-pong, main interpreter <-> a subinterpreter, with the stdlib's
+    interpreter and queues. Its Queue.get() polls (it sleeps 10 ms while the queue is
+    empty), so it gets few round trips per round."""
+    name = "2. ping-pong vs concurrent.interpreters + create_queue() (speedup)"
+    ci = stdlib_interpreters()
+    if ci is None:
+        rows.append(NARow(name, NO_STDLIB, ">= 10x"))
+        return
+    rounds, n, m = cfg.rounds_2, cfg.trips_2_std_ours, cfg.trips_2_std
+    si = ci.create()
+    s1, s2 = ci.create_queue(), ci.create_queue()
+    thr = None
+    try:
+        thr = si.call_in_thread(pong, s1, s2)
+        ping_loop(s1, s2, 3, timeout=60)
+        progress(f"2. ping-pong vs concurrent.interpreters: {rounds} rounds x {m} "
+                 f"round trips (ours: x {n:,})")
+        o, b = alternate(rounds, lambda: ping_loop(x1, x2, n),
+                         lambda: ping_loop(s1, s2, m, timeout=60))
+        rows.append(paired(name, o, b, "speedup", 10,
+                           note=f"{m} round trips per round for the stdlib (its get() "
+                                f"polls every 10 ms), {n:,} for ours; the stdlib "
+                                "subinterpreter runs the same pong() in its "
+                                "call_in_thread() thread"))
+    finally:
+        if thr is not None:
+            s1.put(None)
+            thr.join(30)
+            if thr.is_alive():
+                progress("2. the stdlib pong interpreter did not stop")
+                return
+        si.close()
 
 
 # ---------------------------------------------------------------- 3. streaming
@@ -434,6 +491,7 @@ def main(argv=None):
     q = cfg.quick
     cfg.rounds_1, cfg.ops_1, cfg.ops_1_mp = (5, 30_000, 2_000) if q else (9, 100_000, 5_000)
     cfg.rounds_2, cfg.trips_2, cfg.trips_2_mp = (3, 5_000, 1_000) if q else (7, 20_000, 3_000)
+    cfg.trips_2_std, cfg.trips_2_std_ours = (10, 1_000) if q else (25, 3_000)
     cfg.rounds_3, cfg.items_3, cfg.maxsize_3 = (3, 200, 8) if q else (7, 500, 8)
     if cfg.items is not None:
         cfg.items_3 = cfg.items
