@@ -25,17 +25,40 @@ typedef struct xi_active {
     struct xi_active *outer; /* the thread's enclosing call (see xi_tls.call) */
 } xi_active;
 
-/* One cached thread state for a (thread, interpreter) pair. Linked in the record's list
- * (rec->mu) and in the owning thread's list (that thread only). Retired (ts == NULL) when
- * the interpreter closes; dead when its thread has exited. Holds a record reference. */
+/* One cached thread state for a (thread, interpreter) pair.
+ *
+ * Ownership: an entry has two links, its thread's (the thread's list, next_thr) and its
+ * record's (rec->cache, next_rec). Each holder drops its link once, under rec->mu, and
+ * whoever drops the last one frees the entry (and its record reference), after
+ * unlocking; until it has dropped its link, a holder may read the entry. ts, links and
+ * dead are guarded by rec->mu; next_thr belongs to the thread, next_rec and closing_ts
+ * to the record's holder. The record deletes the thread state: when the thread has
+ * exited (`dead`), or when the interpreter closes (`ts` set to NULL: "retired"; the
+ * thread then finds its entry retired and drops its link). */
 typedef struct xi_tsentry {
     xi_interp *rec;
     PyThreadState *ts;
-    PyThreadState *dead_ts;  /* end_interpreter's copy of ts while it deletes it */
-    int dead;
+    PyThreadState *closing_ts; /* ts, while the closing record deletes it */
+    int links;               /* 2, 1 or 0 (freed) */
+    int dead;                /* the thread exited: its link is gone */
     struct xi_tsentry *next_rec;
     struct xi_tsentry *next_thr;
 } xi_tsentry;
+
+/* Drops one link of `e` (rec->mu held); returns 1 when the caller must free it. */
+static int
+tsentry_unlink_locked(xi_tsentry *e)
+{
+    return --e->links == 0;
+}
+
+static void
+tsentry_free(xi_tsentry *e)
+{
+    xi_interp *rec = e->rec;
+    PyMem_RawFree(e);
+    xi_interp_decref(rec);
+}
 
 typedef enum {
     XI_JOB_POSTED = 0,
@@ -361,26 +384,28 @@ static pthread_key_t xi_tls_key;
 static pthread_once_t xi_tls_once = PTHREAD_ONCE_INIT;
 static _Thread_local xi_tls *xi_tls_cur;
 
-/* At thread exit: entries of closed interpreters are freed; the others are handed to
- * their records, which delete the thread states when next entered or when closed. */
+/* At thread exit: the thread drops its link of each entry; the records delete the
+ * thread states of those still cached (when next entered, or when they close). */
 static void
 tls_destroy(void *arg)
 {
     xi_tls *t = arg;
+    if (xi_tls_cur == t) {
+        xi_tls_cur = NULL;
+    }
     xi_tsentry *e = t->entries;
     while (e != NULL) {
         xi_tsentry *next = e->next_thr;
         xi_interp *rec = e->rec;
         xi_lock(&rec->mu);
-        int retired = e->ts == NULL;
-        if (!retired) {
+        if (e->ts != NULL) {
             e->dead = 1;
             rec->ndead++;
         }
+        int last = tsentry_unlink_locked(e);
         xi_unlock(&rec->mu);
-        if (retired) {
-            PyMem_RawFree(e);
-            xi_interp_decref(rec);
+        if (last) {
+            tsentry_free(e);
         }
         e = next;
     }
@@ -420,7 +445,7 @@ is_retired(xi_tsentry *e)
     return retired;
 }
 
-/* Frees a retired entry of this thread. */
+/* Drops this thread's link of a retired entry. */
 static void
 unlink_thread_entry(xi_tls *t, xi_tsentry *e)
 {
@@ -430,12 +455,16 @@ unlink_thread_entry(xi_tls *t, xi_tsentry *e)
             break;
         }
     }
-    xi_interp *rec = e->rec;
-    PyMem_RawFree(e);
-    xi_interp_decref(rec);
+    xi_lock(&e->rec->mu);
+    int last = tsentry_unlink_locked(e);
+    xi_unlock(&e->rec->mu);
+    if (last) {
+        tsentry_free(e);
+    }
 }
 
-/* Deletes the thread states of exited threads; runs in rec's interpreter. */
+/* Deletes the thread states of exited threads; runs in rec's interpreter. An entry
+ * taken off the list here had only the record's link left. */
 static void
 prune_dead(xi_interp *rec)
 {
@@ -448,6 +477,9 @@ prune_dead(xi_interp *rec)
             e->next_rec = dead;
             dead = e;
             rec->ndead--;
+            int last = tsentry_unlink_locked(e);
+            assert(last);
+            (void)last;
         }
         else {
             p = &e->next_rec;
@@ -458,8 +490,7 @@ prune_dead(xi_interp *rec)
         xi_tsentry *next = dead->next_rec;
         PyThreadState_Clear(dead->ts);
         PyThreadState_Delete(dead->ts);
-        PyMem_RawFree(dead);
-        xi_interp_decref(rec); /* never the last: the caller holds one */
+        tsentry_free(dead); /* not the record's last reference: the caller holds one */
         dead = next;
     }
 }
@@ -548,6 +579,7 @@ enter_register(xi_interp *rec, xi_entry *e)
             else {
                 fresh->rec = rec;
                 fresh->ts = e->ts;
+                fresh->links = 2;
                 fresh->next_rec = rec->cache;
                 rec->cache = fresh;
                 fresh->next_thr = t->entries;
@@ -966,27 +998,28 @@ end_interpreter(xi_interp *rec)
     while (rec->ninterrupters > 0) {
         xi_wait(&rec->changed, &rec->mu);
     }
-    /* Unlink the cache under the lock; clear the thread states after it, since
-     * clearing runs arbitrary finalizers. */
+    /* Take the cache and retire its entries under the lock; delete the thread states
+     * after it, since clearing runs arbitrary finalizers. The record keeps its links
+     * meanwhile, so no entry is freed under this walk. */
     xi_tsentry *entries = rec->cache;
     rec->cache = NULL;
     rec->ndead = 0;
     for (xi_tsentry *e = entries; e != NULL; e = e->next_rec) {
-        e->dead_ts = e->ts;
-        if (!e->dead) {
-            e->ts = NULL; /* retired: its thread frees the entry */
-        }
+        e->closing_ts = e->ts;
+        e->ts = NULL; /* retired */
     }
     xi_unlock(&rec->mu);
 
     PyEval_RestoreThread(rec->owner_ts);
     while (entries != NULL) {
         xi_tsentry *next = entries->next_rec;
-        PyThreadState_Clear(entries->dead_ts);
-        PyThreadState_Delete(entries->dead_ts);
-        if (entries->dead) {
-            PyMem_RawFree(entries);
-            xi_interp_decref(rec);
+        PyThreadState_Clear(entries->closing_ts);
+        PyThreadState_Delete(entries->closing_ts);
+        xi_lock(&rec->mu);
+        int last = tsentry_unlink_locked(entries);
+        xi_unlock(&rec->mu);
+        if (last) {
+            tsentry_free(entries);
         }
         entries = next;
     }
