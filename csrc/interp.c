@@ -1334,7 +1334,12 @@ abandon_job(xi_interp *rec, xi_job *job)
             xi_wait(&rec->changed, &rec->mu);
         }
     }
+    /* Who releases a finished result is decided here, under the lock: a borrowed one
+     * is the owner's (it waits for `consumed` or `abandoned`, then releases it in its
+     * interpreter), an owned one ours. Once we unlock, the owner may be releasing it,
+     * so the packet is not even looked at again unless it is ours. */
     int done = atomic_load(&job->state) >= XI_JOB_DONE;
+    int ours = done && !xi_packet_is_borrowed(&job->out);
     if (done) {
         job->consumed = 1; /* we will not read the result */
     }
@@ -1343,7 +1348,7 @@ abandon_job(xi_interp *rec, xi_job *job)
     xi_broadcast(&rec->wake);
     xi_unlock(&rec->mu);
     PyEval_RestoreThread(saved);
-    if (done && !xi_packet_is_borrowed(&job->out)) {
+    if (ours) {
         xi_packet_release(&job->out);
     }
 }
