@@ -110,11 +110,12 @@ handle_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *k
         }
     }
     xi_packet req = XI_PACKET_INIT;
-    if (xi_encode_call(st, func, posargs, kwargs, &req) < 0) {
-        goto done;
+    xi_interp_mask(); /* the library's part of the caller's own call, if any */
+    if (xi_encode_call(st, func, posargs, kwargs, &req) == 0) {
+        result = xi_interp_run(st, rec, XI_REQ_CALL, &req);
+        xi_packet_release(&req);
     }
-    result = xi_interp_run(st, rec, XI_REQ_CALL, &req);
-    xi_packet_release(&req);
+    xi_interp_unmask();
 done:
     Py_DECREF(posargs);
     Py_XDECREF(kwargs);
@@ -130,11 +131,13 @@ run_value(PyObject *self, xi_request kind, PyObject *value)
         return NULL;
     }
     xi_packet req = XI_PACKET_INIT;
-    if (xi_encode_value(st, value, &req) < 0) {
-        return NULL;
+    PyObject *result = NULL;
+    xi_interp_mask();
+    if (xi_encode_value(st, value, &req) == 0) {
+        result = xi_interp_run(st, rec, kind, &req);
+        xi_packet_release(&req);
     }
-    PyObject *result = xi_interp_run(st, rec, kind, &req);
-    xi_packet_release(&req);
+    xi_interp_unmask();
     return result;
 }
 

@@ -16,11 +16,25 @@ typedef enum {
     XI_ST_FAILED = 4,
 } xi_lifecycle;
 
-/* A running call, for interrupt(). Lives on the stack of whoever runs the call. */
+/* A running call, for interrupt(). Lives on the stack of whoever runs the call.
+ *
+ * interrupt() is delivered as an asynchronous KeyboardInterrupt, which CPython raises
+ * at the next bytecode the thread runs in the call's interpreter. It is armed only
+ * while the call runs its own code: while the library runs Python code for the call
+ * (decoding, encoding, describing an exception, importing; see xi_interp_mask) the
+ * call is masked and an interrupt waits as `pending`, armed when the mask ends.
+ * Otherwise an exception could land in importlib (leaving a module lock taken) or
+ * between two steps of the library's own bookkeeping.
+ *
+ * masked, pending and armed are only used with the GIL of the call's interpreter held
+ * (by its thread, or by the interrupter, which takes that GIL), which serializes them.
+ * The list links (next) are guarded by rec->mu; outer belongs to the thread. */
 typedef struct xi_active {
+    xi_interp *rec;
     unsigned long ident;     /* the OS thread running it */
-    _Atomic int interrupted; /* 1: an async KeyboardInterrupt was aimed at it;
-                                2: a blocking wait of the call took it instead */
+    int masked;              /* > 0: the library runs code for it (or a nested call) */
+    int pending;             /* an interrupt arrived while masked */
+    int armed;               /* the async exception is set and not raised yet */
     struct xi_active *next;
     struct xi_active *outer; /* the thread's enclosing call (see xi_tls.call) */
 } xi_active;
@@ -514,7 +528,9 @@ enter_register(xi_interp *rec, xi_entry *e)
 {
     memset(e, 0, sizeof(*e));
     e->rec = rec;
+    e->active.rec = rec;
     e->active.ident = PyThread_get_thread_ident();
+    e->active.masked = 1; /* until run_request runs the call's own code */
     PyThreadState *cur = PyThreadState_Get();
     e->same = PyThreadState_GetInterpreter(cur) == rec->interp;
 
@@ -631,11 +647,12 @@ switch_out(xi_entry *e)
     PyEval_RestoreThread(e->saved);
 }
 
-/* Unlinks a running call; runs in the target interpreter (its GIL held), which makes it
- * atomic with respect to the interrupter, who sets async exceptions holding that GIL. */
+/* Unlinks a running call; runs in the target interpreter, masked: nothing is armed,
+ * and an interrupt still pending arrived as the call returned, so it is dropped. */
 static void
 active_remove(xi_interp *rec, xi_active *a)
 {
+    assert(a->masked > 0 && !a->armed);
     xi_lock(&rec->mu);
     for (xi_active **p = &rec->active; *p != NULL; p = &(*p)->next) {
         if (*p == a) {
@@ -643,11 +660,94 @@ active_remove(xi_interp *rec, xi_active *a)
             break;
         }
     }
-    int interrupted = atomic_load(&a->interrupted);
     xi_unlock(&rec->mu);
-    if (interrupted) {
-        /* an interruption that arrived as the call returned must not hit the next one */
+}
+
+/* The class armed as the asynchronous exception: CPython instantiates it when it
+ * raises it, which tells the call that its interrupt was raised; it makes a plain
+ * KeyboardInterrupt. */
+static PyObject *
+interrupt_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    (void)type;
+    (void)args;
+    (void)kwargs;
+    xi_tls *t = xi_tls_cur;
+    PyInterpreterState *here = PyInterpreterState_Get();
+    for (xi_active *a = t != NULL ? t->call : NULL; a != NULL; a = a->outer) {
+        if (a->rec->interp == here && a->armed) {
+            a->armed = 0;
+            break;
+        }
+    }
+    return PyObject_CallNoArgs(PyExc_KeyboardInterrupt);
+}
+
+static PyType_Slot interrupt_slots[] = {
+    {Py_tp_new, interrupt_new},
+    {0, NULL},
+};
+
+PyType_Spec xi_interrupt_spec = {
+    .name = "extrainterpreters._xi._Interrupt",
+    .flags = Py_TPFLAGS_DEFAULT,
+    .slots = interrupt_slots,
+};
+
+/* Arms the asynchronous KeyboardInterrupt of call `a`; its interpreter's GIL is held. */
+static void
+arm(xi_active *a)
+{
+    xi_state *st = xi_loaded_state();
+    PyObject *exc = st != NULL && st->InterruptType != NULL ? (PyObject *)st->InterruptType
+                                                             : PyExc_KeyboardInterrupt;
+    PyThreadState_SetAsyncExc(a->ident, exc);
+    a->armed = 1;
+}
+
+static void
+mask_call(xi_active *a)
+{
+    if (a->masked++ == 0 && a->armed) {
         PyThreadState_SetAsyncExc(a->ident, NULL);
+        a->armed = 0;
+        a->pending = 1;
+    }
+}
+
+static void
+unmask_call(xi_active *a)
+{
+    if (--a->masked == 0 && a->pending) {
+        a->pending = 0;
+        arm(a);
+    }
+}
+
+/* The innermost call of this thread, if it runs in the current interpreter. */
+static xi_active *
+call_here(void)
+{
+    xi_tls *t = xi_tls_cur;
+    xi_active *a = t != NULL ? t->call : NULL;
+    return a != NULL && a->rec->interp == PyInterpreterState_Get() ? a : NULL;
+}
+
+void
+xi_interp_mask(void)
+{
+    xi_active *a = call_here();
+    if (a != NULL) {
+        mask_call(a);
+    }
+}
+
+void
+xi_interp_unmask(void)
+{
+    xi_active *a = call_here();
+    if (a != NULL) {
+        unmask_call(a);
     }
 }
 
@@ -699,8 +799,8 @@ main_dict(void)
  * or the exception. Results with little out-of-band data are owned at once; larger
  * ones stay borrowed (one copy less) and must be released here later. */
 static void
-run_request(xi_interp *rec, xi_request kind, const xi_packet *in, xi_packet *out,
-            xi_job *job, int must_own)
+run_request(xi_interp *rec, xi_active *a, xi_request kind, const xi_packet *in,
+            xi_packet *out, xi_job *job, int must_own)
 {
     PyObject *payload = NULL, *result = NULL;
     xi_state *st = xi_current_state();
@@ -724,7 +824,10 @@ run_request(xi_interp *rec, xi_request kind, const xi_packet *in, xi_packet *out
     }
     switch (kind) {
     case XI_REQ_CALL:
+        /* the call's own code: the only part that interrupt() may hit */
+        unmask_call(a);
         result = PyObject_Call(func, args, kwargs);
+        mask_call(a);
         Py_DECREF(func);
         Py_DECREF(args);
         Py_XDECREF(kwargs);
@@ -738,7 +841,9 @@ run_request(xi_interp *rec, xi_request kind, const xi_packet *in, xi_packet *out
             }
             goto fail;
         }
+        unmask_call(a);
         result = PyRun_StringFlags(code, Py_file_input, globals, globals, NULL);
+        mask_call(a);
         if (result != NULL) {
             Py_SETREF(result, Py_NewRef(Py_None));
         }
@@ -788,7 +893,7 @@ run_direct(xi_state *st, xi_interp *rec, xi_request kind, xi_packet *req)
         e.active.outer = t->call;
         t->call = &e.active;
     }
-    run_request(rec, kind, req, &out, NULL, e.temporary);
+    run_request(rec, &e.active, kind, req, &out, NULL, e.temporary);
     if (t != NULL) {
         t->call = e.active.outer;
     }
@@ -851,7 +956,7 @@ job_is_done(void *job)
 }
 
 static xi_job *
-pop_job_locked(xi_interp *rec)
+pop_job_locked(xi_interp *rec, xi_active *act)
 {
     xi_job *job = rec->jobs;
     rec->jobs = job->next;
@@ -861,46 +966,45 @@ pop_job_locked(xi_interp *rec)
     atomic_fetch_sub(&rec->njobs, 1);
     if (!job->close) {
         atomic_store(&job->state, XI_JOB_DECODING);
+        /* running from now on, for interrupt() too (masked until its own code runs) */
+        *act = (xi_active){.rec = rec, .ident = rec->owner_ident, .masked = 1};
+        act->next = rec->active;
+        rec->active = act;
     }
     return job;
 }
 
 /* Takes the next job, spinning briefly before sleeping. The GIL is not held. */
 static xi_job *
-next_job(xi_interp *rec)
+next_job(xi_interp *rec, xi_active *act)
 {
     (void)xi_spin_until(has_jobs, rec);
     xi_lock(&rec->mu);
     while (rec->jobs == NULL) {
         xi_wait(&rec->wake, &rec->mu);
     }
-    xi_job *job = pop_job_locked(rec);
+    xi_job *job = pop_job_locked(rec, act);
     xi_unlock(&rec->mu);
     return job;
 }
 
-static void serve_job(xi_interp *rec, xi_job *job);
+static void serve_job(xi_interp *rec, xi_job *job, xi_active *act);
 
+/* Runs a job popped with pop_job_locked(rec, act). */
 static void
-serve_job(xi_interp *rec, xi_job *job)
+serve_job(xi_interp *rec, xi_job *job, xi_active *act)
 {
-    xi_active act = {rec->owner_ident, 0, NULL, NULL};
     PyEval_RestoreThread(rec->owner_ts);
-    xi_lock(&rec->mu);
-    act.next = rec->active;
-    rec->active = &act;
-    xi_unlock(&rec->mu);
-
     xi_tls *t = tls_get();
     if (t != NULL) {
-        act.outer = t->call;
-        t->call = &act;
+        act->outer = t->call;
+        t->call = act;
     }
-    run_request(rec, job->kind, job->in, &job->out, job, 0);
+    run_request(rec, act, job->kind, job->in, &job->out, job, 0);
     if (t != NULL) {
-        t->call = act.outer;
+        t->call = act->outer;
     }
-    active_remove(rec, &act);
+    active_remove(rec, act);
 
     /* The activity ends before the poster sees the result, so that it may close the
      * interpreter as soon as its call returns. */
@@ -922,9 +1026,10 @@ serve_job(xi_interp *rec, xi_job *job)
         xi_lock(&rec->mu);
         while (!job->consumed && !job->abandoned) {
             if (rec->jobs != NULL && !rec->jobs->close) {
-                xi_job *nested = pop_job_locked(rec);
+                xi_active nested_act;
+                xi_job *nested = pop_job_locked(rec, &nested_act);
                 xi_unlock(&rec->mu);
-                serve_job(rec, nested);
+                serve_job(rec, nested, &nested_act);
                 xi_lock(&rec->mu);
                 continue;
             }
@@ -1152,12 +1257,13 @@ owner_main(void *arg)
     finish(rec, XI_ST_RUNNING);
 
     for (;;) {
-        xi_job *job = next_job(rec);
+        xi_active act;
+        xi_job *job = next_job(rec, &act);
         if (job->close) {
             job_decref(job);
             break;
         }
-        serve_job(rec, job);
+        serve_job(rec, job, &act);
     }
     LIFECYCLE_BEGIN();
     end_interpreter(rec);
@@ -1423,9 +1529,11 @@ interrupter_main(void *arg)
         PyEval_RestoreThread(ts);
         xi_lock(&rec->mu);
         for (xi_active *a = rec->active; a != NULL; a = a->next) {
-            int expected = 0;
-            if (atomic_compare_exchange_strong(&a->interrupted, &expected, 1)) {
-                PyThreadState_SetAsyncExc(a->ident, PyExc_KeyboardInterrupt);
+            if (a->masked) {
+                a->pending = 1;
+            }
+            else {
+                arm(a); /* again even if armed: it may have been raised meanwhile */
             }
         }
         xi_unlock(&rec->mu);
@@ -1494,13 +1602,21 @@ xi_interp_in_call(void)
 int
 xi_interp_take_interrupt(void)
 {
-    xi_active *a = xi_tls_cur != NULL ? xi_tls_cur->call : NULL;
-    int expected = 1;
-    if (a == NULL || !atomic_compare_exchange_strong(&a->interrupted, &expected, 2)) {
+    xi_active *a = call_here();
+    if (a == NULL) {
         return 0;
     }
-    /* deliver it here instead of at the next bytecode */
-    PyThreadState_SetAsyncExc(a->ident, NULL);
+    if (a->armed) {
+        /* raise it here instead of at the next bytecode */
+        PyThreadState_SetAsyncExc(a->ident, NULL);
+        a->armed = 0;
+    }
+    else if (a->pending) {
+        a->pending = 0;
+    }
+    else {
+        return 0;
+    }
     PyErr_SetNone(PyExc_KeyboardInterrupt);
     return 1;
 }

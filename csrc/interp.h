@@ -67,6 +67,16 @@ int xi_interp_in_call(void);
  * KeyboardInterrupt here (clearing the pending asynchronous one) and returns 1. */
 int xi_interp_take_interrupt(void);
 
+/* Library code that runs Python code for the current thread's call (encoding,
+ * decoding, describing an exception, importing) runs between these two: interrupt()
+ * does not raise there, but once the call's own code runs again. Nestable; the GIL is
+ * held; nothing happens outside of calls. */
+void xi_interp_mask(void);
+void xi_interp_unmask(void);
+
+/* The class of the asynchronous exception that interrupt() arms (module state). */
+extern PyType_Spec xi_interrupt_spec;
+
 /* Ids of the live interpreters made by this library (a new list). */
 PyObject *xi_interp_list_ids(void);
 
