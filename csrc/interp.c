@@ -129,12 +129,19 @@ struct xi_interp {
 
 static xi_mutex xi_registry_mu = PTHREAD_MUTEX_INITIALIZER;
 /* CPython 3.12 corrupts memory when subinterpreters are created or ended concurrently
- * (seen as blocks freed into the wrong allocator at exit): there, one at a time. */
+ * (seen as blocks freed into the wrong allocator at exit): there, one at a time. The
+ * lock covers Py_NewInterpreterFromConfig and Py_EndInterpreter only, and is taken
+ * with no thread state attached or with the one of the interpreter being ended:
+ * never around code that may create or close an interpreter itself (site, the
+ * package import, atexit hooks, joining threads, waiting for loan readers), which
+ * would wait for the lock forever. */
 #if PY_VERSION_HEX < 0x030D0000
+#  define XI_LIFECYCLE_LOCK 1
 static xi_mutex xi_lifecycle_mu = PTHREAD_MUTEX_INITIALIZER;
 #  define LIFECYCLE_BEGIN() xi_lock(&xi_lifecycle_mu)
 #  define LIFECYCLE_END() xi_unlock(&xi_lifecycle_mu)
 #else
+#  define XI_LIFECYCLE_LOCK 0
 #  define LIFECYCLE_BEGIN() ((void)0)
 #  define LIFECYCLE_END() ((void)0)
 #endif
@@ -1095,6 +1102,25 @@ joinable_threads(void)
     return n;
 }
 
+#if XI_LIFECYCLE_LOCK
+/* threading._shutdown() then atexit._run_exitfuncs(), in the current interpreter, as
+ * Py_EndInterpreter runs them; errors are reported like theirs and cleared. */
+static void
+run_exit_work(void)
+{
+    const char *steps[][2] = {{"threading", "_shutdown"}, {"atexit", "_run_exitfuncs"}};
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        PyObject *mod = PyImport_ImportModule(steps[i][0]);
+        PyObject *res = mod ? PyObject_CallMethod(mod, steps[i][1], NULL) : NULL;
+        if (res == NULL) {
+            PyErr_WriteUnraisable(NULL);
+        }
+        Py_XDECREF(res);
+        Py_XDECREF(mod);
+    }
+}
+#endif
+
 /* Ends the interpreter; runs on the owner thread, which holds nothing. */
 static void
 end_interpreter(xi_interp *rec)
@@ -1137,12 +1163,20 @@ end_interpreter(xi_interp *rec)
         nanosleep(&pause, NULL);
         Py_END_ALLOW_THREADS
     }
+#if XI_LIFECYCLE_LOCK
+    /* What Py_EndInterpreter would do first, done here, outside of the lock: join the
+     * threads started with threading, run the atexit hooks (either may create or close
+     * interpreters). Py_EndInterpreter then finds nothing left to do there. */
+    run_exit_work();
+#endif
     /* Queue items it lent become owned before its objects go */
     xi_state *st = xi_loaded_state();
     if (st != NULL) {
         xi_lender_close(st, 0);
     }
+    LIFECYCLE_BEGIN();
     Py_EndInterpreter(rec->owner_ts);
+    LIFECYCLE_END();
     rec->owner_ts = NULL;
 }
 
@@ -1227,13 +1261,13 @@ owner_main(void *arg)
     };
     PyThreadState *ts = NULL;
     PyStatus status = Py_NewInterpreterFromConfig(&ts, &config);
+    LIFECYCLE_END();
     if (PyStatus_Exception(status) || ts == NULL) {
         /* the main-interpreter thread state is current again */
         snprintf(rec->errmsg, sizeof(rec->errmsg), "%s",
                  status.err_msg ? status.err_msg : "Py_NewInterpreterFromConfig failed");
         PyThreadState_Clear(rec->owner_main_ts);
         PyThreadState_DeleteCurrent();
-        LIFECYCLE_END();
         finish(rec, XI_ST_FAILED);
         xi_interp_decref(rec);
         return NULL;
@@ -1243,17 +1277,17 @@ owner_main(void *arg)
     rec->id = PyInterpreterState_GetID(rec->interp);
     if (setup_interpreter(rec) < 0) {
         describe_error(rec, "setting up the interpreter failed");
+        LIFECYCLE_BEGIN();
         Py_EndInterpreter(ts);
+        LIFECYCLE_END();
         rec->owner_ts = NULL;
         drop_main_thread_state(rec);
-        LIFECYCLE_END();
         finish(rec, XI_ST_FAILED);
         xi_interp_decref(rec);
         return NULL;
     }
     free_init_path(rec);
     PyEval_SaveThread();
-    LIFECYCLE_END();
     finish(rec, XI_ST_RUNNING);
 
     for (;;) {
@@ -1265,10 +1299,8 @@ owner_main(void *arg)
         }
         serve_job(rec, job, &act);
     }
-    LIFECYCLE_BEGIN();
     end_interpreter(rec);
     drop_main_thread_state(rec);
-    LIFECYCLE_END();
     remember_closed(rec->id);
     registry_remove(rec);
     finish(rec, XI_ST_CLOSED);
