@@ -1552,15 +1552,24 @@ xi_interp_run(xi_state *st, xi_interp *rec, xi_request kind, xi_packet *req)
 
 /* ------------------------------------------------------------ interrupting */
 
+typedef struct {
+    xi_interp *rec;
+    unsigned long ident; /* 0: every call */
+} xi_interrupter;
+
 static void *
 interrupter_main(void *arg)
 {
-    xi_interp *rec = arg;
+    xi_interrupter *job = arg;
+    xi_interp *rec = job->rec;
     PyThreadState *ts = PyThreadState_New(rec->interp);
     if (ts != NULL) {
         PyEval_RestoreThread(ts);
         xi_lock(&rec->mu);
         for (xi_active *a = rec->active; a != NULL; a = a->next) {
+            if (job->ident != 0 && a->ident != job->ident) {
+                continue;
+            }
             if (a->masked) {
                 a->pending = 1;
             }
@@ -1572,6 +1581,7 @@ interrupter_main(void *arg)
         PyThreadState_Clear(ts);
         PyThreadState_DeleteCurrent();
     }
+    PyMem_RawFree(job);
     xi_lock(&rec->mu);
     rec->ninterrupters--;
     xi_broadcast(&rec->changed);
@@ -1581,14 +1591,21 @@ interrupter_main(void *arg)
 }
 
 xi_err
-xi_interp_interrupt(xi_interp *rec)
+xi_interp_interrupt_thread(xi_interp *rec, unsigned long ident)
 {
     if (xi_forked) {
         return XI_OK;
     }
+    xi_interrupter *job = PyMem_RawMalloc(sizeof(xi_interrupter));
+    if (job == NULL) {
+        return XI_ERR_NOMEM;
+    }
+    job->rec = rec;
+    job->ident = ident;
     xi_lock(&rec->mu);
     if (rec->state != XI_ST_RUNNING || rec->active == NULL) {
         xi_unlock(&rec->mu);
+        PyMem_RawFree(job);
         return XI_OK;
     }
     rec->ninterrupters++;
@@ -1600,9 +1617,10 @@ xi_interp_interrupt(xi_interp *rec)
     pthread_t thread;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int rc = pthread_create(&thread, &attr, interrupter_main, rec);
+    int rc = pthread_create(&thread, &attr, interrupter_main, job);
     pthread_attr_destroy(&attr);
     if (rc != 0) {
+        PyMem_RawFree(job);
         xi_lock(&rec->mu);
         rec->ninterrupters--;
         xi_broadcast(&rec->changed);
@@ -1611,6 +1629,12 @@ xi_interp_interrupt(xi_interp *rec)
         return XI_ERR_THREAD;
     }
     return XI_OK;
+}
+
+xi_err
+xi_interp_interrupt(xi_interp *rec)
+{
+    return xi_interp_interrupt_thread(rec, 0);
 }
 
 int

@@ -54,6 +54,9 @@ void xi_interp_orphan(xi_interp *rec);
 /* Raises KeyboardInterrupt in every call running in the interpreter. Does not wait. */
 xi_err xi_interp_interrupt(xi_interp *rec);
 
+/* The same, for the calls that the OS thread `ident` runs there only (0: every call). */
+xi_err xi_interp_interrupt_thread(xi_interp *rec, unsigned long ident);
+
 int xi_interp_is_running(xi_interp *rec);
 
 /* Whether the interpreter with that id was made by this library and has closed. */

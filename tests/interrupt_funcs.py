@@ -157,3 +157,14 @@ def import_fresh_module():
             break
     importlib.import_module(name)
     return name in sys.modules
+
+
+def spin_marking_interrupt(marker, limit):
+    """Creates marker + ".started", then spins for ``limit`` seconds; creates
+    ``marker`` if a KeyboardInterrupt ends it."""
+    open(marker + ".started", "w").close()
+    try:
+        return spin_until(time.monotonic() + limit)
+    except KeyboardInterrupt:
+        open(marker, "w").close()
+        raise
