@@ -168,3 +168,14 @@ def spin_marking_interrupt(marker, limit):
     except KeyboardInterrupt:
         open(marker, "w").close()
         raise
+
+
+def big_result_after_interrupt(started, size):
+    """Touches ``started``, spins until interrupted (at most 30 s), then returns
+    ``size`` bytes (a result large enough to stay borrowed until read)."""
+    open(started, "w").close()
+    try:
+        spin_until(time.monotonic() + 30)
+    except KeyboardInterrupt:
+        pass
+    return b"x" * size

@@ -7,7 +7,8 @@ import pytest
 
 import extrainterpreters as xi
 import interrupt_funcs as inf
-from helpers import call_in_thread, in_thread
+from conftest import TESTS_DIR, assert_clean_exit
+from helpers import call_in_thread, in_thread, parse
 
 GAP = 0.3
 TIMES = 5
@@ -62,3 +63,47 @@ def test_interrupt_between_calls_hits_nothing(interp, kind):
         assert interp.run(len, "abc") == 3
     else:
         interp.exec("x = 1")
+
+
+ABANDON = """
+import os, signal, sys, threading, time
+sys.path.insert(0, sys.argv[1])
+import extrainterpreters as xi
+import interrupt_funcs as inf
+
+interp = xi.Interpreter().start()
+tmp = sys.argv[2]
+hits = 0
+for r in range(int(sys.argv[3])):
+    started = os.path.join(tmp, str(r))
+    def ctrl_c():
+        while not os.path.exists(started):
+            time.sleep(0.001)
+        os.kill(os.getpid(), signal.SIGINT)
+        # hold the main interpreter's GIL while the main thread gives the call up
+        end = time.monotonic() + 0.2
+        while time.monotonic() < end:
+            pass
+    t = threading.Thread(target=ctrl_c)
+    t.start()
+    try:
+        interp.run(inf.big_result_after_interrupt, started, 1 << 20)
+    except KeyboardInterrupt:
+        hits += 1
+    t.join()
+    while interp.is_running():
+        time.sleep(0.001)
+print("KI", hits, flush=True)
+print("AFTER", interp.run(len, "abc"), flush=True)
+interp.close()
+"""
+
+
+def test_ctrl_c_as_a_call_returns_a_borrowed_result(run_py, tmp_path):
+    # the call catches the interrupt and returns 1 MiB (borrowed until read) while the
+    # main thread gives it up: the result is released once, by the owner thread
+    proc = run_py(ABANDON, timeout=120, args=[TESTS_DIR, str(tmp_path), "30"])
+    assert_clean_exit(proc)
+    res = parse(proc.stdout)
+    assert res["KI"] == "30"
+    assert res["AFTER"] == "3"
