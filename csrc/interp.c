@@ -1104,20 +1104,37 @@ joinable_threads(void)
 
 #if XI_LIFECYCLE_LOCK
 /* threading._shutdown() then atexit._run_exitfuncs(), in the current interpreter, as
- * Py_EndInterpreter runs them; errors are reported like theirs and cleared. */
+ * Py_EndInterpreter runs them; errors are reported like theirs and cleared. The atexit
+ * hooks run are removed; threading._shutdown is then replaced by a function that does
+ * nothing, since Py_EndInterpreter calls it again and, on the thread that imported
+ * threading, a second call fails (its main thread is already stopped). */
 static void
 run_exit_work(void)
 {
-    const char *steps[][2] = {{"threading", "_shutdown"}, {"atexit", "_run_exitfuncs"}};
-    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-        PyObject *mod = PyImport_ImportModule(steps[i][0]);
-        PyObject *res = mod ? PyObject_CallMethod(mod, steps[i][1], NULL) : NULL;
-        if (res == NULL) {
-            PyErr_WriteUnraisable(NULL);
-        }
-        Py_XDECREF(res);
-        Py_XDECREF(mod);
+    PyObject *threading = PyImport_ImportModule("threading");
+    PyObject *res = threading ? PyObject_CallMethod(threading, "_shutdown", NULL) : NULL;
+    if (res == NULL) {
+        PyErr_WriteUnraisable(threading);
     }
+    Py_XDECREF(res);
+    if (threading != NULL) {
+        PyObject *globals = PyDict_New();
+        PyObject *noop = globals ? PyRun_String("lambda: None", Py_eval_input, globals, globals)
+                                 : NULL;
+        if (noop == NULL || PyObject_SetAttrString(threading, "_shutdown", noop) < 0) {
+            PyErr_WriteUnraisable(threading);
+        }
+        Py_XDECREF(noop);
+        Py_XDECREF(globals);
+    }
+    Py_XDECREF(threading);
+    PyObject *atexit = PyImport_ImportModule("atexit");
+    res = atexit ? PyObject_CallMethod(atexit, "_run_exitfuncs", NULL) : NULL;
+    if (res == NULL) {
+        PyErr_WriteUnraisable(atexit);
+    }
+    Py_XDECREF(res);
+    Py_XDECREF(atexit);
 }
 #endif
 

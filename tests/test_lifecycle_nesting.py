@@ -50,6 +50,8 @@ def run_case(run_py, code):
     except subprocess.TimeoutExpired as e:
         raise AssertionError(f"deadlock: no exit in 60 s\n{e.stdout}{e.stderr}") from None
     assert_clean_exit(proc)
+    # nothing went wrong quietly while the interpreters ended
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, proc.stderr
     return parse(proc.stdout)
 
 
