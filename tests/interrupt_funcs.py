@@ -14,11 +14,19 @@ def spin_until(deadline):
             return n
 
 
-def count_interrupts(want, limit):
+def touch(path):
+    if path is not None:
+        open(path, "w").close()
+
+
+def count_interrupts(want, limit, started=None):
     """Spins, catching KeyboardInterrupt and going on, until it has caught ``want`` of
-    them or ``limit`` seconds have passed; returns how many it caught."""
+    them or ``limit`` seconds have passed; returns how many it caught. ``started`` (a
+    path) is created once it is ready: an interrupt that comes earlier is raised at
+    the function's first bytecode, where no ``except`` of its own can catch it."""
     seen = 0
     end = time.monotonic() + limit
+    touch(started)
     while seen < want and time.monotonic() < end:
         try:
             spin_until(end)
@@ -27,10 +35,11 @@ def count_interrupts(want, limit):
     return seen
 
 
-def count_interrupts_in_waits(q, want, limit):
+def count_interrupts_in_waits(q, want, limit, started=None):
     """Like count_interrupts, but blocked in ``q.get()`` (nothing is ever put)."""
     seen = 0
     end = time.monotonic() + limit
+    touch(started)
     while seen < want and time.monotonic() < end:
         try:
             q.get(timeout=max(0.0, end - time.monotonic()))

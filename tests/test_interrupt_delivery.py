@@ -1,6 +1,7 @@
 """Where and how often interrupt() raises KeyboardInterrupt: once in each call running
 in the interpreter, for every interrupt() (after the previous one was raised), also in
 calls nested through other interpreters."""
+import os
 import time
 
 import pytest
@@ -15,29 +16,40 @@ TIMES = 5
 LIMIT = 20
 
 
-def interrupt_every(interp, gap, times):
+def wait_for_file(path, limit=LIMIT):
+    deadline = time.monotonic() + limit
+    while not os.path.exists(path):
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.01)
+
+
+def interrupt_every(interp, gap, times, started):
+    wait_for_file(started)
     for _ in range(times):
         time.sleep(gap)
         interp.interrupt()
 
 
-def test_every_interrupt_reaches_a_call_that_goes_on(interp):
-    wait = call_in_thread(interp, inf.count_interrupts, TIMES, LIMIT)
-    interrupt_every(interp, GAP, TIMES)
+def test_every_interrupt_reaches_a_call_that_goes_on(interp, tmp_path):
+    started = str(tmp_path / "started")
+    wait = call_in_thread(interp, inf.count_interrupts, TIMES, LIMIT, started)
+    interrupt_every(interp, GAP, TIMES, started)
     assert wait() == TIMES
 
 
-def test_every_interrupt_reaches_a_call_from_the_main_thread(interp):
+def test_every_interrupt_reaches_a_call_from_the_main_thread(interp, tmp_path):
     # the main thread's calls run on the owner thread; interrupt() from another thread
-    sender = in_thread(interrupt_every, interp, GAP, TIMES)
-    assert interp.run(inf.count_interrupts, TIMES, LIMIT) == TIMES
+    started = str(tmp_path / "started")
+    sender = in_thread(interrupt_every, interp, GAP, TIMES, started)
+    assert interp.run(inf.count_interrupts, TIMES, LIMIT, started) == TIMES
     sender()
 
 
-def test_every_interrupt_reaches_a_call_waiting_in_a_queue(interp):
+def test_every_interrupt_reaches_a_call_waiting_in_a_queue(interp, tmp_path):
     q = xi.Queue()
-    wait = call_in_thread(interp, inf.count_interrupts_in_waits, q, TIMES, LIMIT)
-    interrupt_every(interp, GAP, TIMES)
+    started = str(tmp_path / "started")
+    wait = call_in_thread(interp, inf.count_interrupts_in_waits, q, TIMES, LIMIT, started)
+    interrupt_every(interp, GAP, TIMES, started)
     assert wait() == TIMES
 
 
