@@ -110,11 +110,12 @@ handle_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *k
         }
     }
     xi_packet req = XI_PACKET_INIT;
-    if (xi_encode_call(st, func, posargs, kwargs, &req) < 0) {
-        goto done;
+    xi_interp_mask(); /* the library's part of the caller's own call, if any */
+    if (xi_encode_call(st, func, posargs, kwargs, &req) == 0) {
+        result = xi_interp_run(st, rec, XI_REQ_CALL, &req);
+        xi_packet_release(&req);
     }
-    result = xi_interp_run(st, rec, XI_REQ_CALL, &req);
-    xi_packet_release(&req);
+    xi_interp_unmask();
 done:
     Py_DECREF(posargs);
     Py_XDECREF(kwargs);
@@ -130,11 +131,13 @@ run_value(PyObject *self, xi_request kind, PyObject *value)
         return NULL;
     }
     xi_packet req = XI_PACKET_INIT;
-    if (xi_encode_value(st, value, &req) < 0) {
-        return NULL;
+    PyObject *result = NULL;
+    xi_interp_mask();
+    if (xi_encode_value(st, value, &req) == 0) {
+        result = xi_interp_run(st, rec, kind, &req);
+        xi_packet_release(&req);
     }
-    PyObject *result = xi_interp_run(st, rec, kind, &req);
-    xi_packet_release(&req);
+    xi_interp_unmask();
     return result;
 }
 
@@ -169,15 +172,31 @@ handle_prepare_main(PyObject *self, PyObject *ns)
     return run_value(self, XI_REQ_PREPARE, ns);
 }
 
+/* interrupt(thread=None): every call, or those of the thread with that ident only */
 static PyObject *
-handle_interrupt(PyObject *self, PyObject *Py_UNUSED(ignored))
+handle_interrupt(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     xi_state *st = handle_state(self);
+    if (nargs > 1) {
+        PyErr_SetString(PyExc_TypeError, "interrupt() takes at most one argument");
+        return NULL;
+    }
+    unsigned long ident = 0;
+    if (nargs == 1 && args[0] != Py_None) {
+        ident = PyLong_AsUnsignedLong(args[0]);
+        if (ident == (unsigned long)-1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (ident == 0) {
+            PyErr_SetString(PyExc_ValueError, "not a thread identifier");
+            return NULL;
+        }
+    }
     xi_interp *rec = handle_rec(st, (xi_handle *)self);
     if (rec == NULL) {
         return NULL;
     }
-    xi_err err = xi_interp_interrupt(rec);
+    xi_err err = xi_interp_interrupt_thread(rec, ident);
     if (err != XI_OK) {
         return xi_raise(st, err, xi_interp_id(rec));
     }
@@ -240,8 +259,9 @@ static PyMethodDef handle_methods[] = {
     {"exec", handle_exec, METH_O, "exec(code): run source code in its __main__"},
     {"prepare_main", handle_prepare_main, METH_O,
      "prepare_main(ns): bind the dict's items as names in its __main__"},
-    {"interrupt", handle_interrupt, METH_NOARGS,
-     "raise KeyboardInterrupt in every call running there"},
+    {"interrupt", (PyCFunction)(void (*)(void))handle_interrupt, METH_FASTCALL,
+     "interrupt(thread=None): raise KeyboardInterrupt in every call running there, or in\n"
+     "those that the thread with that ident runs there"},
     {"is_running", handle_is_running, METH_NOARGS, "whether any call is running there"},
     {"close", handle_close, METH_NOARGS, "end the interpreter (owning handles only)"},
     {NULL, NULL, 0, NULL},

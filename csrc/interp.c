@@ -16,26 +16,63 @@ typedef enum {
     XI_ST_FAILED = 4,
 } xi_lifecycle;
 
-/* A running call, for interrupt(). Lives on the stack of whoever runs the call. */
+/* A running call, for interrupt(). Lives on the stack of whoever runs the call.
+ *
+ * interrupt() is delivered as an asynchronous KeyboardInterrupt, which CPython raises
+ * at the next bytecode the thread runs in the call's interpreter. It is armed only
+ * while the call runs its own code: while the library runs Python code for the call
+ * (decoding, encoding, describing an exception, importing; see xi_interp_mask) the
+ * call is masked and an interrupt waits as `pending`, armed when the mask ends.
+ * Otherwise an exception could land in importlib (leaving a module lock taken) or
+ * between two steps of the library's own bookkeeping.
+ *
+ * masked, pending and armed are only used with the GIL of the call's interpreter held
+ * (by its thread, or by the interrupter, which takes that GIL), which serializes them.
+ * The list links (next) are guarded by rec->mu; outer belongs to the thread. */
 typedef struct xi_active {
+    xi_interp *rec;
     unsigned long ident;     /* the OS thread running it */
-    _Atomic int interrupted; /* 1: an async KeyboardInterrupt was aimed at it;
-                                2: a blocking wait of the call took it instead */
+    int masked;              /* > 0: the library runs code for it (or a nested call) */
+    int pending;             /* an interrupt arrived while masked */
+    int armed;               /* the async exception is set and not raised yet */
     struct xi_active *next;
     struct xi_active *outer; /* the thread's enclosing call (see xi_tls.call) */
 } xi_active;
 
-/* One cached thread state for a (thread, interpreter) pair. Linked in the record's list
- * (rec->mu) and in the owning thread's list (that thread only). Retired (ts == NULL) when
- * the interpreter closes; dead when its thread has exited. Holds a record reference. */
+/* One cached thread state for a (thread, interpreter) pair.
+ *
+ * Ownership: an entry has two links, its thread's (the thread's list, next_thr) and its
+ * record's (rec->cache, next_rec). Each holder drops its link once, under rec->mu, and
+ * whoever drops the last one frees the entry (and its record reference), after
+ * unlocking; until it has dropped its link, a holder may read the entry. ts, links and
+ * dead are guarded by rec->mu; next_thr belongs to the thread, next_rec and closing_ts
+ * to the record's holder. The record deletes the thread state: when the thread has
+ * exited (`dead`), or when the interpreter closes (`ts` set to NULL: "retired"; the
+ * thread then finds its entry retired and drops its link). */
 typedef struct xi_tsentry {
     xi_interp *rec;
     PyThreadState *ts;
-    PyThreadState *dead_ts;  /* end_interpreter's copy of ts while it deletes it */
-    int dead;
+    PyThreadState *closing_ts; /* ts, while the closing record deletes it */
+    int links;               /* 2, 1 or 0 (freed) */
+    int dead;                /* the thread exited: its link is gone */
     struct xi_tsentry *next_rec;
     struct xi_tsentry *next_thr;
 } xi_tsentry;
+
+/* Drops one link of `e` (rec->mu held); returns 1 when the caller must free it. */
+static int
+tsentry_unlink_locked(xi_tsentry *e)
+{
+    return --e->links == 0;
+}
+
+static void
+tsentry_free(xi_tsentry *e)
+{
+    xi_interp *rec = e->rec;
+    PyMem_RawFree(e);
+    xi_interp_decref(rec);
+}
 
 typedef enum {
     XI_JOB_POSTED = 0,
@@ -92,12 +129,19 @@ struct xi_interp {
 
 static xi_mutex xi_registry_mu = PTHREAD_MUTEX_INITIALIZER;
 /* CPython 3.12 corrupts memory when subinterpreters are created or ended concurrently
- * (seen as blocks freed into the wrong allocator at exit): there, one at a time. */
+ * (seen as blocks freed into the wrong allocator at exit): there, one at a time. The
+ * lock covers Py_NewInterpreterFromConfig and Py_EndInterpreter only, and is taken
+ * with no thread state attached or with the one of the interpreter being ended:
+ * never around code that may create or close an interpreter itself (site, the
+ * package import, atexit hooks, joining threads, waiting for loan readers), which
+ * would wait for the lock forever. */
 #if PY_VERSION_HEX < 0x030D0000
+#  define XI_LIFECYCLE_LOCK 1
 static xi_mutex xi_lifecycle_mu = PTHREAD_MUTEX_INITIALIZER;
 #  define LIFECYCLE_BEGIN() xi_lock(&xi_lifecycle_mu)
 #  define LIFECYCLE_END() xi_unlock(&xi_lifecycle_mu)
 #else
+#  define XI_LIFECYCLE_LOCK 0
 #  define LIFECYCLE_BEGIN() ((void)0)
 #  define LIFECYCLE_END() ((void)0)
 #endif
@@ -361,26 +405,28 @@ static pthread_key_t xi_tls_key;
 static pthread_once_t xi_tls_once = PTHREAD_ONCE_INIT;
 static _Thread_local xi_tls *xi_tls_cur;
 
-/* At thread exit: entries of closed interpreters are freed; the others are handed to
- * their records, which delete the thread states when next entered or when closed. */
+/* At thread exit: the thread drops its link of each entry; the records delete the
+ * thread states of those still cached (when next entered, or when they close). */
 static void
 tls_destroy(void *arg)
 {
     xi_tls *t = arg;
+    if (xi_tls_cur == t) {
+        xi_tls_cur = NULL;
+    }
     xi_tsentry *e = t->entries;
     while (e != NULL) {
         xi_tsentry *next = e->next_thr;
         xi_interp *rec = e->rec;
         xi_lock(&rec->mu);
-        int retired = e->ts == NULL;
-        if (!retired) {
+        if (e->ts != NULL) {
             e->dead = 1;
             rec->ndead++;
         }
+        int last = tsentry_unlink_locked(e);
         xi_unlock(&rec->mu);
-        if (retired) {
-            PyMem_RawFree(e);
-            xi_interp_decref(rec);
+        if (last) {
+            tsentry_free(e);
         }
         e = next;
     }
@@ -420,7 +466,7 @@ is_retired(xi_tsentry *e)
     return retired;
 }
 
-/* Frees a retired entry of this thread. */
+/* Drops this thread's link of a retired entry. */
 static void
 unlink_thread_entry(xi_tls *t, xi_tsentry *e)
 {
@@ -430,12 +476,16 @@ unlink_thread_entry(xi_tls *t, xi_tsentry *e)
             break;
         }
     }
-    xi_interp *rec = e->rec;
-    PyMem_RawFree(e);
-    xi_interp_decref(rec);
+    xi_lock(&e->rec->mu);
+    int last = tsentry_unlink_locked(e);
+    xi_unlock(&e->rec->mu);
+    if (last) {
+        tsentry_free(e);
+    }
 }
 
-/* Deletes the thread states of exited threads; runs in rec's interpreter. */
+/* Deletes the thread states of exited threads; runs in rec's interpreter. An entry
+ * taken off the list here had only the record's link left. */
 static void
 prune_dead(xi_interp *rec)
 {
@@ -448,6 +498,9 @@ prune_dead(xi_interp *rec)
             e->next_rec = dead;
             dead = e;
             rec->ndead--;
+            int last = tsentry_unlink_locked(e);
+            assert(last);
+            (void)last;
         }
         else {
             p = &e->next_rec;
@@ -458,8 +511,7 @@ prune_dead(xi_interp *rec)
         xi_tsentry *next = dead->next_rec;
         PyThreadState_Clear(dead->ts);
         PyThreadState_Delete(dead->ts);
-        PyMem_RawFree(dead);
-        xi_interp_decref(rec); /* never the last: the caller holds one */
+        tsentry_free(dead); /* not the record's last reference: the caller holds one */
         dead = next;
     }
 }
@@ -483,7 +535,9 @@ enter_register(xi_interp *rec, xi_entry *e)
 {
     memset(e, 0, sizeof(*e));
     e->rec = rec;
+    e->active.rec = rec;
     e->active.ident = PyThread_get_thread_ident();
+    e->active.masked = 1; /* until run_request runs the call's own code */
     PyThreadState *cur = PyThreadState_Get();
     e->same = PyThreadState_GetInterpreter(cur) == rec->interp;
 
@@ -548,6 +602,7 @@ enter_register(xi_interp *rec, xi_entry *e)
             else {
                 fresh->rec = rec;
                 fresh->ts = e->ts;
+                fresh->links = 2;
                 fresh->next_rec = rec->cache;
                 rec->cache = fresh;
                 fresh->next_thr = t->entries;
@@ -599,11 +654,12 @@ switch_out(xi_entry *e)
     PyEval_RestoreThread(e->saved);
 }
 
-/* Unlinks a running call; runs in the target interpreter (its GIL held), which makes it
- * atomic with respect to the interrupter, who sets async exceptions holding that GIL. */
+/* Unlinks a running call; runs in the target interpreter, masked: nothing is armed,
+ * and an interrupt still pending arrived as the call returned, so it is dropped. */
 static void
 active_remove(xi_interp *rec, xi_active *a)
 {
+    assert(a->masked > 0 && !a->armed);
     xi_lock(&rec->mu);
     for (xi_active **p = &rec->active; *p != NULL; p = &(*p)->next) {
         if (*p == a) {
@@ -611,11 +667,94 @@ active_remove(xi_interp *rec, xi_active *a)
             break;
         }
     }
-    int interrupted = atomic_load(&a->interrupted);
     xi_unlock(&rec->mu);
-    if (interrupted) {
-        /* an interruption that arrived as the call returned must not hit the next one */
+}
+
+/* The class armed as the asynchronous exception: CPython instantiates it when it
+ * raises it, which tells the call that its interrupt was raised; it makes a plain
+ * KeyboardInterrupt. */
+static PyObject *
+interrupt_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    (void)type;
+    (void)args;
+    (void)kwargs;
+    xi_tls *t = xi_tls_cur;
+    PyInterpreterState *here = PyInterpreterState_Get();
+    for (xi_active *a = t != NULL ? t->call : NULL; a != NULL; a = a->outer) {
+        if (a->rec->interp == here && a->armed) {
+            a->armed = 0;
+            break;
+        }
+    }
+    return PyObject_CallNoArgs(PyExc_KeyboardInterrupt);
+}
+
+static PyType_Slot interrupt_slots[] = {
+    {Py_tp_new, interrupt_new},
+    {0, NULL},
+};
+
+PyType_Spec xi_interrupt_spec = {
+    .name = "extrainterpreters._xi._Interrupt",
+    .flags = Py_TPFLAGS_DEFAULT,
+    .slots = interrupt_slots,
+};
+
+/* Arms the asynchronous KeyboardInterrupt of call `a`; its interpreter's GIL is held. */
+static void
+arm(xi_active *a)
+{
+    xi_state *st = xi_loaded_state();
+    PyObject *exc = st != NULL && st->InterruptType != NULL ? (PyObject *)st->InterruptType
+                                                             : PyExc_KeyboardInterrupt;
+    PyThreadState_SetAsyncExc(a->ident, exc);
+    a->armed = 1;
+}
+
+static void
+mask_call(xi_active *a)
+{
+    if (a->masked++ == 0 && a->armed) {
         PyThreadState_SetAsyncExc(a->ident, NULL);
+        a->armed = 0;
+        a->pending = 1;
+    }
+}
+
+static void
+unmask_call(xi_active *a)
+{
+    if (--a->masked == 0 && a->pending) {
+        a->pending = 0;
+        arm(a);
+    }
+}
+
+/* The innermost call of this thread, if it runs in the current interpreter. */
+static xi_active *
+call_here(void)
+{
+    xi_tls *t = xi_tls_cur;
+    xi_active *a = t != NULL ? t->call : NULL;
+    return a != NULL && a->rec->interp == PyInterpreterState_Get() ? a : NULL;
+}
+
+void
+xi_interp_mask(void)
+{
+    xi_active *a = call_here();
+    if (a != NULL) {
+        mask_call(a);
+    }
+}
+
+void
+xi_interp_unmask(void)
+{
+    xi_active *a = call_here();
+    if (a != NULL) {
+        unmask_call(a);
     }
 }
 
@@ -667,8 +806,8 @@ main_dict(void)
  * or the exception. Results with little out-of-band data are owned at once; larger
  * ones stay borrowed (one copy less) and must be released here later. */
 static void
-run_request(xi_interp *rec, xi_request kind, const xi_packet *in, xi_packet *out,
-            xi_job *job, int must_own)
+run_request(xi_interp *rec, xi_active *a, xi_request kind, const xi_packet *in,
+            xi_packet *out, xi_job *job, int must_own)
 {
     PyObject *payload = NULL, *result = NULL;
     xi_state *st = xi_current_state();
@@ -692,7 +831,10 @@ run_request(xi_interp *rec, xi_request kind, const xi_packet *in, xi_packet *out
     }
     switch (kind) {
     case XI_REQ_CALL:
+        /* the call's own code: the only part that interrupt() may hit */
+        unmask_call(a);
         result = PyObject_Call(func, args, kwargs);
+        mask_call(a);
         Py_DECREF(func);
         Py_DECREF(args);
         Py_XDECREF(kwargs);
@@ -706,7 +848,9 @@ run_request(xi_interp *rec, xi_request kind, const xi_packet *in, xi_packet *out
             }
             goto fail;
         }
+        unmask_call(a);
         result = PyRun_StringFlags(code, Py_file_input, globals, globals, NULL);
+        mask_call(a);
         if (result != NULL) {
             Py_SETREF(result, Py_NewRef(Py_None));
         }
@@ -756,7 +900,7 @@ run_direct(xi_state *st, xi_interp *rec, xi_request kind, xi_packet *req)
         e.active.outer = t->call;
         t->call = &e.active;
     }
-    run_request(rec, kind, req, &out, NULL, e.temporary);
+    run_request(rec, &e.active, kind, req, &out, NULL, e.temporary);
     if (t != NULL) {
         t->call = e.active.outer;
     }
@@ -819,7 +963,7 @@ job_is_done(void *job)
 }
 
 static xi_job *
-pop_job_locked(xi_interp *rec)
+pop_job_locked(xi_interp *rec, xi_active *act)
 {
     xi_job *job = rec->jobs;
     rec->jobs = job->next;
@@ -829,46 +973,45 @@ pop_job_locked(xi_interp *rec)
     atomic_fetch_sub(&rec->njobs, 1);
     if (!job->close) {
         atomic_store(&job->state, XI_JOB_DECODING);
+        /* running from now on, for interrupt() too (masked until its own code runs) */
+        *act = (xi_active){.rec = rec, .ident = rec->owner_ident, .masked = 1};
+        act->next = rec->active;
+        rec->active = act;
     }
     return job;
 }
 
 /* Takes the next job, spinning briefly before sleeping. The GIL is not held. */
 static xi_job *
-next_job(xi_interp *rec)
+next_job(xi_interp *rec, xi_active *act)
 {
     (void)xi_spin_until(has_jobs, rec);
     xi_lock(&rec->mu);
     while (rec->jobs == NULL) {
         xi_wait(&rec->wake, &rec->mu);
     }
-    xi_job *job = pop_job_locked(rec);
+    xi_job *job = pop_job_locked(rec, act);
     xi_unlock(&rec->mu);
     return job;
 }
 
-static void serve_job(xi_interp *rec, xi_job *job);
+static void serve_job(xi_interp *rec, xi_job *job, xi_active *act);
 
+/* Runs a job popped with pop_job_locked(rec, act). */
 static void
-serve_job(xi_interp *rec, xi_job *job)
+serve_job(xi_interp *rec, xi_job *job, xi_active *act)
 {
-    xi_active act = {rec->owner_ident, 0, NULL, NULL};
     PyEval_RestoreThread(rec->owner_ts);
-    xi_lock(&rec->mu);
-    act.next = rec->active;
-    rec->active = &act;
-    xi_unlock(&rec->mu);
-
     xi_tls *t = tls_get();
     if (t != NULL) {
-        act.outer = t->call;
-        t->call = &act;
+        act->outer = t->call;
+        t->call = act;
     }
-    run_request(rec, job->kind, job->in, &job->out, job, 0);
+    run_request(rec, act, job->kind, job->in, &job->out, job, 0);
     if (t != NULL) {
-        t->call = act.outer;
+        t->call = act->outer;
     }
-    active_remove(rec, &act);
+    active_remove(rec, act);
 
     /* The activity ends before the poster sees the result, so that it may close the
      * interpreter as soon as its call returns. */
@@ -890,9 +1033,10 @@ serve_job(xi_interp *rec, xi_job *job)
         xi_lock(&rec->mu);
         while (!job->consumed && !job->abandoned) {
             if (rec->jobs != NULL && !rec->jobs->close) {
-                xi_job *nested = pop_job_locked(rec);
+                xi_active nested_act;
+                xi_job *nested = pop_job_locked(rec, &nested_act);
                 xi_unlock(&rec->mu);
-                serve_job(rec, nested);
+                serve_job(rec, nested, &nested_act);
                 xi_lock(&rec->mu);
                 continue;
             }
@@ -958,6 +1102,42 @@ joinable_threads(void)
     return n;
 }
 
+#if XI_LIFECYCLE_LOCK
+/* threading._shutdown() then atexit._run_exitfuncs(), in the current interpreter, as
+ * Py_EndInterpreter runs them; errors are reported like theirs and cleared. The atexit
+ * hooks run are removed; threading._shutdown is then replaced by a function that does
+ * nothing, since Py_EndInterpreter calls it again and, on the thread that imported
+ * threading, a second call fails (its main thread is already stopped). */
+static void
+run_exit_work(void)
+{
+    PyObject *threading = PyImport_ImportModule("threading");
+    PyObject *res = threading ? PyObject_CallMethod(threading, "_shutdown", NULL) : NULL;
+    if (res == NULL) {
+        PyErr_WriteUnraisable(threading);
+    }
+    Py_XDECREF(res);
+    if (threading != NULL) {
+        PyObject *globals = PyDict_New();
+        PyObject *noop = globals ? PyRun_String("lambda: None", Py_eval_input, globals, globals)
+                                 : NULL;
+        if (noop == NULL || PyObject_SetAttrString(threading, "_shutdown", noop) < 0) {
+            PyErr_WriteUnraisable(threading);
+        }
+        Py_XDECREF(noop);
+        Py_XDECREF(globals);
+    }
+    Py_XDECREF(threading);
+    PyObject *atexit = PyImport_ImportModule("atexit");
+    res = atexit ? PyObject_CallMethod(atexit, "_run_exitfuncs", NULL) : NULL;
+    if (res == NULL) {
+        PyErr_WriteUnraisable(atexit);
+    }
+    Py_XDECREF(res);
+    Py_XDECREF(atexit);
+}
+#endif
+
 /* Ends the interpreter; runs on the owner thread, which holds nothing. */
 static void
 end_interpreter(xi_interp *rec)
@@ -966,27 +1146,28 @@ end_interpreter(xi_interp *rec)
     while (rec->ninterrupters > 0) {
         xi_wait(&rec->changed, &rec->mu);
     }
-    /* Unlink the cache under the lock; clear the thread states after it, since
-     * clearing runs arbitrary finalizers. */
+    /* Take the cache and retire its entries under the lock; delete the thread states
+     * after it, since clearing runs arbitrary finalizers. The record keeps its links
+     * meanwhile, so no entry is freed under this walk. */
     xi_tsentry *entries = rec->cache;
     rec->cache = NULL;
     rec->ndead = 0;
     for (xi_tsentry *e = entries; e != NULL; e = e->next_rec) {
-        e->dead_ts = e->ts;
-        if (!e->dead) {
-            e->ts = NULL; /* retired: its thread frees the entry */
-        }
+        e->closing_ts = e->ts;
+        e->ts = NULL; /* retired */
     }
     xi_unlock(&rec->mu);
 
     PyEval_RestoreThread(rec->owner_ts);
     while (entries != NULL) {
         xi_tsentry *next = entries->next_rec;
-        PyThreadState_Clear(entries->dead_ts);
-        PyThreadState_Delete(entries->dead_ts);
-        if (entries->dead) {
-            PyMem_RawFree(entries);
-            xi_interp_decref(rec);
+        PyThreadState_Clear(entries->closing_ts);
+        PyThreadState_Delete(entries->closing_ts);
+        xi_lock(&rec->mu);
+        int last = tsentry_unlink_locked(entries);
+        xi_unlock(&rec->mu);
+        if (last) {
+            tsentry_free(entries);
         }
         entries = next;
     }
@@ -999,12 +1180,20 @@ end_interpreter(xi_interp *rec)
         nanosleep(&pause, NULL);
         Py_END_ALLOW_THREADS
     }
+#if XI_LIFECYCLE_LOCK
+    /* What Py_EndInterpreter would do first, done here, outside of the lock: join the
+     * threads started with threading, run the atexit hooks (either may create or close
+     * interpreters). Py_EndInterpreter then finds nothing left to do there. */
+    run_exit_work();
+#endif
     /* Queue items it lent become owned before its objects go */
     xi_state *st = xi_loaded_state();
     if (st != NULL) {
         xi_lender_close(st, 0);
     }
+    LIFECYCLE_BEGIN();
     Py_EndInterpreter(rec->owner_ts);
+    LIFECYCLE_END();
     rec->owner_ts = NULL;
 }
 
@@ -1089,13 +1278,13 @@ owner_main(void *arg)
     };
     PyThreadState *ts = NULL;
     PyStatus status = Py_NewInterpreterFromConfig(&ts, &config);
+    LIFECYCLE_END();
     if (PyStatus_Exception(status) || ts == NULL) {
         /* the main-interpreter thread state is current again */
         snprintf(rec->errmsg, sizeof(rec->errmsg), "%s",
                  status.err_msg ? status.err_msg : "Py_NewInterpreterFromConfig failed");
         PyThreadState_Clear(rec->owner_main_ts);
         PyThreadState_DeleteCurrent();
-        LIFECYCLE_END();
         finish(rec, XI_ST_FAILED);
         xi_interp_decref(rec);
         return NULL;
@@ -1105,31 +1294,30 @@ owner_main(void *arg)
     rec->id = PyInterpreterState_GetID(rec->interp);
     if (setup_interpreter(rec) < 0) {
         describe_error(rec, "setting up the interpreter failed");
+        LIFECYCLE_BEGIN();
         Py_EndInterpreter(ts);
+        LIFECYCLE_END();
         rec->owner_ts = NULL;
         drop_main_thread_state(rec);
-        LIFECYCLE_END();
         finish(rec, XI_ST_FAILED);
         xi_interp_decref(rec);
         return NULL;
     }
     free_init_path(rec);
     PyEval_SaveThread();
-    LIFECYCLE_END();
     finish(rec, XI_ST_RUNNING);
 
     for (;;) {
-        xi_job *job = next_job(rec);
+        xi_active act;
+        xi_job *job = next_job(rec, &act);
         if (job->close) {
             job_decref(job);
             break;
         }
-        serve_job(rec, job);
+        serve_job(rec, job, &act);
     }
-    LIFECYCLE_BEGIN();
     end_interpreter(rec);
     drop_main_thread_state(rec);
-    LIFECYCLE_END();
     remember_closed(rec->id);
     registry_remove(rec);
     finish(rec, XI_ST_CLOSED);
@@ -1301,7 +1489,12 @@ abandon_job(xi_interp *rec, xi_job *job)
             xi_wait(&rec->changed, &rec->mu);
         }
     }
+    /* Who releases a finished result is decided here, under the lock: a borrowed one
+     * is the owner's (it waits for `consumed` or `abandoned`, then releases it in its
+     * interpreter), an owned one ours. Once we unlock, the owner may be releasing it,
+     * so the packet is not even looked at again unless it is ours. */
     int done = atomic_load(&job->state) >= XI_JOB_DONE;
+    int ours = done && !xi_packet_is_borrowed(&job->out);
     if (done) {
         job->consumed = 1; /* we will not read the result */
     }
@@ -1310,7 +1503,7 @@ abandon_job(xi_interp *rec, xi_job *job)
     xi_broadcast(&rec->wake);
     xi_unlock(&rec->mu);
     PyEval_RestoreThread(saved);
-    if (done && !xi_packet_is_borrowed(&job->out)) {
+    if (ours) {
         xi_packet_release(&job->out);
     }
 }
@@ -1376,24 +1569,36 @@ xi_interp_run(xi_state *st, xi_interp *rec, xi_request kind, xi_packet *req)
 
 /* ------------------------------------------------------------ interrupting */
 
+typedef struct {
+    xi_interp *rec;
+    unsigned long ident; /* 0: every call */
+} xi_interrupter;
+
 static void *
 interrupter_main(void *arg)
 {
-    xi_interp *rec = arg;
+    xi_interrupter *job = arg;
+    xi_interp *rec = job->rec;
     PyThreadState *ts = PyThreadState_New(rec->interp);
     if (ts != NULL) {
         PyEval_RestoreThread(ts);
         xi_lock(&rec->mu);
         for (xi_active *a = rec->active; a != NULL; a = a->next) {
-            int expected = 0;
-            if (atomic_compare_exchange_strong(&a->interrupted, &expected, 1)) {
-                PyThreadState_SetAsyncExc(a->ident, PyExc_KeyboardInterrupt);
+            if (job->ident != 0 && a->ident != job->ident) {
+                continue;
+            }
+            if (a->masked) {
+                a->pending = 1;
+            }
+            else {
+                arm(a); /* again even if armed: it may have been raised meanwhile */
             }
         }
         xi_unlock(&rec->mu);
         PyThreadState_Clear(ts);
         PyThreadState_DeleteCurrent();
     }
+    PyMem_RawFree(job);
     xi_lock(&rec->mu);
     rec->ninterrupters--;
     xi_broadcast(&rec->changed);
@@ -1403,14 +1608,21 @@ interrupter_main(void *arg)
 }
 
 xi_err
-xi_interp_interrupt(xi_interp *rec)
+xi_interp_interrupt_thread(xi_interp *rec, unsigned long ident)
 {
     if (xi_forked) {
         return XI_OK;
     }
+    xi_interrupter *job = PyMem_RawMalloc(sizeof(xi_interrupter));
+    if (job == NULL) {
+        return XI_ERR_NOMEM;
+    }
+    job->rec = rec;
+    job->ident = ident;
     xi_lock(&rec->mu);
     if (rec->state != XI_ST_RUNNING || rec->active == NULL) {
         xi_unlock(&rec->mu);
+        PyMem_RawFree(job);
         return XI_OK;
     }
     rec->ninterrupters++;
@@ -1422,9 +1634,10 @@ xi_interp_interrupt(xi_interp *rec)
     pthread_t thread;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int rc = pthread_create(&thread, &attr, interrupter_main, rec);
+    int rc = pthread_create(&thread, &attr, interrupter_main, job);
     pthread_attr_destroy(&attr);
     if (rc != 0) {
+        PyMem_RawFree(job);
         xi_lock(&rec->mu);
         rec->ninterrupters--;
         xi_broadcast(&rec->changed);
@@ -1433,6 +1646,12 @@ xi_interp_interrupt(xi_interp *rec)
         return XI_ERR_THREAD;
     }
     return XI_OK;
+}
+
+xi_err
+xi_interp_interrupt(xi_interp *rec)
+{
+    return xi_interp_interrupt_thread(rec, 0);
 }
 
 int
@@ -1456,13 +1675,21 @@ xi_interp_in_call(void)
 int
 xi_interp_take_interrupt(void)
 {
-    xi_active *a = xi_tls_cur != NULL ? xi_tls_cur->call : NULL;
-    int expected = 1;
-    if (a == NULL || !atomic_compare_exchange_strong(&a->interrupted, &expected, 2)) {
+    xi_active *a = call_here();
+    if (a == NULL) {
         return 0;
     }
-    /* deliver it here instead of at the next bytecode */
-    PyThreadState_SetAsyncExc(a->ident, NULL);
+    if (a->armed) {
+        /* raise it here instead of at the next bytecode */
+        PyThreadState_SetAsyncExc(a->ident, NULL);
+        a->armed = 0;
+    }
+    else if (a->pending) {
+        a->pending = 0;
+    }
+    else {
+        return 0;
+    }
     PyErr_SetNone(PyExc_KeyboardInterrupt);
     return 1;
 }

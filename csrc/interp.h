@@ -54,6 +54,9 @@ void xi_interp_orphan(xi_interp *rec);
 /* Raises KeyboardInterrupt in every call running in the interpreter. Does not wait. */
 xi_err xi_interp_interrupt(xi_interp *rec);
 
+/* The same, for the calls that the OS thread `ident` runs there only (0: every call). */
+xi_err xi_interp_interrupt_thread(xi_interp *rec, unsigned long ident);
+
 int xi_interp_is_running(xi_interp *rec);
 
 /* Whether the interpreter with that id was made by this library and has closed. */
@@ -66,6 +69,16 @@ int xi_interp_in_call(void);
 /* If interrupt() was aimed at this thread's current call and not delivered yet, raises
  * KeyboardInterrupt here (clearing the pending asynchronous one) and returns 1. */
 int xi_interp_take_interrupt(void);
+
+/* Library code that runs Python code for the current thread's call (encoding,
+ * decoding, describing an exception, importing) runs between these two: interrupt()
+ * does not raise there, but once the call's own code runs again. Nestable; the GIL is
+ * held; nothing happens outside of calls. */
+void xi_interp_mask(void);
+void xi_interp_unmask(void);
+
+/* The class of the asynchronous exception that interrupt() arms (module state). */
+extern PyType_Spec xi_interrupt_spec;
 
 /* Ids of the live interpreters made by this library (a new list). */
 PyObject *xi_interp_list_ids(void);

@@ -239,6 +239,7 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->EventType);
     Py_VISIT(st->ConditionType);
     Py_VISIT(st->BarrierType);
+    Py_VISIT(st->InterruptType);
     Py_VISIT(st->rebuild);
     Py_VISIT(st->QueueEmpty);
     Py_VISIT(st->QueueFull);
@@ -276,6 +277,7 @@ module_clear(PyObject *module)
     Py_CLEAR(st->EventType);
     Py_CLEAR(st->ConditionType);
     Py_CLEAR(st->BarrierType);
+    Py_CLEAR(st->InterruptType);
     Py_CLEAR(st->rebuild);
     Py_CLEAR(st->QueueEmpty);
     Py_CLEAR(st->QueueFull);
@@ -446,6 +448,11 @@ module_exec(PyObject *module)
         if (*types[i].slot == NULL || PyModule_AddType(module, *types[i].slot) < 0) {
             return -1;
         }
+    }
+    st->InterruptType = (PyTypeObject *)PyType_FromModuleAndSpec(
+        module, &xi_interrupt_spec, PyExc_KeyboardInterrupt);
+    if (st->InterruptType == NULL) {
+        return -1;
     }
     if ((st->rebuild = PyObject_GetAttrString(module, "_rebuild")) == NULL) {
         return -1;

@@ -52,6 +52,7 @@ typedef struct {
     PyTypeObject *EventType;
     PyTypeObject *ConditionType;
     PyTypeObject *BarrierType;
+    PyTypeObject *InterruptType; /* armed by interrupt() (interp.c), not exported */
     PyObject *QueueEmpty;      /* made on first use: they derive from queue's */
     PyObject *QueueFull;
     PyObject *QueueShutDown;

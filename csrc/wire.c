@@ -1,6 +1,7 @@
 /* The wire format (see wire.h). */
 #define _GNU_SOURCE 1 /* memmem */
 #include "wire.h"
+#include "interp.h"
 #include "loan.h"
 
 #include <marshal.h>
@@ -32,12 +33,27 @@ xi_wire_load_pickle(xi_state *st)
     if (st->SimpleNamespace != NULL) {
         return 0;
     }
-    if ((st->dumps == NULL && (st->dumps = import_attr("_pickle", "dumps")) == NULL) ||
-        (st->loads == NULL && (st->loads = import_attr("_pickle", "loads")) == NULL) ||
-        (st->PickleBuffer == NULL &&
-         (st->PickleBuffer = import_attr("_pickle", "PickleBuffer")) == NULL) ||
-        (st->SimpleNamespace = import_attr("types", "SimpleNamespace")) == NULL) {
-        return -1;
+    /* Imports release the GIL: other threads of the interpreter may be loading them
+     * too, and one import may fail (an interrupt, no memory) while another succeeds.
+     * A slot is only ever set to a loaded object, and SimpleNamespace, the sign that
+     * all are loaded, last. */
+    PyObject **slots[] = {&st->dumps, &st->loads, &st->PickleBuffer, &st->SimpleNamespace};
+    const char *names[][2] = {{"_pickle", "dumps"}, {"_pickle", "loads"},
+                              {"_pickle", "PickleBuffer"}, {"types", "SimpleNamespace"}};
+    for (size_t i = 0; i < sizeof(slots) / sizeof(slots[0]); i++) {
+        if (*slots[i] != NULL) {
+            continue;
+        }
+        PyObject *obj = import_attr(names[i][0], names[i][1]);
+        if (obj == NULL) {
+            return -1;
+        }
+        if (*slots[i] == NULL) {
+            *slots[i] = obj;
+        }
+        else {
+            Py_DECREF(obj);
+        }
     }
     return 0;
 }
@@ -700,7 +716,9 @@ xi_encode_value(xi_state *st, PyObject *obj, xi_packet *pkt)
 {
     xi_refs refs = {0};
     xi_refs *previous = xi_refs_begin(&refs);
+    xi_interp_mask(); /* pickling may import: not where interrupt() may raise */
     int rc = encode_value(st, obj, pkt);
+    xi_interp_unmask();
     xi_refs_end(previous);
     if (rc < 0) {
         xi_refs_clear(&refs);

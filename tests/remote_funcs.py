@@ -1134,3 +1134,8 @@ def queue_put_filled(q, size, byte):
     """Puts ``bytes([byte]) * size``; returns loans() afterwards."""
     q.put(bytes([byte]) * size)
     return loans()
+
+
+def put_in_mp_queue(q, value):
+    """Puts value in a multiprocessing queue (run in a child process)."""
+    q.put(value)

@@ -194,6 +194,65 @@ def test_run_async_closed_interpreter_raises():
         run(main())
 
 
+CTRL_C_RUN_ASYNC = """
+import asyncio, os, signal, sys, threading, time
+sys.path.insert(0, sys.argv[2])
+import extrainterpreters as xi
+import interrupt_funcs as inf
+
+marker = sys.argv[1]
+interp = xi.Interpreter().start()
+
+def ctrl_c_once_started():
+    while not os.path.exists(marker + ".started"):
+        time.sleep(0.01)
+    os.kill(os.getpid(), signal.SIGINT)
+
+threading.Thread(target=ctrl_c_once_started, daemon=True).start()
+t0 = time.monotonic()
+try:
+    asyncio.run(interp.run_async(inf.spin_marking_interrupt, marker, 60))
+    print("RESULT returned", flush=True)
+except KeyboardInterrupt:
+    print("RESULT KeyboardInterrupt", flush=True)
+print("SECONDS", time.monotonic() - t0, flush=True)
+print("INTERRUPTED", os.path.exists(marker), flush=True)
+"""
+
+
+def test_ctrl_c_during_asyncio_run_of_run_async_interrupts_the_call(run_py, tmp_path):
+    # one SIGINT: asyncio.run cancels the task, which interrupts the call; then the
+    # process exits (nothing left running for exit to wait for)
+    proc = run_py(CTRL_C_RUN_ASYNC, timeout=60, args=[str(tmp_path / "m"), TESTS_DIR])
+    assert_clean_exit(proc)
+    res = dict(line.split(" ", 1) for line in proc.stdout.splitlines())
+    assert res["RESULT"] == "KeyboardInterrupt"
+    assert res["INTERRUPTED"] == "True"
+    assert float(res["SECONDS"]) < 30
+
+
+def test_cancelling_run_async_interrupts_its_call_only(interp, tmp_path):
+    import interrupt_funcs as inf
+
+    marker = str(tmp_path / "m")
+    # another call in the same interpreter, from another thread, goes on
+    other = thread_call(interp, inf.count_interrupts, 1, 3)
+
+    async def main():
+        task = asyncio.create_task(interp.run_async(inf.spin_marking_interrupt, marker, 60))
+        while not (tmp_path / "m.started").exists():
+            await asyncio.sleep(0.01)
+        task.cancel()
+        t0 = time.monotonic()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return time.monotonic() - t0
+
+    assert run(main()) < 30
+    assert (tmp_path / "m").exists(), "the call was not interrupted"
+    assert other() == 0, "the other call was interrupted too"
+
+
 # --- Queue.get_async / put_async -----------------------------------------------------------------
 
 def test_get_async_item_already_there():

@@ -139,12 +139,41 @@ class Interpreter:
             self._outcome = (False, exc)
 
     async def run_async(self, func, /, *args, **kwargs):
-        """run() as a coroutine: the call runs in a thread while the event loop goes on."""
-        import asyncio
-        import functools
+        """run() as a coroutine: the call runs in a thread while the event loop goes on.
 
+        Cancelling it (as asyncio.run() does on Ctrl-C) interrupts the call, raising
+        KeyboardInterrupt there, and waits for it to end; a call not started yet is
+        not made."""
+        import asyncio
+
+        handle = self._open()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, functools.partial(self.run, func, *args, **kwargs))
+        lock = threading.Lock()
+        state = {"ident": None, "cancelled": False}
+
+        def call():
+            with lock:
+                if state["cancelled"]:
+                    raise asyncio.CancelledError()
+                state["ident"] = threading.get_ident()
+            return handle.call(func, *args, **kwargs)
+
+        future = loop.run_in_executor(None, call)
+        # when cancelled, its outcome is not read: mark it retrieved
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            with lock:
+                state["cancelled"] = True
+                ident = state["ident"]
+            if ident is not None:
+                # until it ends: an interrupt that comes before the call has started
+                # in the interpreter reaches nothing, and the call may catch one
+                while not future.done():
+                    handle.interrupt(ident)
+                    await asyncio.wait([future], timeout=0.1)
+            raise
 
     def run_in_thread(self, func, /, *args, **kwargs):
         """Start func(*args, **kwargs) in a new thread; see done() and result()."""

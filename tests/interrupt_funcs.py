@@ -1,0 +1,190 @@
+"""Functions that the interrupt tests run in interpreters (importable there, since
+conftest puts tests/ on sys.path). Busy loops keep their try/except in a caller frame
+(see remote_funcs.busy)."""
+import time
+
+import remote_funcs as rf
+
+
+def spin_until(deadline):
+    n = 0
+    while True:
+        n += 1
+        if n % 4096 == 0 and time.monotonic() > deadline:
+            return n
+
+
+def touch(path):
+    if path is not None:
+        open(path, "w").close()
+
+
+def count_interrupts(want, limit, started=None):
+    """Spins, catching KeyboardInterrupt and going on, until it has caught ``want`` of
+    them or ``limit`` seconds have passed; returns how many it caught. ``started`` (a
+    path) is created once it is ready: an interrupt that comes earlier is raised at
+    the function's first bytecode, where no ``except`` of its own can catch it."""
+    seen = 0
+    end = time.monotonic() + limit
+    touch(started)
+    while seen < want and time.monotonic() < end:
+        try:
+            spin_until(end)
+        except KeyboardInterrupt:
+            seen += 1
+    return seen
+
+
+def count_interrupts_in_waits(q, want, limit, started=None):
+    """Like count_interrupts, but blocked in ``q.get()`` (nothing is ever put)."""
+    seen = 0
+    end = time.monotonic() + limit
+    touch(started)
+    while seen < want and time.monotonic() < end:
+        try:
+            q.get(timeout=max(0.0, end - time.monotonic()))
+        except KeyboardInterrupt:
+            seen += 1
+        except Exception:
+            pass
+    return seen
+
+
+def count_after_touching(path, want, limit):
+    """count_interrupts, once ``path`` exists; writes the count to path + ".count"."""
+    open(path, "w").close()
+    seen = count_interrupts(want, limit)
+    with open(path + ".count", "w") as f:
+        f.write(str(seen))
+    return seen
+
+
+def call_count_in(interp_id, path, limit):
+    """Runs in the main interpreter: count_after_touching(path, 1, limit) in interp_id."""
+    import extrainterpreters as xi
+
+    (interp,) = [i for i in xi.list_all() if i.id == interp_id]
+    return interp.run(count_after_touching, path, 1, limit)
+
+
+def nested_through_main(interp_id, path, limit):
+    """Runs in X: calls the main interpreter, which calls back into X and waits there
+    for one interrupt. Returns whether this outer call got KeyboardInterrupt too (at
+    the latest 2 s after the inner one returned)."""
+    import extrainterpreters as xi
+
+    try:
+        xi.get_main().run(call_count_in, interp_id, path, limit)
+        spin_until(time.monotonic() + 2)
+    except KeyboardInterrupt:
+        return True
+    return False
+
+
+# --- the stress scenario: workers that keep going through interrupts -----------------
+#
+# An asynchronous KeyboardInterrupt can land on any bytecode of a worker, also right
+# after q.get() returned and before the item was recorded. So each step is recorded
+# in this module's globals (one copy per interpreter, which survives an interrupt that
+# ends a call) before and after it: a get that started and was not recorded as done
+# may have taken an item that is now lost in a frame; a put that started and was not
+# recorded as done may or may not have put its item.
+
+LEDGER = {}
+
+
+def ledger(wid):
+    return LEDGER.setdefault(wid, {
+        "put_tried": [], "put_ok": [], "got": [], "gets_started": [0], "gets_done": [0],
+        "errors": [], "rounds": [0], "calls": [0], "caught": [0],
+    })
+
+
+def _step(q, lock, cond, buf, wid, seq, led):
+    item = wid * 10_000_000 + seq
+    led["put_tried"].append(item)
+    try:
+        q.put(item, timeout=0.2)
+        led["put_ok"].append(item)
+    except Exception:  # QueueFull
+        pass
+    led["gets_started"][0] += 1
+    try:
+        led["got"].append(q.get(timeout=0.2))
+        led["gets_done"][0] += 1
+    except Exception:  # QueueEmpty
+        led["gets_done"][0] += 1
+    # the Lock: mutual exclusion over a stretch of the SharedBuffer
+    mark = bytes([wid % 251 + 1]) * 64
+    with lock:
+        view = memoryview(buf)
+        view[:64] = mark
+        for _ in range(20):
+            pass
+        if bytes(view[:64]) != mark:
+            led["errors"].append("the Lock let two holders in")
+        view.release()
+    # the Condition: notify and short waits
+    with cond:
+        if seq % 2:
+            cond.notify_all()
+        else:
+            cond.wait(0.005)
+    led["rounds"][0] += 1
+
+
+def _hammer_loop(q, lock, cond, buf, wid, end, led):
+    seq = len(led["put_tried"])
+    while time.monotonic() < end:
+        try:
+            _step(q, lock, cond, buf, wid, seq, led)
+        except KeyboardInterrupt:
+            led["caught"][0] += 1
+        seq = len(led["put_tried"])
+
+
+def hammer(q, lock, cond, buf, wid, end_in):
+    """Runs steps for ``end_in`` seconds, through interrupts; an interrupt that lands
+    outside a step ends the call, and the caller calls again."""
+    led = ledger(wid)
+    led["calls"][0] += 1
+    _hammer_loop(q, lock, cond, buf, wid, time.monotonic() + end_in, led)
+    return "done"
+
+
+def take_ledger(wid):
+    return LEDGER.pop(wid, None)
+
+
+def import_fresh_module():
+    """Imports a module not imported yet: no import lock was left taken."""
+    import importlib
+    import sys
+
+    for name in ("colorsys", "graphlib", "sched", "fractions"):
+        if name not in sys.modules:
+            break
+    importlib.import_module(name)
+    return name in sys.modules
+
+
+def spin_marking_interrupt(marker, limit):
+    """Creates marker + ".started", then spins for ``limit`` seconds; creates
+    ``marker`` if a KeyboardInterrupt ends it."""
+    open(marker + ".started", "w").close()
+    try:
+        return spin_until(time.monotonic() + limit)
+    except KeyboardInterrupt:
+        open(marker, "w").close()
+        raise
+
+
+def big_result_after_interrupt(started, size):
+    """Touches ``started``, spins until interrupted (at most 30 s), then returns
+    ``size`` bytes (a result large enough to stay borrowed until read)."""
+    open(started, "w").close()
+    try:
+        spin_until(time.monotonic() + 30)
+    except KeyboardInterrupt:
+        pass
+    return b"x" * size

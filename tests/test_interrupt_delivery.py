@@ -1,0 +1,121 @@
+"""Where and how often interrupt() raises KeyboardInterrupt: once in each call running
+in the interpreter, for every interrupt() (after the previous one was raised), also in
+calls nested through other interpreters."""
+import os
+import time
+
+import pytest
+
+import extrainterpreters as xi
+import interrupt_funcs as inf
+from conftest import TESTS_DIR, assert_clean_exit
+from helpers import call_in_thread, in_thread, parse
+
+GAP = 0.3
+TIMES = 5
+LIMIT = 20
+
+
+def wait_for_file(path, limit=LIMIT):
+    deadline = time.monotonic() + limit
+    while not os.path.exists(path):
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.01)
+
+
+def interrupt_every(interp, gap, times, started):
+    wait_for_file(started)
+    for _ in range(times):
+        time.sleep(gap)
+        interp.interrupt()
+
+
+def test_every_interrupt_reaches_a_call_that_goes_on(interp, tmp_path):
+    started = str(tmp_path / "started")
+    wait = call_in_thread(interp, inf.count_interrupts, TIMES, LIMIT, started)
+    interrupt_every(interp, GAP, TIMES, started)
+    assert wait() == TIMES
+
+
+def test_every_interrupt_reaches_a_call_from_the_main_thread(interp, tmp_path):
+    # the main thread's calls run on the owner thread; interrupt() from another thread
+    started = str(tmp_path / "started")
+    sender = in_thread(interrupt_every, interp, GAP, TIMES, started)
+    assert interp.run(inf.count_interrupts, TIMES, LIMIT, started) == TIMES
+    sender()
+
+
+def test_every_interrupt_reaches_a_call_waiting_in_a_queue(interp, tmp_path):
+    q = xi.Queue()
+    started = str(tmp_path / "started")
+    wait = call_in_thread(interp, inf.count_interrupts_in_waits, q, TIMES, LIMIT, started)
+    interrupt_every(interp, GAP, TIMES, started)
+    assert wait() == TIMES
+
+
+def test_interrupt_reaches_each_of_nested_calls(interp, tmp_path):
+    # X -> main -> X: one interrupt() raises in the inner call and, once it returned,
+    # in the outer one (the inner's return must not swallow the outer's)
+    path = tmp_path / "inner-started"
+    wait = call_in_thread(interp, inf.nested_through_main, interp.id, str(path), LIMIT)
+    deadline = time.monotonic() + LIMIT
+    while not path.exists():
+        assert time.monotonic() < deadline, "the inner call did not start"
+        time.sleep(0.01)
+    interp.interrupt()
+    outer_interrupted = wait()
+    assert (tmp_path / "inner-started.count").read_text() == "1"
+    assert outer_interrupted
+
+
+@pytest.mark.parametrize("kind", ["call", "exec"])
+def test_interrupt_between_calls_hits_nothing(interp, kind):
+    interp.interrupt()
+    if kind == "call":
+        assert interp.run(len, "abc") == 3
+    else:
+        interp.exec("x = 1")
+
+
+ABANDON = """
+import os, signal, sys, threading, time
+sys.path.insert(0, sys.argv[1])
+import extrainterpreters as xi
+import interrupt_funcs as inf
+
+interp = xi.Interpreter().start()
+tmp = sys.argv[2]
+hits = 0
+for r in range(int(sys.argv[3])):
+    started = os.path.join(tmp, str(r))
+    def ctrl_c():
+        while not os.path.exists(started):
+            time.sleep(0.001)
+        os.kill(os.getpid(), signal.SIGINT)
+        # hold the main interpreter's GIL while the main thread gives the call up
+        end = time.monotonic() + 0.2
+        while time.monotonic() < end:
+            pass
+    t = threading.Thread(target=ctrl_c)
+    t.start()
+    try:
+        interp.run(inf.big_result_after_interrupt, started, 1 << 20)
+    except KeyboardInterrupt:
+        hits += 1
+    t.join()
+    while interp.is_running():
+        time.sleep(0.001)
+print("KI", hits, flush=True)
+print("AFTER", interp.run(len, "abc"), flush=True)
+interp.close()
+"""
+
+
+def test_ctrl_c_as_a_call_returns_a_borrowed_result(run_py, tmp_path):
+    # the call catches the interrupt and returns 1 MiB (borrowed until read) while the
+    # main thread gives it up: the result is released once, by the owner thread
+    proc = run_py(ABANDON, timeout=120, args=[TESTS_DIR, str(tmp_path), "30"])
+    assert_clean_exit(proc)
+    res = parse(proc.stdout)
+    assert res["KI"] == "30"
+    assert res["AFTER"] == "3"
