@@ -72,40 +72,84 @@ make_error(const char *name, const char *doc, PyObject *base)
     return PyErr_NewExceptionWithDoc(qualified, doc, base, NULL);
 }
 
+/* Guards the publication of each interpreter's three classes (their pointers in the
+ * module state), so that threads that hit their first queue error at once all raise
+ * the same classes: each may make a set, the first to publish wins, the others drop
+ * theirs before anyone saw them. Nothing that can release the GIL runs under it. */
+static xi_mutex xi_errors_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* The published classes as a new tuple, or NULL (no exception set) if not made yet. */
+static PyObject *
+published_errors(xi_state *st)
+{
+    xi_lock(&xi_errors_mu);
+    PyObject *empty = st->QueueEmpty, *full = st->QueueFull, *shut = st->QueueShutDown;
+    xi_unlock(&xi_errors_mu);
+    /* once published, they stay until the module state is cleared */
+    return shut != NULL ? PyTuple_Pack(3, empty, full, shut) : NULL;
+}
+
+static PyObject *
+make_errors(void)
+{
+    PyObject *queue = PyImport_ImportModule("queue");
+    if (queue == NULL) {
+        return NULL;
+    }
+    PyObject *empty = PyObject_GetAttrString(queue, "Empty");
+    PyObject *full = empty ? PyObject_GetAttrString(queue, "Full") : NULL;
+    PyObject *shut = NULL;
+    if (full != NULL && PyObject_HasAttrString(queue, "ShutDown")) {
+        shut = PyObject_GetAttrString(queue, "ShutDown");
+    }
+    else if (full != NULL) {
+        shut = Py_NewRef(PyExc_Exception);
+    }
+    Py_DECREF(queue);
+    PyObject *made = NULL;
+    if (shut != NULL) {
+        PyObject *e = make_error("QueueEmpty", "get() found the Queue empty.", empty);
+        PyObject *f = e ? make_error("QueueFull", "put() found the Queue full.", full) : NULL;
+        PyObject *s = f ? make_error("QueueShutDown", "The Queue was shut down.", shut) : NULL;
+        if (s != NULL) {
+            made = PyTuple_Pack(3, e, f, s);
+        }
+        Py_XDECREF(e);
+        Py_XDECREF(f);
+        Py_XDECREF(s);
+    }
+    Py_XDECREF(empty);
+    Py_XDECREF(full);
+    Py_XDECREF(shut);
+    return made;
+}
+
 PyObject *
 xi_queue_errors(xi_state *st)
 {
-    if (st->QueueShutDown == NULL) {
-        PyObject *queue = PyImport_ImportModule("queue");
-        if (queue == NULL) {
-            return NULL;
-        }
-        PyObject *empty = PyObject_GetAttrString(queue, "Empty");
-        PyObject *full = empty ? PyObject_GetAttrString(queue, "Full") : NULL;
-        PyObject *shut = NULL;
-        if (full != NULL && PyObject_HasAttrString(queue, "ShutDown")) {
-            shut = PyObject_GetAttrString(queue, "ShutDown");
-        }
-        else if (full != NULL) {
-            shut = Py_NewRef(PyExc_Exception);
-        }
-        Py_DECREF(queue);
-        if (shut != NULL) {
-            st->QueueEmpty = make_error("QueueEmpty", "get() found the Queue empty.", empty);
-            st->QueueFull = make_error("QueueFull", "put() found the Queue full.", full);
-            st->QueueShutDown = make_error("QueueShutDown", "The Queue was shut down.", shut);
-        }
-        Py_XDECREF(empty);
-        Py_XDECREF(full);
-        Py_XDECREF(shut);
-        if (st->QueueEmpty == NULL || st->QueueFull == NULL || st->QueueShutDown == NULL) {
-            Py_CLEAR(st->QueueEmpty);
-            Py_CLEAR(st->QueueFull);
-            Py_CLEAR(st->QueueShutDown);
-            return NULL;
-        }
+    PyObject *errors = published_errors(st);
+    if (errors != NULL || PyErr_Occurred()) {
+        return errors;
     }
-    return PyTuple_Pack(3, st->QueueEmpty, st->QueueFull, st->QueueShutDown);
+    /* Importing queue and making classes can switch threads: another thread may
+     * publish its set meanwhile. */
+    PyObject *made = make_errors();
+    if (made == NULL) {
+        return NULL;
+    }
+    xi_lock(&xi_errors_mu);
+    int won = st->QueueShutDown == NULL;
+    if (won) {
+        st->QueueEmpty = Py_NewRef(PyTuple_GET_ITEM(made, 0));
+        st->QueueFull = Py_NewRef(PyTuple_GET_ITEM(made, 1));
+        st->QueueShutDown = Py_NewRef(PyTuple_GET_ITEM(made, 2));
+    }
+    xi_unlock(&xi_errors_mu);
+    if (won) {
+        return made;
+    }
+    Py_DECREF(made);
+    return published_errors(st);
 }
 
 /* 0: QueueEmpty, 1: QueueFull, 2: QueueShutDown */

@@ -1134,3 +1134,37 @@ def queue_put_filled(q, size, byte):
     """Puts ``bytes([byte]) * size``; returns loans() afterwards."""
     q.put(bytes([byte]) * size)
     return loans()
+
+
+# --- queue errors ------------------------------------------------------------------
+
+def first_queue_errors_at_once(nthreads=8):
+    """``nthreads`` threads of an interpreter that has raised no queue error yet each
+    hit one at once: half get() from an empty Queue, half put() into a full one.
+    Returns (distinct classes raised, caught by ``except xi.QueueEmpty``/``QueueFull``,
+    caught by nothing of the two, whether the classes are the ones ``xi`` exports)."""
+    import extrainterpreters as xi
+
+    empty, full = xi.Queue(), xi.Queue(1)
+    full.put(0)
+    start = threading.Barrier(nthreads)
+    raised, caught, missed = [], [], []
+
+    def work(t):
+        start.wait()
+        try:
+            # the except clauses name the classes only once the error is raised
+            if t % 2:
+                full.put_nowait(t)
+            else:
+                empty.get_nowait()
+        except (xi.QueueEmpty, xi.QueueFull) as e:
+            raised.append(type(e))
+            caught.append(t)
+        except Exception as e:
+            raised.append(type(e))
+            missed.append(t)
+
+    in_threads(nthreads, work)
+    exported = all(c in (xi.QueueEmpty, xi.QueueFull) for c in raised)
+    return len(set(raised)), len(caught), len(missed), exported
