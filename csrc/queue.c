@@ -397,7 +397,8 @@ do_put(PyObject *self, PyObject *obj, PyObject *block, PyObject *timeout)
     Py_RETURN_NONE;
 }
 
-/* Puts an item that could not be rebuilt back at the head of the queue. */
+/* Puts an item back at the head of the queue: its rebuild was cut short by an error
+ * of the interpreter itself, not of the item. */
 static void
 put_back(xi_queue *q, xi_item *it)
 {
@@ -426,6 +427,40 @@ put_back(xi_queue *q, xi_item *it)
     xi_unlock(&q->mu);
 }
 
+/* Whether the error being raised stopped a rebuild from outside: Ctrl-C, interrupt(),
+ * exit, or memory running out. Any other error is the item's. */
+static int
+interrupted_rebuild(void)
+{
+    return PyErr_ExceptionMatches(PyExc_MemoryError) ||
+           !PyErr_ExceptionMatches(PyExc_Exception);
+}
+
+/* An item that get() took but could not rebuild here: its error goes to that getter
+ * alone, and the queue goes on without it. It counts as done for join(): no one can
+ * process it, and a getter that got an error has no item to call task_done() for. */
+static void
+drop_unbuildable(xi_queue *q, xi_item *it)
+{
+    xi_lock(&q->mu);
+    if (q->unfinished > 0 && --q->unfinished == 0) {
+        xi_broadcast(&q->all_done);
+    }
+    xi_unlock(&q->mu);
+    item_free(it);
+    /* tell the user why the item is gone (best effort: the error stays as it is) */
+    PyObject *exc = PyErr_GetRaisedException();
+    PyObject *r = PyObject_CallMethod(
+        exc, "add_note", "s",
+        "extrainterpreters: this Queue item cannot be rebuilt in this interpreter; "
+        "get() removed it from the Queue");
+    if (r == NULL) {
+        PyErr_Clear();
+    }
+    Py_XDECREF(r);
+    PyErr_SetRaisedException(exc);
+}
+
 static PyObject *
 do_get(PyObject *self, PyObject *block, PyObject *timeout)
 {
@@ -451,14 +486,14 @@ do_get(PyObject *self, PyObject *block, PyObject *timeout)
     PyObject *value = xi_decode(st, &op.item->pkt);
     int lost = op.item->pkt.kind == XI_PKT_LOST; /* read while it cannot change */
     xi_loan_unpin(&op.item->pkt);
-    if (value == NULL && lost) {
-        item_free(op.item); /* it cannot come back: gotten, with its error */
-        return NULL;
-    }
     if (value == NULL) {
-        /* Nothing is lost: the item goes back to the head of the queue, where another
-         * interpreter (or this one, once it can import what the item needs) gets it. */
-        put_back(q, op.item);
+        if (!lost && interrupted_rebuild()) {
+            /* not the item's fault: it goes back to the head, nothing is lost */
+            put_back(q, op.item);
+        }
+        else {
+            drop_unbuildable(q, op.item);
+        }
         return NULL;
     }
     item_free(op.item);

@@ -1113,6 +1113,15 @@ def loans():
     return _xi._loans()
 
 
+def loans_after_collect():
+    """loans() after a put and a get here, which release the loans that came back."""
+    from extrainterpreters import _xi
+    scratch = _xi.Queue()
+    scratch.put(None)
+    scratch.get_nowait()
+    return loans()
+
+
 def queue_put_patterns(q, sizes, seed=0):
     """Puts ``pattern(size, seed + i)`` for each size; returns loans() afterwards."""
     for i, size in enumerate(sizes):
@@ -1168,3 +1177,18 @@ def first_queue_errors_at_once(nthreads=8):
     in_threads(nthreads, work)
     exported = all(c in (xi.QueueEmpty, xi.QueueFull) for c in raised)
     return len(set(raised)), len(caught), len(missed), exported
+
+
+class RebuildRaises:
+    """Pickles; unpickling it raises the builtin exception named ``exc_name``."""
+
+    def __init__(self, exc_name):
+        self.exc_name = exc_name
+
+    def __reduce__(self):
+        return rebuild_raising, (self.exc_name,)
+
+
+def rebuild_raising(exc_name):
+    import builtins
+    raise getattr(builtins, exc_name)("cannot rebuild this item")
