@@ -1136,15 +1136,18 @@ barrier_wait(PyObject *self, PyObject *args, PyObject *kwargs)
     else if (optional_deadline(timeout, &deadline) < 0) {
         return NULL;
     }
-    /* enter: wait while the barrier drains or resets */
-    if (xi_block(&b->mu, &b->cv, &b->sleepers, barrier_not_busy, NULL, b, XI_FOREVER) < 0) {
-        return NULL;
-    }
-    xi_lock(&b->mu);
-    if (!barrier_not_busy(b)) {
-        /* busy again between the wait and here: go round once more */
+    /* enter: wait while the barrier drains or resets (it may be busy again between
+     * the wait and the lock: then wait again) */
+    for (;;) {
+        if (xi_block(&b->mu, &b->cv, &b->sleepers, barrier_not_busy, NULL, b,
+                     XI_FOREVER) < 0) {
+            return NULL;
+        }
+        xi_lock(&b->mu);
+        if (barrier_not_busy(b)) {
+            break;
+        }
         xi_unlock(&b->mu);
-        return barrier_wait(self, args, kwargs);
     }
     if (b->state == XI_B_BROKEN) {
         xi_unlock(&b->mu);

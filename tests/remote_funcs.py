@@ -1197,3 +1197,20 @@ def rebuild_raising(exc_name):
 def str_facts(s):
     """(len(s), its first two and last two characters): cheap facts of a huge str."""
     return len(s), s[:2] + s[-2:]
+
+
+def noop():
+    return None
+
+
+def barrier_wait_tickets(barrier, tickets, nthreads, timeout=60):
+    """``nthreads`` threads here each take a ticket from the Semaphore ``tickets`` and
+    pass ``barrier``, until no ticket is left; returns every index got. With an even
+    number of tickets in all, every wait has a partner."""
+    def work(t):
+        got = []
+        while tickets.acquire(blocking=False):
+            got.append(barrier.wait(timeout))
+        return got
+
+    return [i for per_thread in in_threads(nthreads, work) for i in per_thread]
