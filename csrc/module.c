@@ -186,6 +186,12 @@ mod_live_objects(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 }
 
 static PyObject *
+mod_shared_objects(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    return xi_shared_list();
+}
+
+static PyObject *
 mod_loans(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
     return xi_lender_stats(xi_state_of(module));
@@ -202,6 +208,10 @@ static PyMethodDef module_methods[] = {
      "(QueueEmpty, QueueFull, QueueShutDown), made on first use"},
     {"_live_objects", mod_live_objects, METH_NOARGS,
      "how many shared objects are alive in the process (for tests)"},
+    {"shared_objects", mod_shared_objects, METH_NOARGS,
+     "shared_objects() -> [(kind, id, references)]: every shared object alive in the "
+     "process, by id. References count wrappers in every interpreter and items or "
+     "calls in flight that hold the object."},
     {"_loans", mod_loans, METH_NOARGS,
      "(out, returned, bytes): Queue items this interpreter lent (for tests)"},
     {"create", mod_create, METH_O,

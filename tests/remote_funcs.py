@@ -1214,3 +1214,8 @@ def barrier_wait_tickets(barrier, tickets, nthreads, timeout=60):
         return got
 
     return [i for per_thread in in_threads(nthreads, work) for i in per_thread]
+
+
+def shared_objects_here():
+    import extrainterpreters as xi
+    return xi.shared_objects()
