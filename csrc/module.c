@@ -102,13 +102,38 @@ mod_main_id(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 }
 
 static PyObject *
-mod_close_all(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+mod_close_all(PyObject *Py_UNUSED(module), PyObject *args)
 {
+    PyObject *daemons = NULL;
+    if (!PyArg_ParseTuple(args, "|O:close_all", &daemons)) {
+        return NULL;
+    }
     if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
         PyErr_SetString(PyExc_RuntimeError, "close_all() runs in the main interpreter");
         return NULL;
     }
-    xi_interp_close_all();
+    PyObject *seq = daemons ? PySequence_Fast(daemons, "close_all() takes thread idents")
+                            : PyTuple_New(0);
+    if (seq == NULL) {
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    unsigned long *idents = PyMem_Malloc(sizeof(unsigned long) * (size_t)(n + 1));
+    if (idents == NULL) {
+        Py_DECREF(seq);
+        return PyErr_NoMemory();
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        idents[i] = PyLong_AsUnsignedLong(PySequence_Fast_GET_ITEM(seq, i));
+        if (idents[i] == (unsigned long)-1 && PyErr_Occurred()) {
+            PyMem_Free(idents);
+            Py_DECREF(seq);
+            return NULL;
+        }
+    }
+    Py_DECREF(seq);
+    xi_interp_close_all(idents, n);
+    PyMem_Free(idents);
     Py_RETURN_NONE;
 }
 
@@ -220,8 +245,10 @@ static PyMethodDef module_methods[] = {
     {"list_all", mod_list_all, METH_NOARGS, "ids of the live interpreters made here"},
     {"current_id", mod_current_id, METH_NOARGS, "id of the current interpreter"},
     {"main_id", mod_main_id, METH_NOARGS, "id of the main interpreter"},
-    {"close_all", mod_close_all, METH_NOARGS,
-     "close every interpreter once its calls return; no new ones afterwards"},
+    {"close_all", mod_close_all, METH_VARARGS,
+     "close_all(daemons=()): close every interpreter once its calls return (calls run "
+     "by the threads whose idents are given are interrupted instead); no new ones "
+     "afterwards"},
     {NULL, NULL, 0, NULL},
 };
 

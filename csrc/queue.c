@@ -60,7 +60,18 @@ queue_free(xi_shared *obj)
     PyMem_RawFree(q);
 }
 
-static const xi_shared_ops queue_ops = {XI_KIND_QUEUE, "Queue", queue_free};
+static void
+queue_wake(xi_shared *obj)
+{
+    xi_queue *q = (xi_queue *)obj;
+    xi_lock(&q->mu);
+    xi_broadcast(&q->not_empty);
+    xi_broadcast(&q->not_full);
+    xi_broadcast(&q->all_done);
+    xi_unlock(&q->mu);
+}
+
+static const xi_shared_ops queue_ops = {XI_KIND_QUEUE, "Queue", queue_free, queue_wake};
 
 /* ------------------------------------------------------------ exceptions */
 

@@ -80,6 +80,54 @@ xi_shared_live(void)
     return atomic_load(&xi_live);
 }
 
+void
+xi_shared_wake_all(void)
+{
+    /* references taken under the registry lock, the wakes made after it (each takes
+     * its object's lock, and an object's last reference may go meanwhile) */
+    xi_shared **objs = NULL;
+    size_t n = 0, cap = (size_t)atomic_load(&xi_live) + 16;
+    for (;;) {
+        objs = PyMem_RawMalloc(cap * sizeof(xi_shared *));
+        if (objs == NULL) {
+            return;
+        }
+        n = 0;
+        xi_lock(&xi_shared_mu);
+        for (size_t b = 0; b < XI_BUCKETS; b++) {
+            for (xi_shared *o = xi_buckets[b]; o != NULL; o = o->next) {
+                if (o->ops->wake == NULL) {
+                    continue;
+                }
+                long refs = atomic_load(&o->refcnt);
+                if (n >= cap) {
+                    n += refs > 0; /* no room: only counted */
+                    continue;
+                }
+                while (refs > 0 && !atomic_compare_exchange_weak(&o->refcnt, &refs, refs + 1)) {
+                }
+                if (refs > 0) {
+                    objs[n++] = o;
+                }
+            }
+        }
+        xi_unlock(&xi_shared_mu);
+        if (n <= cap) {
+            break;
+        }
+        for (size_t i = 0; i < cap; i++) {
+            xi_shared_decref(objs[i]);
+        }
+        PyMem_RawFree(objs);
+        cap = n + 16;
+    }
+    for (size_t i = 0; i < n; i++) {
+        objs[i]->ops->wake(objs[i]);
+        xi_shared_decref(objs[i]);
+    }
+    PyMem_RawFree(objs);
+}
+
 typedef struct {
     const char *name;
     uint64_t id;
