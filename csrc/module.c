@@ -210,6 +210,45 @@ mod_live_objects(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
     return PyLong_FromLong(xi_shared_live());
 }
 
+/* _decode_wire(data, marshal, exception, fdata=None, fname=False): decodes `data` as the
+ * stream of a packet (a value, or with `exception` the description of one; with
+ * `fdata`, a call whose callable is `fdata`, by name when `fname`). For tests that feed
+ * the decoder arbitrary bytes: it must raise, never crash. */
+static PyObject *
+mod_decode_wire(PyObject *module, PyObject *args)
+{
+    xi_state *st = xi_state_of(module);
+    Py_buffer data, fdata = {0};
+    int marshal, exception, fname = 0;
+    if (!PyArg_ParseTuple(args, "y*pp|z*p:_decode_wire", &data, &marshal, &exception, &fdata,
+                          &fname)) {
+        return NULL;
+    }
+    xi_packet pkt = XI_PACKET_INIT;
+    pkt.kind = exception ? XI_PKT_EXCEPTION : XI_PKT_VALUE;
+    pkt.marshal = (uint8_t)marshal;
+    pkt.data = data.buf;
+    pkt.size = data.len;
+    PyObject *result = NULL;
+    if (fdata.buf != NULL) {
+        pkt.fdata = fdata.buf;
+        pkt.fsize = fdata.len;
+        pkt.fname = (uint8_t)fname;
+        PyObject *func, *fargs, *kwargs;
+        if (xi_decode_call(st, &pkt, &func, &fargs, &kwargs) == 0) {
+            result = Py_BuildValue("(NNN)", func, fargs, kwargs ? kwargs : Py_NewRef(Py_None));
+        }
+    }
+    else {
+        result = xi_decode(st, &pkt);
+    }
+    PyBuffer_Release(&data);
+    if (fdata.obj != NULL) {
+        PyBuffer_Release(&fdata);
+    }
+    return result;
+}
+
 static PyObject *
 mod_shared_objects(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 {
@@ -233,6 +272,9 @@ static PyMethodDef module_methods[] = {
      "(QueueEmpty, QueueFull, QueueShutDown), made on first use"},
     {"_live_objects", mod_live_objects, METH_NOARGS,
      "how many shared objects are alive in the process (for tests)"},
+    {"_decode_wire", mod_decode_wire, METH_VARARGS,
+     "_decode_wire(data, marshal, exception, fdata=None, fname=False): decode raw packet "
+     "streams (for tests)"},
     {"shared_objects", mod_shared_objects, METH_NOARGS,
      "shared_objects() -> [(kind, id, references)]: every shared object alive in the "
      "process, by id. References count wrappers in every interpreter and items or "

@@ -690,7 +690,9 @@ xi_decode_call(xi_state *st, const xi_packet *pkt, PyObject **func, PyObject **a
         return -1;
     }
     if (!PyTuple_CheckExact(payload) || PyTuple_GET_SIZE(payload) != 2 ||
-        !PyTuple_CheckExact(PyTuple_GET_ITEM(payload, 0))) {
+        !PyTuple_CheckExact(PyTuple_GET_ITEM(payload, 0)) ||
+        (PyTuple_GET_ITEM(payload, 1) != Py_None &&
+         !PyDict_CheckExact(PyTuple_GET_ITEM(payload, 1)))) {
         Py_DECREF(payload);
         PyErr_SetString(PyExc_SystemError, "malformed call payload");
         return -1;
