@@ -3,11 +3,15 @@ feeds the wire decoder and the handle rebuild arbitrary bytes and mutations of r
 streams and handle pickles for SECONDS seconds, and prints how many inputs it fed.
 Any outcome but a crash is fine: a value, or an Exception.
 
-    python fuzz_wire.py SECONDS SEED
+    python fuzz_wire.py SECONDS SEED [MEMORY_CAP]
+
+MEMORY_CAP (bytes, 0: none) limits the address space, so that a stream asking for many
+GiB gets MemoryError.
 """
 import marshal
 import pickle
 import random
+import resource
 import sys
 import time
 
@@ -100,4 +104,7 @@ def main(seconds, seed):
 
 
 if __name__ == "__main__":
+    cap = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+    if cap:
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     main(float(sys.argv[1]), int(sys.argv[2]))
