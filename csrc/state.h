@@ -52,7 +52,8 @@ typedef struct {
     PyTypeObject *EventType;
     PyTypeObject *ConditionType;
     PyTypeObject *BarrierType;
-    PyObject *QueueEmpty;      /* made on first use: they derive from queue's */
+    PyObject *QueueEmpty;      /* made on first use: they derive from queue's; the three
+                                  are published together under queue.c's xi_errors_mu */
     PyObject *QueueFull;
     PyObject *QueueShutDown;
 
