@@ -27,7 +27,7 @@ buffer_free(xi_shared *obj)
     PyMem_RawFree(b);
 }
 
-static const xi_shared_ops buffer_ops = {XI_KIND_BUFFER, "SharedBuffer", buffer_free};
+static const xi_shared_ops buffer_ops = {XI_KIND_BUFFER, "SharedBuffer", buffer_free, NULL};
 
 static PyObject *
 wrap(PyTypeObject *tp, xi_buffer *buf)

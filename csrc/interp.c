@@ -1702,12 +1702,6 @@ is_closed(void *rec)
     return ((xi_interp *)rec)->state == XI_ST_CLOSED;
 }
 
-static int
-is_idle(void *rec)
-{
-    return ((xi_interp *)rec)->state != XI_ST_RUNNING || ((xi_interp *)rec)->nactive == 0;
-}
-
 /* Waits for the owner thread to end the interpreter (which joins the threads started
  * in it). Interruptible in the main thread: the closing then goes on without waiter. */
 static xi_err
@@ -1783,8 +1777,117 @@ xi_interp_orphan(xi_interp *rec)
     PyMem_RawFree(job);
 }
 
+/* At exit: interrupts the calls that the threads `daemons` run in `rec` (see
+ * xi_interp_close_all). A thread of its own takes the target's GIL, as for interrupt(). */
+typedef struct {
+    xi_interp *rec;
+    Py_ssize_t n;
+    unsigned long daemons[];
+} xi_daemon_interrupt;
+
+static int
+is_daemon_call(const xi_active *a, const unsigned long *daemons, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (a->ident == daemons[i]) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void *
+daemon_interrupter_main(void *arg)
+{
+    xi_daemon_interrupt *x = arg;
+    xi_interp *rec = x->rec;
+    PyThreadState *ts = PyThreadState_New(rec->interp);
+    if (ts != NULL) {
+        PyEval_RestoreThread(ts);
+        xi_lock(&rec->mu);
+        for (xi_active *a = rec->active; a != NULL; a = a->next) {
+            int expected = 0;
+            if (is_daemon_call(a, x->daemons, x->n) &&
+                atomic_compare_exchange_strong(&a->interrupted, &expected, 1)) {
+                PyThreadState_SetAsyncExc(a->ident, PyExc_KeyboardInterrupt);
+            }
+        }
+        xi_unlock(&rec->mu);
+        PyThreadState_Clear(ts);
+        PyThreadState_DeleteCurrent();
+    }
+    xi_lock(&rec->mu);
+    rec->ninterrupters--;
+    xi_broadcast(&rec->changed);
+    xi_unlock(&rec->mu);
+    xi_interp_decref(rec);
+    PyMem_RawFree(x);
+    return NULL;
+}
+
+static void
+interrupt_daemon_calls(xi_interp *rec, const unsigned long *daemons, Py_ssize_t n)
+{
+    xi_lock(&rec->mu);
+    int found = 0;
+    for (xi_active *a = rec->active; a != NULL && !found; a = a->next) {
+        found = atomic_load(&a->interrupted) == 0 && is_daemon_call(a, daemons, n);
+    }
+    if (!found || rec->state != XI_ST_RUNNING) {
+        xi_unlock(&rec->mu);
+        return;
+    }
+    xi_daemon_interrupt *x =
+        PyMem_RawMalloc(sizeof(xi_daemon_interrupt) + sizeof(unsigned long) * (size_t)n);
+    if (x == NULL) {
+        xi_unlock(&rec->mu);
+        return;
+    }
+    rec->ninterrupters++;
+    xi_unlock(&rec->mu);
+    x->rec = rec;
+    x->n = n;
+    memcpy(x->daemons, daemons, sizeof(unsigned long) * (size_t)n);
+    xi_interp_incref(rec);
+    pthread_attr_t attr;
+    pthread_t thread;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&thread, &attr, daemon_interrupter_main, x);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        xi_lock(&rec->mu);
+        rec->ninterrupters--;
+        xi_broadcast(&rec->changed);
+        xi_unlock(&rec->mu);
+        xi_interp_decref(rec);
+        PyMem_RawFree(x);
+    }
+}
+
+typedef struct {
+    xi_interp *rec;
+    xi_job *job;        /* the close request, until posted */
+} xi_closer;
+
+/* (rec->mu held) Posts the close once the interpreter is idle; 1 when it is closing. */
+static int
+close_when_idle(void *arg)
+{
+    xi_closer *c = arg;
+    if (c->rec->state != XI_ST_RUNNING) {
+        return 1;
+    }
+    if (c->rec->nactive > 0) {
+        return 0;
+    }
+    post_close_locked(c->rec, c->job);
+    c->job = NULL;
+    return 1;
+}
+
 void
-xi_interp_close_all(void)
+xi_interp_close_all(const unsigned long *daemons, Py_ssize_t ndaemons)
 {
     if (xi_forked) {
         return;
@@ -1806,17 +1909,28 @@ xi_interp_close_all(void)
         if (rec == NULL) {
             return;
         }
-        /* let running calls finish, then close */
-        int sleepers = 0;
-        xi_err err = XI_ERR_PYTHON;
-        if (xi_block(&rec->mu, &rec->changed, &sleepers, is_idle, NULL, rec, XI_FOREVER) > 0) {
-            err = xi_interp_close(rec);
+        /* let running calls finish (those of daemon threads: interrupted, every 100 ms
+         * while they keep it busy), then close: posted under the lock that saw it idle,
+         * so a daemon thread that calls again at once cannot keep it open */
+        xi_closer closer = {rec, PyMem_RawCalloc(1, sizeof(xi_job))};
+        int sleepers = 0, idle = 0; /* (stays 0 when out of memory) */
+        while (closer.job != NULL) {
+            interrupt_daemon_calls(rec, daemons, ndaemons);
+            idle = xi_block(&rec->mu, &rec->changed, &sleepers, close_when_idle, NULL,
+                            &closer, xi_now_ns() + 100 * 1000 * 1000);
+            if (idle != 0) {
+                break;
+            }
         }
+        xi_err err = idle > 0 ? wait_closed(rec) : idle < 0 ? XI_ERR_PYTHON : XI_ERR_NOMEM;
+        PyMem_RawFree(closer.job); /* NULL once posted */
         if (err == XI_ERR_PYTHON) {
-            /* Ctrl-C at exit: interrupt the calls still running there, and go on
-             * waiting (the runtime must not finalize under a running interpreter) */
+            /* Ctrl-C at exit: interrupt the calls still running there and every wait
+             * on a shared object, and go on waiting (the runtime must not finalize
+             * under a running interpreter) */
             PyErr_Clear();
             (void)xi_interp_interrupt(rec);
+            xi_interrupt_waits();
             xi_interp_decref(rec);
             continue;
         }

@@ -84,7 +84,11 @@ extern PyType_Spec xi_interrupt_spec;
 PyObject *xi_interp_list_ids(void);
 
 /* Closes every interpreter made by this library, waiting for running calls to finish;
- * no interpreter can be created afterwards. Run once, at exit. */
-void xi_interp_close_all(void);
+ * no interpreter can be created afterwards. Run once, at exit. Calls running on the OS
+ * threads `daemons` (n of them: the main interpreter's threads that exit does not
+ * join) are interrupted instead, again while they keep the interpreter busy. Ctrl-C
+ * while it waits interrupts the calls still running and every wait on a shared object
+ * (xi_interrupt_waits), so that the threads the closing interpreters join can end. */
+void xi_interp_close_all(const unsigned long *daemons, Py_ssize_t n);
 
 #endif /* XI_INTERP_H */

@@ -103,13 +103,38 @@ mod_main_id(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 }
 
 static PyObject *
-mod_close_all(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+mod_close_all(PyObject *Py_UNUSED(module), PyObject *args)
 {
+    PyObject *daemons = NULL;
+    if (!PyArg_ParseTuple(args, "|O:close_all", &daemons)) {
+        return NULL;
+    }
     if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
         PyErr_SetString(PyExc_RuntimeError, "close_all() runs in the main interpreter");
         return NULL;
     }
-    xi_interp_close_all();
+    PyObject *seq = daemons ? PySequence_Fast(daemons, "close_all() takes thread idents")
+                            : PyTuple_New(0);
+    if (seq == NULL) {
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    unsigned long *idents = PyMem_Malloc(sizeof(unsigned long) * (size_t)(n + 1));
+    if (idents == NULL) {
+        Py_DECREF(seq);
+        return PyErr_NoMemory();
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        idents[i] = PyLong_AsUnsignedLong(PySequence_Fast_GET_ITEM(seq, i));
+        if (idents[i] == (unsigned long)-1 && PyErr_Occurred()) {
+            PyMem_Free(idents);
+            Py_DECREF(seq);
+            return NULL;
+        }
+    }
+    Py_DECREF(seq);
+    xi_interp_close_all(idents, n);
+    PyMem_Free(idents);
     Py_RETURN_NONE;
 }
 
@@ -186,6 +211,51 @@ mod_live_objects(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
     return PyLong_FromLong(xi_shared_live());
 }
 
+/* _decode_wire(data, marshal, exception, fdata=None, fname=False): decodes `data` as the
+ * stream of a packet (a value, or with `exception` the description of one; with
+ * `fdata`, a call whose callable is `fdata`, by name when `fname`). For tests that feed
+ * the decoder arbitrary bytes: it must raise, never crash. */
+static PyObject *
+mod_decode_wire(PyObject *module, PyObject *args)
+{
+    xi_state *st = xi_state_of(module);
+    Py_buffer data, fdata = {0};
+    int marshal, exception, fname = 0;
+    if (!PyArg_ParseTuple(args, "y*pp|z*p:_decode_wire", &data, &marshal, &exception, &fdata,
+                          &fname)) {
+        return NULL;
+    }
+    xi_packet pkt = XI_PACKET_INIT;
+    pkt.kind = exception ? XI_PKT_EXCEPTION : XI_PKT_VALUE;
+    pkt.marshal = (uint8_t)marshal;
+    pkt.data = data.buf;
+    pkt.size = data.len;
+    PyObject *result = NULL;
+    if (fdata.buf != NULL) {
+        pkt.fdata = fdata.buf;
+        pkt.fsize = fdata.len;
+        pkt.fname = (uint8_t)fname;
+        PyObject *func, *fargs, *kwargs;
+        if (xi_decode_call(st, &pkt, &func, &fargs, &kwargs) == 0) {
+            result = Py_BuildValue("(NNN)", func, fargs, kwargs ? kwargs : Py_NewRef(Py_None));
+        }
+    }
+    else {
+        result = xi_decode(st, &pkt);
+    }
+    PyBuffer_Release(&data);
+    if (fdata.obj != NULL) {
+        PyBuffer_Release(&fdata);
+    }
+    return result;
+}
+
+static PyObject *
+mod_shared_objects(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    return xi_shared_list();
+}
+
 static PyObject *
 mod_loans(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
@@ -203,6 +273,13 @@ static PyMethodDef module_methods[] = {
      "(QueueEmpty, QueueFull, QueueShutDown), made on first use"},
     {"_live_objects", mod_live_objects, METH_NOARGS,
      "how many shared objects are alive in the process (for tests)"},
+    {"_decode_wire", mod_decode_wire, METH_VARARGS,
+     "_decode_wire(data, marshal, exception, fdata=None, fname=False): decode raw packet "
+     "streams (for tests)"},
+    {"shared_objects", mod_shared_objects, METH_NOARGS,
+     "shared_objects() -> [(kind, id, references)]: every shared object alive in the "
+     "process, by id. References count wrappers in every interpreter and items or "
+     "calls in flight that hold the object."},
     {"_loans", mod_loans, METH_NOARGS,
      "(out, returned, bytes): Queue items this interpreter lent (for tests)"},
     {"create", mod_create, METH_O,
@@ -211,8 +288,10 @@ static PyMethodDef module_methods[] = {
     {"list_all", mod_list_all, METH_NOARGS, "ids of the live interpreters made here"},
     {"current_id", mod_current_id, METH_NOARGS, "id of the current interpreter"},
     {"main_id", mod_main_id, METH_NOARGS, "id of the main interpreter"},
-    {"close_all", mod_close_all, METH_NOARGS,
-     "close every interpreter once its calls return; no new ones afterwards"},
+    {"close_all", mod_close_all, METH_VARARGS,
+     "close_all(daemons=()): close every interpreter once its calls return (calls run "
+     "by the threads whose idents are given are interrupted instead); no new ones "
+     "afterwards"},
     {"_extension_kind", xi_mod_extension_kind, METH_O,
      "_extension_kind(module) -> (init, multiple_interpreters, gil): what a module's "
      "definition declares about subinterpreters"},

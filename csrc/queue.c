@@ -60,7 +60,18 @@ queue_free(xi_shared *obj)
     PyMem_RawFree(q);
 }
 
-static const xi_shared_ops queue_ops = {XI_KIND_QUEUE, "Queue", queue_free};
+static void
+queue_wake(xi_shared *obj)
+{
+    xi_queue *q = (xi_queue *)obj;
+    xi_lock(&q->mu);
+    xi_broadcast(&q->not_empty);
+    xi_broadcast(&q->not_full);
+    xi_broadcast(&q->all_done);
+    xi_unlock(&q->mu);
+}
+
+static const xi_shared_ops queue_ops = {XI_KIND_QUEUE, "Queue", queue_free, queue_wake};
 
 /* ------------------------------------------------------------ exceptions */
 
@@ -72,40 +83,84 @@ make_error(const char *name, const char *doc, PyObject *base)
     return PyErr_NewExceptionWithDoc(qualified, doc, base, NULL);
 }
 
+/* Guards the publication of each interpreter's three classes (their pointers in the
+ * module state), so that threads that hit their first queue error at once all raise
+ * the same classes: each may make a set, the first to publish wins, the others drop
+ * theirs before anyone saw them. Nothing that can release the GIL runs under it. */
+static xi_mutex xi_errors_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* The published classes as a new tuple, or NULL (no exception set) if not made yet. */
+static PyObject *
+published_errors(xi_state *st)
+{
+    xi_lock(&xi_errors_mu);
+    PyObject *empty = st->QueueEmpty, *full = st->QueueFull, *shut = st->QueueShutDown;
+    xi_unlock(&xi_errors_mu);
+    /* once published, they stay until the module state is cleared */
+    return shut != NULL ? PyTuple_Pack(3, empty, full, shut) : NULL;
+}
+
+static PyObject *
+make_errors(void)
+{
+    PyObject *queue = PyImport_ImportModule("queue");
+    if (queue == NULL) {
+        return NULL;
+    }
+    PyObject *empty = PyObject_GetAttrString(queue, "Empty");
+    PyObject *full = empty ? PyObject_GetAttrString(queue, "Full") : NULL;
+    PyObject *shut = NULL;
+    if (full != NULL && PyObject_HasAttrString(queue, "ShutDown")) {
+        shut = PyObject_GetAttrString(queue, "ShutDown");
+    }
+    else if (full != NULL) {
+        shut = Py_NewRef(PyExc_Exception);
+    }
+    Py_DECREF(queue);
+    PyObject *made = NULL;
+    if (shut != NULL) {
+        PyObject *e = make_error("QueueEmpty", "get() found the Queue empty.", empty);
+        PyObject *f = e ? make_error("QueueFull", "put() found the Queue full.", full) : NULL;
+        PyObject *s = f ? make_error("QueueShutDown", "The Queue was shut down.", shut) : NULL;
+        if (s != NULL) {
+            made = PyTuple_Pack(3, e, f, s);
+        }
+        Py_XDECREF(e);
+        Py_XDECREF(f);
+        Py_XDECREF(s);
+    }
+    Py_XDECREF(empty);
+    Py_XDECREF(full);
+    Py_XDECREF(shut);
+    return made;
+}
+
 PyObject *
 xi_queue_errors(xi_state *st)
 {
-    if (st->QueueShutDown == NULL) {
-        PyObject *queue = PyImport_ImportModule("queue");
-        if (queue == NULL) {
-            return NULL;
-        }
-        PyObject *empty = PyObject_GetAttrString(queue, "Empty");
-        PyObject *full = empty ? PyObject_GetAttrString(queue, "Full") : NULL;
-        PyObject *shut = NULL;
-        if (full != NULL && PyObject_HasAttrString(queue, "ShutDown")) {
-            shut = PyObject_GetAttrString(queue, "ShutDown");
-        }
-        else if (full != NULL) {
-            shut = Py_NewRef(PyExc_Exception);
-        }
-        Py_DECREF(queue);
-        if (shut != NULL) {
-            st->QueueEmpty = make_error("QueueEmpty", "get() found the Queue empty.", empty);
-            st->QueueFull = make_error("QueueFull", "put() found the Queue full.", full);
-            st->QueueShutDown = make_error("QueueShutDown", "The Queue was shut down.", shut);
-        }
-        Py_XDECREF(empty);
-        Py_XDECREF(full);
-        Py_XDECREF(shut);
-        if (st->QueueEmpty == NULL || st->QueueFull == NULL || st->QueueShutDown == NULL) {
-            Py_CLEAR(st->QueueEmpty);
-            Py_CLEAR(st->QueueFull);
-            Py_CLEAR(st->QueueShutDown);
-            return NULL;
-        }
+    PyObject *errors = published_errors(st);
+    if (errors != NULL || PyErr_Occurred()) {
+        return errors;
     }
-    return PyTuple_Pack(3, st->QueueEmpty, st->QueueFull, st->QueueShutDown);
+    /* Importing queue and making classes can switch threads: another thread may
+     * publish its set meanwhile. */
+    PyObject *made = make_errors();
+    if (made == NULL) {
+        return NULL;
+    }
+    xi_lock(&xi_errors_mu);
+    int won = st->QueueShutDown == NULL;
+    if (won) {
+        st->QueueEmpty = Py_NewRef(PyTuple_GET_ITEM(made, 0));
+        st->QueueFull = Py_NewRef(PyTuple_GET_ITEM(made, 1));
+        st->QueueShutDown = Py_NewRef(PyTuple_GET_ITEM(made, 2));
+    }
+    xi_unlock(&xi_errors_mu);
+    if (won) {
+        return made;
+    }
+    Py_DECREF(made);
+    return published_errors(st);
 }
 
 /* 0: QueueEmpty, 1: QueueFull, 2: QueueShutDown */
@@ -353,7 +408,8 @@ do_put(PyObject *self, PyObject *obj, PyObject *block, PyObject *timeout)
     Py_RETURN_NONE;
 }
 
-/* Puts an item that could not be rebuilt back at the head of the queue. */
+/* Puts an item back at the head of the queue: its rebuild was cut short by an error
+ * of the interpreter itself, not of the item. */
 static void
 put_back(xi_queue *q, xi_item *it)
 {
@@ -382,6 +438,40 @@ put_back(xi_queue *q, xi_item *it)
     xi_unlock(&q->mu);
 }
 
+/* Whether the error being raised stopped a rebuild from outside: Ctrl-C, interrupt(),
+ * exit, or memory running out. Any other error is the item's. */
+static int
+interrupted_rebuild(void)
+{
+    return PyErr_ExceptionMatches(PyExc_MemoryError) ||
+           !PyErr_ExceptionMatches(PyExc_Exception);
+}
+
+/* An item that get() took but could not rebuild here: its error goes to that getter
+ * alone, and the queue goes on without it. It counts as done for join(): no one can
+ * process it, and a getter that got an error has no item to call task_done() for. */
+static void
+drop_unbuildable(xi_queue *q, xi_item *it)
+{
+    xi_lock(&q->mu);
+    if (q->unfinished > 0 && --q->unfinished == 0) {
+        xi_broadcast(&q->all_done);
+    }
+    xi_unlock(&q->mu);
+    item_free(it);
+    /* tell the user why the item is gone (best effort: the error stays as it is) */
+    PyObject *exc = PyErr_GetRaisedException();
+    PyObject *r = PyObject_CallMethod(
+        exc, "add_note", "s",
+        "extrainterpreters: this Queue item cannot be rebuilt in this interpreter; "
+        "get() removed it from the Queue");
+    if (r == NULL) {
+        PyErr_Clear();
+    }
+    Py_XDECREF(r);
+    PyErr_SetRaisedException(exc);
+}
+
 static PyObject *
 do_get(PyObject *self, PyObject *block, PyObject *timeout)
 {
@@ -407,14 +497,14 @@ do_get(PyObject *self, PyObject *block, PyObject *timeout)
     PyObject *value = xi_decode(st, &op.item->pkt);
     int lost = op.item->pkt.kind == XI_PKT_LOST; /* read while it cannot change */
     xi_loan_unpin(&op.item->pkt);
-    if (value == NULL && lost) {
-        item_free(op.item); /* it cannot come back: gotten, with its error */
-        return NULL;
-    }
     if (value == NULL) {
-        /* Nothing is lost: the item goes back to the head of the queue, where another
-         * interpreter (or this one, once it can import what the item needs) gets it. */
-        put_back(q, op.item);
+        if (!lost && interrupted_rebuild()) {
+            /* not the item's fault: it goes back to the head, nothing is lost */
+            put_back(q, op.item);
+        }
+        else {
+            drop_unbuildable(q, op.item);
+        }
         return NULL;
     }
     item_free(op.item);

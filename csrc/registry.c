@@ -1,6 +1,7 @@
 /* The registry of shared objects (see registry.h). */
 #include "registry.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define XI_BUCKETS 1024
@@ -77,6 +78,113 @@ long
 xi_shared_live(void)
 {
     return atomic_load(&xi_live);
+}
+
+void
+xi_shared_wake_all(void)
+{
+    /* references taken under the registry lock, the wakes made after it (each takes
+     * its object's lock, and an object's last reference may go meanwhile) */
+    xi_shared **objs = NULL;
+    size_t n = 0, cap = (size_t)atomic_load(&xi_live) + 16;
+    for (;;) {
+        objs = PyMem_RawMalloc(cap * sizeof(xi_shared *));
+        if (objs == NULL) {
+            return;
+        }
+        n = 0;
+        xi_lock(&xi_shared_mu);
+        for (size_t b = 0; b < XI_BUCKETS; b++) {
+            for (xi_shared *o = xi_buckets[b]; o != NULL; o = o->next) {
+                if (o->ops->wake == NULL) {
+                    continue;
+                }
+                long refs = atomic_load(&o->refcnt);
+                if (n >= cap) {
+                    n += refs > 0; /* no room: only counted */
+                    continue;
+                }
+                while (refs > 0 && !atomic_compare_exchange_weak(&o->refcnt, &refs, refs + 1)) {
+                }
+                if (refs > 0) {
+                    objs[n++] = o;
+                }
+            }
+        }
+        xi_unlock(&xi_shared_mu);
+        if (n <= cap) {
+            break;
+        }
+        for (size_t i = 0; i < cap; i++) {
+            xi_shared_decref(objs[i]);
+        }
+        PyMem_RawFree(objs);
+        cap = n + 16;
+    }
+    for (size_t i = 0; i < n; i++) {
+        objs[i]->ops->wake(objs[i]);
+        xi_shared_decref(objs[i]);
+    }
+    PyMem_RawFree(objs);
+}
+
+typedef struct {
+    const char *name;
+    uint64_t id;
+    long refs;
+} xi_shared_info;
+
+static int
+info_by_id(const void *a, const void *b)
+{
+    uint64_t x = ((const xi_shared_info *)a)->id, y = ((const xi_shared_info *)b)->id;
+    return (x > y) - (x < y);
+}
+
+PyObject *
+xi_shared_list(void)
+{
+    /* a snapshot taken under the lock, turned into Python objects after it */
+    xi_shared_info *infos = NULL;
+    size_t n = 0, cap = (size_t)atomic_load(&xi_live) + 16;
+    for (;;) {
+        infos = PyMem_RawMalloc(cap * sizeof(xi_shared_info));
+        if (infos == NULL) {
+            return PyErr_NoMemory();
+        }
+        n = 0;
+        xi_lock(&xi_shared_mu);
+        for (size_t b = 0; b < XI_BUCKETS; b++) {
+            for (xi_shared *o = xi_buckets[b]; o != NULL; o = o->next) {
+                long refs = atomic_load(&o->refcnt);
+                if (refs > 0) { /* 0: being freed */
+                    if (n < cap) {
+                        infos[n] = (xi_shared_info){o->ops->name, o->id, refs};
+                    }
+                    n++;
+                }
+            }
+        }
+        xi_unlock(&xi_shared_mu);
+        if (n <= cap) {
+            break;
+        }
+        PyMem_RawFree(infos); /* more than room for: again, larger */
+        cap = n + 16;
+    }
+    qsort(infos, n, sizeof(xi_shared_info), info_by_id);
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    for (size_t i = 0; list != NULL && i < n; i++) {
+        PyObject *t = Py_BuildValue("(sKl)", infos[i].name,
+                                    (unsigned long long)infos[i].id, infos[i].refs);
+        if (t == NULL) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, t);
+    }
+    PyMem_RawFree(infos);
+    return list;
 }
 
 /* ------------------------------------------------------------ collectors */

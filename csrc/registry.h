@@ -30,6 +30,8 @@ typedef struct {
     xi_kind kind;
     const char *name;               /* as users know it, for messages */
     void (*free)(xi_shared *obj);   /* frees the object; runs in no interpreter */
+    void (*wake)(xi_shared *obj);   /* wakes every thread waiting on it (NULL: none wait);
+                                       runs in no interpreter, takes only its own lock */
 } xi_shared_ops;
 
 struct xi_shared {
@@ -50,6 +52,13 @@ xi_shared *xi_shared_lookup(int kind, uint64_t id);
 
 /* How many shared objects are alive (for tests). */
 long xi_shared_live(void);
+
+/* Calls every live object's wake (see xi_interrupt_waits in wait.h). */
+void xi_shared_wake_all(void);
+
+/* A new list of (kind name, id, references) for every shared object alive now, in
+ * the order of their ids; NULL with an exception set. */
+PyObject *xi_shared_list(void);
 
 /* Packets record the shared objects their stream names, holding a reference to each,
  * so that an object lives while it is in flight. While an encoder runs, the wrappers'

@@ -53,7 +53,8 @@ typedef struct {
     PyTypeObject *ConditionType;
     PyTypeObject *BarrierType;
     PyTypeObject *InterruptType; /* armed by interrupt() (interp.c), not exported */
-    PyObject *QueueEmpty;      /* made on first use: they derive from queue's */
+    PyObject *QueueEmpty;      /* made on first use: they derive from queue's; the three
+                                  are published together under queue.c's xi_errors_mu */
     PyObject *QueueFull;
     PyObject *QueueShutDown;
 

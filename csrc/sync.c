@@ -89,12 +89,24 @@ barrier_free(xi_shared *obj)
     PyMem_RawFree(b);
 }
 
-static const xi_shared_ops lock_ops = {XI_KIND_LOCK, "Lock", basic_free};
-static const xi_shared_ops rlock_ops = {XI_KIND_RLOCK, "RLock", basic_free};
-static const xi_shared_ops semaphore_ops = {XI_KIND_SEMAPHORE, "Semaphore", basic_free};
-static const xi_shared_ops event_ops = {XI_KIND_EVENT, "Event", basic_free};
-static const xi_shared_ops condition_ops = {XI_KIND_CONDITION, "Condition", condition_free};
-static const xi_shared_ops barrier_ops = {XI_KIND_BARRIER, "Barrier", barrier_free};
+/* every struct here starts with hdr, mu, cv: each waits on its one condition */
+static void
+any_wake(xi_shared *obj)
+{
+    xi_basic *b = (xi_basic *)obj;
+    xi_lock(&b->mu);
+    xi_broadcast(&b->cv);
+    xi_unlock(&b->mu);
+}
+
+static const xi_shared_ops lock_ops = {XI_KIND_LOCK, "Lock", basic_free, any_wake};
+static const xi_shared_ops rlock_ops = {XI_KIND_RLOCK, "RLock", basic_free, any_wake};
+static const xi_shared_ops semaphore_ops = {XI_KIND_SEMAPHORE, "Semaphore", basic_free,
+                                            any_wake};
+static const xi_shared_ops event_ops = {XI_KIND_EVENT, "Event", basic_free, any_wake};
+static const xi_shared_ops condition_ops = {XI_KIND_CONDITION, "Condition", condition_free,
+                                            any_wake};
+static const xi_shared_ops barrier_ops = {XI_KIND_BARRIER, "Barrier", barrier_free, any_wake};
 
 static void *
 shared_new(size_t size, const xi_shared_ops *ops)
@@ -1136,15 +1148,18 @@ barrier_wait(PyObject *self, PyObject *args, PyObject *kwargs)
     else if (optional_deadline(timeout, &deadline) < 0) {
         return NULL;
     }
-    /* enter: wait while the barrier drains or resets */
-    if (xi_block(&b->mu, &b->cv, &b->sleepers, barrier_not_busy, NULL, b, XI_FOREVER) < 0) {
-        return NULL;
-    }
-    xi_lock(&b->mu);
-    if (!barrier_not_busy(b)) {
-        /* busy again between the wait and here: go round once more */
+    /* enter: wait while the barrier drains or resets (it may be busy again between
+     * the wait and the lock: then wait again) */
+    for (;;) {
+        if (xi_block(&b->mu, &b->cv, &b->sleepers, barrier_not_busy, NULL, b,
+                     XI_FOREVER) < 0) {
+            return NULL;
+        }
+        xi_lock(&b->mu);
+        if (barrier_not_busy(b)) {
+            break;
+        }
         xi_unlock(&b->mu);
-        return barrier_wait(self, args, kwargs);
     }
     if (b->state == XI_B_BROKEN) {
         xi_unlock(&b->mu);

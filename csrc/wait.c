@@ -2,6 +2,7 @@
 #include "wait.h"
 
 #include "interp.h"
+#include "registry.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -53,6 +54,17 @@ xi_is_main_thread(void)
            PyInterpreterState_Get() == PyInterpreterState_Main();
 }
 
+/* Set by xi_interrupt_waits; read by waiters with their object's lock held, before they
+ * sleep, so a wait either sees it or is asleep when its object is woken. */
+static _Atomic int xi_waits_interrupted;
+
+void
+xi_interrupt_waits(void)
+{
+    atomic_store(&xi_waits_interrupted, 1);
+    xi_shared_wake_all();
+}
+
 int
 xi_block(xi_mutex *mu, xi_cond *cv, int *sleepers, int (*attempt)(void *),
          int (*ready)(void *), void *arg, int64_t deadline)
@@ -81,6 +93,13 @@ xi_block(xi_mutex *mu, xi_cond *cv, int *sleepers, int (*attempt)(void *),
             xi_unlock(mu);
             PyEval_RestoreThread(ts);
             return 0;
+        }
+        if (!main_thread && atomic_load(&xi_waits_interrupted)) {
+            xi_unlock(mu);
+            PyEval_RestoreThread(ts);
+            PyErr_SetString(PyExc_KeyboardInterrupt,
+                            "the process is exiting (Ctrl-C): waits on shared objects end");
+            return -1;
         }
         int64_t until = deadline;
         if (sliced && (until == XI_FOREVER || until > now + XI_SIGNAL_SLICE_NS)) {

@@ -28,6 +28,12 @@ void xi_set_main_thread(unsigned long ident);
 int xi_block(xi_mutex *mu, xi_cond *cv, int *sleepers, int (*attempt)(void *),
              int (*ready)(void *), void *arg, int64_t deadline);
 
+/* Ctrl-C at exit: from now on every blocking wait on a shared object, in every thread
+ * but the main thread, raises KeyboardInterrupt, and the waits in progress wake to do
+ * so. Threads that the closing interpreters join then end (see docs/reliability.md).
+ * Never undone: the process is exiting. */
+void xi_interrupt_waits(void);
+
 /* File descriptors (eventfds) of asyncio waiters: a primitive writes to each when its
  * state changes in their favour, and the waiter's event loop wakes and tries again.
  * Guarded by the primitive's mutex. */

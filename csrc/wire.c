@@ -280,8 +280,14 @@ is_simple(PyObject *obj, int depth)
 {
     PyTypeObject *tp = Py_TYPE(obj);
     if (obj == Py_None || tp == &PyBool_Type || tp == &PyLong_Type ||
-        tp == &PyFloat_Type || tp == &PyUnicode_Type) {
+        tp == &PyFloat_Type) {
         return 1;
+    }
+    if (tp == &PyUnicode_Type) {
+        /* marshal stores a str's UTF-8 size in 32 bits: longer ones are pickled */
+        Py_ssize_t n = PyUnicode_GET_LENGTH(obj);
+        int per_char = PyUnicode_IS_ASCII(obj) ? 1 : 4;
+        return n <= INT32_MAX / per_char;
     }
     if (tp == &PyBytes_Type) {
         return PyBytes_GET_SIZE(obj) < XI_OOB_MIN;
@@ -327,12 +333,19 @@ encode(xi_state *st, PyObject *obj, int has_oob, int simple, xi_packet *pkt)
     PyObject *buffers = NULL, *stream = NULL;
     if (simple) {
         stream = PyMarshal_WriteObjectToString(obj, Py_MARSHAL_VERSION);
-        if (stream == NULL) {
+        if (stream == NULL && PyErr_ExceptionMatches(PyExc_ValueError)) {
+            /* beyond marshal's sizes (an int of billions of digits): pickle it */
+            PyErr_Clear();
+            simple = 0;
+        }
+        else if (stream == NULL) {
             return -1;
         }
-        pkt->marshal = 1;
+        else {
+            pkt->marshal = 1;
+        }
     }
-    else {
+    if (!simple) {
         if (has_oob && (buffers = PyList_New(0)) == NULL) {
             return -1;
         }
@@ -693,7 +706,9 @@ xi_decode_call(xi_state *st, const xi_packet *pkt, PyObject **func, PyObject **a
         return -1;
     }
     if (!PyTuple_CheckExact(payload) || PyTuple_GET_SIZE(payload) != 2 ||
-        !PyTuple_CheckExact(PyTuple_GET_ITEM(payload, 0))) {
+        !PyTuple_CheckExact(PyTuple_GET_ITEM(payload, 0)) ||
+        (PyTuple_GET_ITEM(payload, 1) != Py_None &&
+         !PyDict_CheckExact(PyTuple_GET_ITEM(payload, 1)))) {
         Py_DECREF(payload);
         PyErr_SetString(PyExc_SystemError, "malformed call payload");
         return -1;

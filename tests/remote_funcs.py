@@ -1113,6 +1113,15 @@ def loans():
     return _xi._loans()
 
 
+def loans_after_collect():
+    """loans() after a put and a get here, which release the loans that came back."""
+    from extrainterpreters import _xi
+    scratch = _xi.Queue()
+    scratch.put(None)
+    scratch.get_nowait()
+    return loans()
+
+
 def queue_put_patterns(q, sizes, seed=0):
     """Puts ``pattern(size, seed + i)`` for each size; returns loans() afterwards."""
     for i, size in enumerate(sizes):
@@ -1139,3 +1148,77 @@ def queue_put_filled(q, size, byte):
 def put_in_mp_queue(q, value):
     """Puts value in a multiprocessing queue (run in a child process)."""
     q.put(value)
+# --- queue errors ------------------------------------------------------------------
+
+def first_queue_errors_at_once(nthreads=8):
+    """``nthreads`` threads of an interpreter that has raised no queue error yet each
+    hit one at once: half get() from an empty Queue, half put() into a full one.
+    Returns (distinct classes raised, caught by ``except xi.QueueEmpty``/``QueueFull``,
+    caught by nothing of the two, whether the classes are the ones ``xi`` exports)."""
+    import extrainterpreters as xi
+
+    empty, full = xi.Queue(), xi.Queue(1)
+    full.put(0)
+    start = threading.Barrier(nthreads)
+    raised, caught, missed = [], [], []
+
+    def work(t):
+        start.wait()
+        try:
+            # the except clauses name the classes only once the error is raised
+            if t % 2:
+                full.put_nowait(t)
+            else:
+                empty.get_nowait()
+        except (xi.QueueEmpty, xi.QueueFull) as e:
+            raised.append(type(e))
+            caught.append(t)
+        except Exception as e:
+            raised.append(type(e))
+            missed.append(t)
+
+    in_threads(nthreads, work)
+    exported = all(c in (xi.QueueEmpty, xi.QueueFull) for c in raised)
+    return len(set(raised)), len(caught), len(missed), exported
+
+
+class RebuildRaises:
+    """Pickles; unpickling it raises the builtin exception named ``exc_name``."""
+
+    def __init__(self, exc_name):
+        self.exc_name = exc_name
+
+    def __reduce__(self):
+        return rebuild_raising, (self.exc_name,)
+
+
+def rebuild_raising(exc_name):
+    import builtins
+    raise getattr(builtins, exc_name)("cannot rebuild this item")
+
+
+def str_facts(s):
+    """(len(s), its first two and last two characters): cheap facts of a huge str."""
+    return len(s), s[:2] + s[-2:]
+
+
+def noop():
+    return None
+
+
+def barrier_wait_tickets(barrier, tickets, nthreads, timeout=60):
+    """``nthreads`` threads here each take a ticket from the Semaphore ``tickets`` and
+    pass ``barrier``, until no ticket is left; returns every index got. With an even
+    number of tickets in all, every wait has a partner."""
+    def work(t):
+        got = []
+        while tickets.acquire(blocking=False):
+            got.append(barrier.wait(timeout))
+        return got
+
+    return [i for per_thread in in_threads(nthreads, work) for i in per_thread]
+
+
+def shared_objects_here():
+    import extrainterpreters as xi
+    return xi.shared_objects()

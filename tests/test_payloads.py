@@ -224,3 +224,22 @@ def test_256mib_at_most_one_copy_per_direction(run_py, direction, make, bound):
     assert_clean_exit(proc)
     growth = float(proc.stdout.split("GROWTH")[1].split()[0])
     assert growth < bound, f"peak memory grew by {growth:.2f} payloads"
+
+
+# --- a str beyond marshal's 2 GiB ------------------------------------------------------
+# marshal stores sizes in 32 bits: a longer str must travel pickled. Peak memory: the
+# str, its pickle and the rebuilt copy, about 6.5 GiB.
+
+HUGE = (1 << 31) + 3
+
+
+@pytest.mark.slow
+def test_str_over_2gib_as_argument_and_queue_item(interp):
+    import extrainterpreters as xi
+
+    s = "x" * (HUGE - 2) + "yz"
+    assert interp.run(rf.str_facts, s) == (HUGE, "xxyz")
+    q = xi.Queue()
+    q.put(s)
+    got = q.get_nowait()
+    assert len(got) == HUGE and got[-3:] == "xyz" and got is not s

@@ -827,22 +827,78 @@ def test_unserializable_item_in_a_subinterpreter(interp):
     assert q.qsize() == 0
 
 
-def test_item_that_cannot_be_rebuilt_stays_at_the_head(interp, private_module):
+def test_item_that_cannot_be_rebuilt_raises_once_and_the_queue_goes_on(interp, private_module):
     directory, name = private_module
     q = xi.Queue()
     assert interp.run(rf.import_only_here_and_put, q, directory, name, 7)
     q.put("second")
-    for _ in range(2):
-        with pytest.raises(ModuleNotFoundError):
-            q.get(timeout=1)
-        assert q.qsize() == 2
+    q.put("third")
+    with pytest.raises(ModuleNotFoundError) as info:
+        q.get(timeout=1)
+    assert "removed it from the Queue" in "".join(getattr(info.value, "__notes__", []))
+    # the getter that took it got its error; nothing behind it is lost or stuck
+    assert q.qsize() == 2
+    assert q.get_nowait() == "second"
+    assert q.get_nowait() == "third"
+    assert q.empty()
+
+
+def test_unbuildable_items_count_as_done_for_join(interp, private_module):
+    directory, name = private_module
+    q = xi.Queue()
+    assert interp.run(rf.import_only_here_and_put, q, directory, name, 1)
+    q.put("ok")
     with pytest.raises(ModuleNotFoundError):
         q.get_nowait()
-    # an interpreter that can import the module gets it; then the rest follows in order
-    with xi.Interpreter() as other:
-        assert other.run(rf.get_thing_value, q, directory, name) == 7
-    assert q.get_nowait() == "second"
-    assert q.empty()
+    assert q.get_nowait() == "ok"
+    q.task_done()
+    q.join()  # returns: the item that raised needs no task_done()
+    with pytest.raises(ValueError):
+        q.task_done()
+
+
+def test_many_unbuildable_items_among_good_ones(interp, private_module):
+    """Every bad item raises exactly once; every good one arrives, in order."""
+    directory, name = private_module
+    q = xi.Queue()
+    expected = []
+    for i in range(60):
+        if i % 3 == 0:
+            assert interp.run(rf.import_only_here_and_put, q, directory, name, i)
+        else:
+            q.put(i)
+            expected.append(i)
+    got, errors = [], 0
+    for _ in range(60):  # one get() per item put
+        try:
+            got.append(q.get_nowait())
+        except ModuleNotFoundError:
+            errors += 1
+    assert got == expected and errors == 20 and q.empty()
+
+
+def test_item_interrupted_while_rebuilt_goes_back_to_the_head():
+    """An error of the interpreter itself (Ctrl-C here) while an item is rebuilt is not
+    the item's fault: the item stays first."""
+    q = xi.Queue()
+    q.put(rf.RebuildRaises("KeyboardInterrupt"))
+    q.put("second")
+    for _ in range(3):
+        with pytest.raises(KeyboardInterrupt):
+            q.get_nowait()
+        assert q.qsize() == 2
+    q.put(rf.RebuildRaises("ValueError"))
+    q.shutdown(immediate=True)
+    assert q.qsize() == 0
+
+
+def test_item_whose_rebuild_raises_is_dropped_for_that_getter():
+    q = xi.Queue()
+    q.put(rf.RebuildRaises("ValueError"))
+    q.put("next")
+    with pytest.raises(ValueError, match="cannot rebuild"):
+        q.get_nowait()
+    assert q.get_nowait() == "next"
 
 
 def test_item_that_cannot_be_rebuilt_in_a_subinterpreter(interp, private_module):
@@ -852,12 +908,13 @@ def test_item_that_cannot_be_rebuilt_in_a_subinterpreter(interp, private_module)
         mod = __import__(name)
         q = xi.Queue()
         q.put(mod.Thing(5))  # made here, where the module imports
+        q.put(mod.Thing(6))
         sys.path.remove(directory)
         with xi.Interpreter() as blind:  # sys.path is copied at start: no directory
             name_, msg = blind.run(rf.queue_get_outcome, q, True, 1)
             assert name_ == "ModuleNotFoundError", msg
         assert q.qsize() == 1
-        assert q.get_nowait().value == 5
+        assert q.get_nowait().value == 6
     finally:
         if directory in sys.path:
             sys.path.remove(directory)

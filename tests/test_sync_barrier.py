@@ -295,3 +295,22 @@ def test_timeout_running_out_during_the_action_still_passes(factory):
     assert b.wait(10) == 1
     assert w() == 0
     assert not b.broken
+
+
+# --- arrivals while the barrier is busy --------------------------------------------------
+
+
+def test_many_more_threads_than_parties_while_it_drains_and_acts(interps):
+    """Parties of two, eight threads in three interpreters: most arrivals find the
+    barrier draining or running its action and wait to enter, again and again. Every
+    wait passes, in pairs, and nothing breaks."""
+    b = xi.Barrier(2, action=rf.noop)
+    total = 2000
+    tickets = xi.Semaphore(total)
+    its = interps(2)
+    waits = [call_in_thread(it, rf.barrier_wait_tickets, b, tickets, 3) for it in its]
+    here = rf.barrier_wait_tickets(b, tickets, 2)
+    indices = here + [i for w in waits for i in w(timeout=120)]
+    assert len(indices) == total
+    assert indices.count(0) == indices.count(1) == total // 2
+    assert not b.broken and b.n_waiting == 0

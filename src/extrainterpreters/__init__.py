@@ -19,6 +19,7 @@ from ._xi import (
     RLock,
     Semaphore,
     SharedBuffer,
+    shared_objects,
 )
 
 # Every interpreter that receives a call imports this package (for the C core), so the
@@ -38,7 +39,7 @@ _QUEUE_ERRORS = ("QueueEmpty", "QueueFull", "QueueShutDown")
 
 __all__ = sorted(
     ["ExecutionFailed", "InterpreterError", "InterpreterNotFoundError",
-     "NotShareableError", "Queue", "SharedBuffer", "create_queue",
+     "NotShareableError", "Queue", "SharedBuffer", "create_queue", "shared_objects",
      "Barrier", "BoundedSemaphore", "Condition", "Event", "Lock", "RLock", "Semaphore",
      *_QUEUE_ERRORS, *_LAZY]
 )

@@ -261,5 +261,15 @@ def get_main():
     return Interpreter._wrap(_xi.handle(_xi.main_id()))
 
 
+def _close_all_at_exit():
+    # This runs after the main interpreter joined its non-daemon threads: the threads
+    # still alive are daemon threads (or ones that Ctrl-C gave up waiting for). Exit
+    # does not wait for them, so it does not wait for their calls either: those are
+    # interrupted. Every other call is waited for.
+    me = threading.get_ident()
+    daemons = [t.ident for t in threading.enumerate() if t.ident not in (None, me)]
+    _xi.close_all(daemons)
+
+
 if _xi.current_id() == _xi.main_id():
-    atexit.register(_xi.close_all)
+    atexit.register(_close_all_at_exit)
