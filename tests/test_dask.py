@@ -169,6 +169,7 @@ except RuntimeError as exc:
 """
 
 
+@pytest.mark.slow
 def test_cluster_plugin_runs_annotated_tasks_in_interpreters():
     if not SUPPORTED:
         # refused with an explanation rather than crashing workers
@@ -193,6 +194,7 @@ def test_cluster_plugin_runs_annotated_tasks_in_interpreters():
     assert out["error"] == ["TaskError", "bad task"]
 
 
+@pytest.mark.slow
 def test_doc_examples_run(tmp_path):
     local, cluster = doc_blocks()
     for name, code in [("local_example.py", local), ("cluster_example.py", cluster)]:

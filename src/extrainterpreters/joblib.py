@@ -60,6 +60,10 @@ class InterpreterBackend(AutoBatchingMixin, ParallelBackendBase):
 
     supports_retrieve_callback = True
     supports_sharedmem = False
+    # A batch costs tens of microseconds to dispatch (a process pool's, hundreds), so
+    # batches can be ten times shorter than loky's: the work stays balanced to the end.
+    MIN_IDEAL_BATCH_DURATION = 0.02
+    MAX_IDEAL_BATCH_DURATION = 0.2
     uses_threads = False
 
     _pool = None
