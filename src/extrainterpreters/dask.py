@@ -34,14 +34,14 @@ def _check_python():
     interpreter pools (their own defects, not this library's)."""
     if sys.version_info < (3, 13):
         raise RuntimeError(
-            "Dask in interpreter pools needs CPython 3.13.1 or later: on 3.12, dask.bag "
+            "Dask in interpreter pools needs CPython 3.14 or later: on 3.12, dask.bag "
             "cannot load in a subinterpreter (ctypes refuses one) and importing dask "
             "there (hashlib) makes the process abort at exit")
-    if sys.version_info[:3] == (3, 13, 0):
+    if sys.version_info < (3, 14):
         raise RuntimeError(
-            "Dask in interpreter pools needs CPython 3.13.1 or later: on 3.13.0, "
-            "subinterpreters that load datetime (as dask does) and run in parallel "
-            "corrupt memory")
+            "Dask in interpreter pools needs CPython 3.14 or later: on 3.13, "
+            "subinterpreters that load datetime (as dask does) at the same time can "
+            "corrupt memory (CPython gh-136421)")
 
 
 class _Outcome:
