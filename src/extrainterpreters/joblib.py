@@ -1,0 +1,127 @@
+"""A joblib parallel backend that runs batches in subinterpreters.
+
+    import extrainterpreters.joblib  # registers the backend "interpreters"
+    from joblib import Parallel, delayed, parallel_config
+
+    with parallel_config("interpreters", n_jobs=4):
+        results = Parallel()(delayed(f)(i) for i in range(100))
+
+Each joblib batch runs in a worker of an InterpreterPoolExecutor: its calls and their
+results cross by pickle (cloudpickle for __main__ functions, lambdas and closures), and
+CPU-bound batches run in parallel, one GIL per interpreter. The pool is kept between
+Parallel calls with the same n_jobs, as loky keeps its workers.
+
+Code that runs in the pool cannot import joblib itself (joblib loads extension modules
+that refuse an interpreter with its own GIL): the backend sends each batch's own calls,
+not joblib's wrapper. A Parallel call that is nested inside a running batch of any
+backend runs sequentially.
+"""
+import os
+import threading
+
+from joblib import register_parallel_backend
+from joblib._parallel_backends import (
+    AutoBatchingMixin,
+    FallbackToBackend,
+    ParallelBackendBase,
+    SequentialBackend,
+)
+
+from . import _xi
+from ._remote import run_calls
+from .executor import InterpreterPoolExecutor
+
+__all__ = ["InterpreterBackend"]
+
+# Pools shared by the Parallel calls of this process, by size: starting interpreters
+# costs milliseconds each, so consecutive calls reuse them.
+_pools = {}
+_pools_lock = threading.Lock()
+
+
+def _shared_pool(n_jobs):
+    with _pools_lock:
+        pool = _pools.get(n_jobs)
+        if pool is None:
+            pool = _pools[n_jobs] = InterpreterPoolExecutor(
+                n_jobs, thread_name_prefix=f"joblib-interpreters-{n_jobs}")
+        return pool
+
+
+def _discard_pool(pool):
+    with _pools_lock:
+        for n, p in list(_pools.items()):
+            if p is pool:
+                del _pools[n]
+
+
+class InterpreterBackend(AutoBatchingMixin, ParallelBackendBase):
+    """joblib backend "interpreters": batches run in an InterpreterPoolExecutor."""
+
+    supports_retrieve_callback = True
+    supports_sharedmem = False
+    # A batch costs tens of microseconds to dispatch (a process pool's, hundreds), so
+    # batches can be ten times shorter than loky's: the work stays balanced to the end.
+    MIN_IDEAL_BATCH_DURATION = 0.02
+    MAX_IDEAL_BATCH_DURATION = 0.2
+    uses_threads = False
+
+    _pool = None
+    parallel = None
+
+    def effective_n_jobs(self, n_jobs):
+        if n_jobs == 0:
+            raise ValueError("n_jobs == 0 in Parallel has no meaning")
+        if n_jobs is None:
+            return 1
+        if self.nesting_level or _xi.current_id() != _xi.main_id():
+            # inside a running batch (of this or another backend): no nested pools
+            return 1
+        if n_jobs < 0:
+            n_jobs = max((os.cpu_count() or 1) + 1 + n_jobs, 1)
+        return n_jobs
+
+    def configure(self, n_jobs=1, parallel=None, prefer=None, require=None,
+                  **backend_kwargs):
+        n_jobs = self.effective_n_jobs(n_jobs)
+        if n_jobs == 1:
+            raise FallbackToBackend(SequentialBackend(nesting_level=self.nesting_level))
+        self.parallel = parallel
+        self._pool = _shared_pool(n_jobs)
+        return n_jobs
+
+    def get_nested_backend(self):
+        return SequentialBackend(nesting_level=(self.nesting_level or 0) + 1), None
+
+    def submit(self, func, callback=None):
+        calls = getattr(func, "items", None)  # joblib's BatchedCalls
+        if calls is not None:
+            future = self._pool.submit(run_calls, calls)
+        else:
+            future = self._pool.submit(func)
+        if callback is not None:
+            future.add_done_callback(callback)
+        return future
+
+    def retrieve_result_callback(self, future):
+        return future.result()
+
+    def terminate(self):
+        # the pool stays for the next Parallel call; batch statistics do not
+        self._pool = None
+        self.reset_batch_stats()
+
+    def abort_everything(self, ensure_ready=True):
+        """Cancel the batches not started, interrupt the running ones (they raise
+        KeyboardInterrupt in their interpreter) and end the pool's workers."""
+        pool = self._pool
+        self._pool = None
+        if pool is not None:
+            _discard_pool(pool)
+            pool._terminate()
+        if ensure_ready and self.parallel is not None:
+            self.configure(n_jobs=self.parallel.n_jobs, parallel=self.parallel,
+                           **self.parallel._backend_kwargs)
+
+
+register_parallel_backend("interpreters", InterpreterBackend)
