@@ -77,6 +77,11 @@ xi_lend_large(xi_state *st, xi_packet *pkt)
         }
         bytes += pkt->segs[i].len;
     }
+    for (Py_ssize_t i = 0; i < pkt->npieces; i++) {
+        if (!pkt->pieces[i].readonly) {
+            return 0; /* a bytearray in the stream */
+        }
+    }
     if (bytes < XI_LEND_MIN || bytes > XI_LEND_MAX) {
         return 0;
     }
@@ -135,13 +140,15 @@ xi_loan_return(xi_packet *pkt)
         loan->pkt = NULL;
         loan->keep = pkt->keep;
         loan->views = pkt->views;
-        loan->nviews = pkt->nsegs;
+        loan->nviews = pkt->nsegs + pkt->npieces;
         loan->block = pkt->block;
         pkt->keep = NULL;
         pkt->views = NULL;
         pkt->block = NULL;
         pkt->segs = NULL;
         pkt->nsegs = 0;
+        pkt->pieces = NULL;
+        pkt->npieces = 0;
         pkt->loan = NULL;
         loan->next = L->returned;
         L->returned = loan;
@@ -216,6 +223,8 @@ own_or_lose(xi_packet *pkt)
     pkt->size = 0;
     pkt->nsegs = 0;
     pkt->segs = NULL;
+    pkt->npieces = 0;
+    pkt->pieces = NULL;
     pkt->views = NULL;
     pkt->block = NULL;
     pkt->keep = NULL;

@@ -4,6 +4,7 @@
 #include "handle.h"
 #include "queue.h"
 #include "registry.h"
+#include "stream.h"
 #include "sync.h"
 #include "interp.h"
 #include "loan.h"
@@ -262,7 +263,25 @@ mod_loans(PyObject *module, PyObject *Py_UNUSED(ignored))
     return xi_lender_stats(xi_state_of(module));
 }
 
+/* _encode(obj) -> (stream bytes, pieces, out-of-band segments, bytes held in place):
+ * encodes obj as a call argument or queue item would be, then releases it. */
+static PyObject *
+mod_encode(PyObject *module, PyObject *obj)
+{
+    xi_packet pkt = XI_PACKET_INIT;
+    if (xi_encode_value(xi_state_of(module), obj, &pkt) < 0) {
+        return NULL;
+    }
+    PyObject *r = Py_BuildValue("(nnnn)", pkt.size, pkt.npieces, pkt.nsegs,
+                                xi_packet_oob_bytes(&pkt));
+    xi_packet_release(&pkt);
+    return r;
+}
+
 static PyMethodDef module_methods[] = {
+    {"_encode", mod_encode, METH_O,
+     "_encode(obj) -> (stream bytes, pieces, out-of-band segments, bytes held in place): "
+     "how obj is encoded (for tests and benchmarks)"},
     {"_rebuild", mod_rebuild, METH_VARARGS,
      "_rebuild(kind, id): this interpreter's object for a shared object"},
     {"_describe_exception", mod_describe_exception, METH_O,
@@ -335,6 +354,19 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->protocol);
     Py_VISIT(st->func_out);
     Py_VISIT(st->func_in);
+    Py_VISIT(st->StreamReaderType);
+    Py_VISIT(st->PicklerType);
+    Py_VISIT(st->Unpickler);
+    Py_VISIT(st->pk);
+    Py_VISIT(st->pk_chunks);
+    Py_VISIT(st->pk_oob);
+    Py_VISIT(st->MainReference);
+    Py_VISIT(st->buffer_value);
+    Py_VISIT(st->cp_Pickler);
+    Py_VISIT(st->str_dump);
+    Py_VISIT(st->str_clear_memo);
+    Py_VISIT(st->str_load);
+    Py_VISIT(st->str_module);
     return 0;
 }
 
@@ -373,6 +405,19 @@ module_clear(PyObject *module)
     Py_CLEAR(st->protocol);
     Py_CLEAR(st->func_out);
     Py_CLEAR(st->func_in);
+    Py_CLEAR(st->StreamReaderType);
+    Py_CLEAR(st->PicklerType);
+    Py_CLEAR(st->Unpickler);
+    Py_CLEAR(st->pk);
+    Py_CLEAR(st->pk_chunks);
+    Py_CLEAR(st->pk_oob);
+    Py_CLEAR(st->MainReference);
+    Py_CLEAR(st->buffer_value);
+    Py_CLEAR(st->cp_Pickler);
+    Py_CLEAR(st->str_dump);
+    Py_CLEAR(st->str_clear_memo);
+    Py_CLEAR(st->str_load);
+    Py_CLEAR(st->str_module);
     return 0;
 }
 
@@ -483,12 +528,27 @@ warm_keyword_parsers(xi_state *st)
         PyObject *pargv[3] = {file, st->protocol, Py_None};
         pickler = PyObject_Vectorcall(Pickler, pargv, 1, st->kw_dumps_cb);
     }
+    /* the decoder makes a _pickle.Unpickler(file, buffers=...) (stream.c) */
+    PyObject *unpickler = NULL, *Unpickler = NULL, *ufile = NULL;
+    if (pickler != NULL && (Unpickler = PyObject_GetAttrString(pickle_module, "Unpickler")) != NULL &&
+        (ufile = PyObject_CallMethod(io, "BytesIO", "y", "N.")) != NULL &&
+        (empty = PyTuple_New(0)) != NULL) {
+        PyObject *uargv[2] = {ufile, empty};
+        unpickler = PyObject_Vectorcall(Unpickler, uargv, 1, st->kw_loads);
+        Py_DECREF(empty);
+    }
     Py_XDECREF(io);
     Py_XDECREF(file);
     Py_XDECREF(Pickler);
     Py_XDECREF(pickler);
+    Py_XDECREF(Unpickler);
+    Py_XDECREF(ufile);
     Py_DECREF(pickle_module);
-    return pickler == NULL ? -1 : 0;
+    if (unpickler == NULL) {
+        return -1;
+    }
+    Py_DECREF(unpickler);
+    return 0;
 }
 
 static int
@@ -534,6 +594,9 @@ module_exec(PyObject *module)
         return -1;
     }
     if ((st->rebuild = PyObject_GetAttrString(module, "_rebuild")) == NULL) {
+        return -1;
+    }
+    if (xi_stream_init(module, st) < 0) {
         return -1;
     }
     if (xi_interp_init_main() < 0) {

@@ -16,8 +16,9 @@
  *   loan.c     xi_lender         per interpreter that lent Queue items: its loans out
  *                                and returned, guarded by its mutex; refcounted by the
  *                                module state and the lent packets.
- *   wire.c     xi_packet         serialized value: a pickle stream plus out-of-band
- *                                segments, either borrowed from live objects of the
+ *   wire.c     xi_packet         serialized value: a pickle stream (in one piece or in
+ *                                pieces) plus out-of-band segments, either borrowed
+ *                                from live objects of the
  *                                interpreter that made it (kept alive by that
  *                                interpreter until released there) or owned (one raw
  *                                block).
@@ -75,6 +76,19 @@ typedef struct {
     PyObject *collect;         /* builtin used as buffer_callback */
     PyObject *func_out;        /* callable -> its pickle, for callables named by reference */
     PyObject *func_in;         /* such a pickle -> the callable it names here */
+
+    /* stream.c: pickling in pieces */
+    PyTypeObject *StreamReaderType;
+    PyTypeObject *PicklerType; /* derives from _pickle.Pickler; made on first need */
+    PyObject *Unpickler;       /* _pickle.Unpickler, with PicklerType */
+    PyObject *pk;              /* this interpreter's pickler while not in use (pk_busy) */
+    PyObject *pk_chunks;       /* ... the list it writes its stream to */
+    PyObject *pk_oob;          /* ... and its out-of-band buffers */
+    int pk_busy;
+    PyObject *MainReference;   /* raised by the pickler at a name of __main__ */
+    PyObject *buffer_value;    /* _xi._buffer_value */
+    PyObject *cp_Pickler;      /* cloudpickle.Pickler, imported on first need */
+    PyObject *str_dump, *str_clear_memo, *str_load, *str_module;
 
     /* Queue items this interpreter lent (loan.h): raw memory, made on first loan */
     struct xi_lender *lender;

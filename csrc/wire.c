@@ -3,6 +3,7 @@
 #include "wire.h"
 #include "interp.h"
 #include "loan.h"
+#include "stream.h"
 
 #include <marshal.h>
 
@@ -233,6 +234,56 @@ done:
     return stream;
 }
 
+/* Pickles a payload into pieces (stream.h): this interpreter's pickler when it can
+ * name everything (and names nothing of __main__, which differs in every interpreter),
+ * cloudpickle otherwise. *chunks, the stream's pieces, and *oob, its out-of-band
+ * buffers, are new lists. 0, or -1 with the pickler's exception set. */
+static int
+pickle_pieces(xi_state *st, PyObject *obj, PyObject **chunks, PyObject **oob)
+{
+    if (xi_wire_load_pickle(st) < 0) {
+        return -1;
+    }
+    if (xi_stream_pickle(st, obj, chunks, oob) == 0) {
+        return 0;
+    }
+    if (PyErr_ExceptionMatches(PyExc_MemoryError) ||
+        !PyErr_ExceptionMatches(PyExc_Exception)) {
+        return -1;
+    }
+    PyObject *first_error = NULL;
+    if (PyErr_ExceptionMatches(st->MainReference)) {
+        PyErr_Clear();
+    }
+    else {
+        first_error = PyErr_GetRaisedException();
+    }
+    int rc = get_cloudpickle(st) == NULL ? -1 : xi_stream_pickle_by_value(st, obj, chunks, oob);
+    if (rc < 0 && first_error != NULL) {
+        /* the C pickler's message is the clearer one */
+        PyErr_Clear();
+        PyErr_SetRaisedException(first_error);
+        first_error = NULL;
+    }
+    Py_XDECREF(first_error);
+    return rc;
+}
+
+/* An array.array's typecode (not its buffer format: 'u' exports as 'w'). */
+static int
+array_typecode(PyObject *array, char *out, size_t size)
+{
+    PyObject *tc = PyObject_GetAttrString(array, "typecode");
+    const char *s = tc && PyUnicode_Check(tc) ? PyUnicode_AsUTF8(tc) : NULL;
+    int ok = s != NULL && strlen(s) < size;
+    if (ok) {
+        strcpy(out, s);
+    }
+    Py_XDECREF(tc);
+    PyErr_Clear();
+    return ok ? 0 : -1;
+}
+
 /* Describes one out-of-band buffer from the export `v` (held by the packet). */
 static void
 fill_segment(xi_seg *seg, const Py_buffer *v)
@@ -259,6 +310,10 @@ fill_segment(xi_seg *seg, const Py_buffer *v)
             }
         }
     }
+    else if (v->obj != NULL && strcmp(Py_TYPE(v->obj)->tp_name, "array.array") == 0 &&
+             array_typecode(v->obj, seg->format, sizeof(seg->format)) == 0) {
+        seg->kind = XI_SEG_ARRAY;
+    }
     else {
         seg->kind = XI_SEG_OTHER;
     }
@@ -267,7 +322,7 @@ fill_segment(xi_seg *seg, const Py_buffer *v)
 static void
 release_views(xi_packet *pkt)
 {
-    for (Py_ssize_t i = 0; pkt->views != NULL && i < pkt->nsegs; i++) {
+    for (Py_ssize_t i = 0; pkt->views != NULL && i < pkt->nsegs + pkt->npieces; i++) {
         PyBuffer_Release(&pkt->views[i]);
     }
     pkt->views = NULL;
@@ -325,12 +380,11 @@ is_simple(PyObject *obj, int depth)
 }
 
 /* Encodes `obj` (already substituted) into a borrowed packet: marshal for simple
- * values, pickle otherwise. `fstream` (the callable of a call, or NULL) is kept with
- * it. */
+ * values, pickle otherwise. */
 static int
-encode(xi_state *st, PyObject *obj, int has_oob, int simple, xi_packet *pkt)
+encode(xi_state *st, PyObject *obj, int simple, xi_packet *pkt)
 {
-    PyObject *buffers = NULL, *stream = NULL;
+    PyObject *chunks = NULL, *buffers = NULL, *stream = NULL;
     if (simple) {
         stream = PyMarshal_WriteObjectToString(obj, Py_MARSHAL_VERSION);
         if (stream == NULL && PyErr_ExceptionMatches(PyExc_ValueError)) {
@@ -346,71 +400,83 @@ encode(xi_state *st, PyObject *obj, int has_oob, int simple, xi_packet *pkt)
         }
     }
     if (!simple) {
-        if (has_oob && (buffers = PyList_New(0)) == NULL) {
+        if (pickle_pieces(st, obj, &chunks, &buffers) < 0) {
             return -1;
         }
-        stream = pickle_value(st, obj, buffers, NULL);
-        if (stream == NULL) {
-            Py_XDECREF(buffers);
-            return -1;
+        if (PyList_GET_SIZE(chunks) == 1 && PyBytes_CheckExact(PyList_GET_ITEM(chunks, 0))) {
+            stream = Py_NewRef(PyList_GET_ITEM(chunks, 0)); /* the stream in one piece */
+            Py_CLEAR(chunks);
+        }
+        if (PyList_GET_SIZE(buffers) == 0) {
+            Py_CLEAR(buffers);
         }
         pkt->marshal = 0;
     }
     Py_ssize_t n = buffers ? PyList_GET_SIZE(buffers) : 0;
-    xi_seg *segs = NULL;
+    Py_ssize_t m = chunks ? PyList_GET_SIZE(chunks) : 0;
+    xi_seg *segs = NULL, *pieces = NULL;
     Py_buffer *views = NULL;
-    if (n > 0) {
-        /* One export per buffer, held until the packet is released: the memory stays
-         * put even if a PickleBuffer is released or its owner resized meanwhile. */
-        segs = PyMem_RawCalloc((size_t)n, sizeof(xi_seg) + sizeof(Py_buffer));
+    Py_ssize_t nviews = 0, total = 0;
+    if (n + m > 0) {
+        /* One export per buffer and per piece, held until the packet is released: the
+         * memory stays put even if a PickleBuffer is released or its owner resized
+         * meanwhile. */
+        segs = PyMem_RawCalloc((size_t)(n + m), sizeof(xi_seg) + sizeof(Py_buffer));
         if (segs == NULL) {
-            Py_DECREF(stream);
-            Py_DECREF(buffers);
             PyErr_NoMemory();
-            return -1;
+            goto fail;
         }
-        views = (Py_buffer *)(segs + n);
-        for (Py_ssize_t i = 0; i < n; i++) {
-            if (PyObject_GetBuffer(PyList_GET_ITEM(buffers, i), &views[i], PyBUF_FULL_RO) < 0 ||
-                !PyBuffer_IsContiguous(&views[i], 'C')) {
-                if (!PyErr_Occurred()) {
-                    PyBuffer_Release(&views[i]);
-                    PyErr_SetString(PyExc_BufferError, "a non-contiguous out-of-band buffer");
-                }
-                while (--i >= 0) {
-                    PyBuffer_Release(&views[i]);
-                }
-                PyMem_RawFree(segs);
-                Py_DECREF(stream);
-                Py_DECREF(buffers);
-                return -1;
+        pieces = segs + n;
+        views = (Py_buffer *)(segs + n + m);
+        for (Py_ssize_t i = 0; i < n; i++, nviews++) {
+            if (PyObject_GetBuffer(PyList_GET_ITEM(buffers, i), &views[i], PyBUF_FULL_RO) < 0) {
+                goto fail;
+            }
+            if (!PyBuffer_IsContiguous(&views[i], 'C')) {
+                PyBuffer_Release(&views[i]);
+                PyErr_SetString(PyExc_BufferError, "a non-contiguous out-of-band buffer");
+                goto fail;
             }
             fill_segment(&segs[i], &views[i]);
         }
+        for (Py_ssize_t i = 0; i < m; i++, nviews++) {
+            Py_buffer *v = &views[n + i];
+            if (PyObject_GetBuffer(PyList_GET_ITEM(chunks, i), v, PyBUF_SIMPLE) < 0) {
+                goto fail;
+            }
+            pieces[i] = (xi_seg){.ptr = v->buf, .len = v->len, .kind = XI_SEG_PIECE,
+                                 .readonly = (uint8_t)(v->readonly != 0)};
+            total += v->len;
+        }
     }
-    /* keep: (stream, buffers or None, callable stream or None) */
+    /* keep: (stream or pieces, buffers or None, callable stream or None) */
     PyObject *keep = PyTuple_New(3);
     if (keep == NULL) {
-        for (Py_ssize_t i = 0; i < n; i++) {
-            PyBuffer_Release(&views[i]);
-        }
-        PyMem_RawFree(segs);
-        Py_DECREF(stream);
-        Py_XDECREF(buffers);
-        return -1;
+        goto fail;
     }
-    PyTuple_SET_ITEM(keep, 0, stream);
+    PyTuple_SET_ITEM(keep, 0, stream ? stream : chunks);
     PyTuple_SET_ITEM(keep, 1, buffers ? buffers : Py_NewRef(Py_None));
     PyTuple_SET_ITEM(keep, 2, Py_NewRef(Py_None));
     pkt->kind = XI_PKT_VALUE;
-    pkt->data = PyBytes_AS_STRING(stream);
-    pkt->size = PyBytes_GET_SIZE(stream);
+    pkt->data = stream ? PyBytes_AS_STRING(stream) : NULL;
+    pkt->size = stream ? PyBytes_GET_SIZE(stream) : total;
+    pkt->npieces = m;
+    pkt->pieces = m ? pieces : NULL;
     pkt->nsegs = n;
-    pkt->segs = segs;
+    pkt->segs = n ? segs : NULL;
     pkt->views = views;
     pkt->block = segs;
     pkt->keep = keep;
     return 0;
+fail:
+    for (Py_ssize_t i = 0; i < nviews; i++) {
+        PyBuffer_Release(&views[i]);
+    }
+    PyMem_RawFree(segs);
+    Py_XDECREF(stream);
+    Py_XDECREF(chunks);
+    Py_XDECREF(buffers);
+    return -1;
 }
 
 static int
@@ -464,7 +530,7 @@ encode_value(xi_state *st, PyObject *obj, xi_packet *pkt)
 {
     int changed = 0;
     if (is_simple(obj, 0)) {
-        return encode(st, obj, 0, 1, pkt);
+        return encode(st, obj, 1, pkt);
     }
     if (xi_wire_load_pickle(st) < 0) {
         return -1;
@@ -474,7 +540,7 @@ encode_value(xi_state *st, PyObject *obj, xi_packet *pkt)
     if (v == NULL) {
         return -1;
     }
-    int rc = encode(st, v, changed, 0, pkt);
+    int rc = encode(st, v, 0, pkt);
     Py_DECREF(v);
     if (rc < 0 && is_serialization_error()) {
         return set_not_shareable(st, obj);
@@ -598,7 +664,7 @@ encode_call(xi_state *st, PyObject *func, PyObject *args, PyObject *kwargs,
         if ((payload = PyTuple_Pack(2, args, kwargs ? kwargs : Py_None)) == NULL) {
             goto done;
         }
-        rc = encode(st, payload, 0, 1, pkt);
+        rc = encode(st, payload, 1, pkt);
     }
     else {
         if (xi_wire_load_pickle(st) < 0 ||
@@ -611,7 +677,7 @@ encode_call(xi_state *st, PyObject *func, PyObject *args, PyObject *kwargs,
         if ((payload = PyTuple_Pack(2, a, k ? k : Py_None)) == NULL) {
             goto done;
         }
-        rc = encode(st, payload, changed, 0, pkt);
+        rc = encode(st, payload, 0, pkt);
     }
     if (rc == 0) {
         Py_SETREF(PyTuple_GET_ITEM(pkt->keep, 2), Py_NewRef(fstream));
@@ -766,7 +832,7 @@ xi_encode_call(xi_state *st, PyObject *func, PyObject *args, PyObject *kwargs,
 Py_ssize_t
 xi_packet_oob_bytes(const xi_packet *pkt)
 {
-    Py_ssize_t total = 0;
+    Py_ssize_t total = pkt->npieces > 0 ? pkt->size : 0;
     for (Py_ssize_t i = 0; i < pkt->nsegs; i++) {
         total += pkt->segs[i].len;
     }
@@ -793,7 +859,17 @@ xi_packet_own(xi_packet *pkt)
     }
     xi_seg *segs = (xi_seg *)block;
     char *p = block + XI_ALIGN(sizeof(xi_seg) * (size_t)pkt->nsegs);
-    memcpy(p, pkt->data, (size_t)pkt->size);
+    if (pkt->npieces > 0) {
+        /* the stream in one piece again */
+        char *q = p;
+        for (Py_ssize_t i = 0; i < pkt->npieces; i++) {
+            xi_copy_new(q, pkt->pieces[i].ptr, (size_t)pkt->pieces[i].len);
+            q += pkt->pieces[i].len;
+        }
+    }
+    else {
+        memcpy(p, pkt->data, (size_t)pkt->size);
+    }
     pkt->data = p;
     p += XI_ALIGN((size_t)pkt->size);
     if (pkt->fdata != NULL) {
@@ -803,7 +879,7 @@ xi_packet_own(xi_packet *pkt)
     }
     for (Py_ssize_t i = 0; i < pkt->nsegs; i++) {
         segs[i] = pkt->segs[i];
-        memcpy(p, pkt->segs[i].ptr, (size_t)pkt->segs[i].len);
+        xi_copy_new(p, pkt->segs[i].ptr, (size_t)pkt->segs[i].len);
         segs[i].ptr = p;
         p += XI_ALIGN((size_t)pkt->segs[i].len);
     }
@@ -811,6 +887,8 @@ xi_packet_own(xi_packet *pkt)
     PyMem_RawFree(pkt->block);
     pkt->block = block;
     pkt->segs = segs;
+    pkt->pieces = NULL;
+    pkt->npieces = 0;
     Py_CLEAR(pkt->keep);
     return 0;
 }
@@ -828,6 +906,8 @@ xi_packet_release(xi_packet *pkt)
     pkt->block = NULL;
     pkt->segs = NULL;
     pkt->nsegs = 0;
+    pkt->pieces = NULL;
+    pkt->npieces = 0;
     pkt->data = NULL;
     pkt->size = 0;
     pkt->fdata = NULL;
@@ -995,27 +1075,69 @@ xi_encode_exception(xi_state *st, int64_t interp_id, xi_packet *pkt)
 
 /* ---------------------------------------------------------------- decoding */
 
+/* A new bytes (or bytearray) holding a copy of the segment. */
+static PyObject *
+bytes_from(const xi_seg *seg, int immutable)
+{
+    PyObject *o = immutable ? PyBytes_FromStringAndSize(NULL, seg->len)
+                            : PyByteArray_FromStringAndSize(NULL, seg->len);
+    if (o != NULL) {
+        xi_copy_new(immutable ? PyBytes_AS_STRING(o) : PyByteArray_AS_STRING(o), seg->ptr,
+                    (size_t)seg->len);
+    }
+    return o;
+}
+
+/* array.array(typecode) filled with the segment's bytes: one copy. */
+static PyObject *
+array_from_segment(const xi_seg *seg)
+{
+    PyObject *module = PyImport_ImportModule("array");
+    PyObject *array = module ? PyObject_CallMethod(module, "array", "s", seg->format) : NULL;
+    Py_XDECREF(module);
+    if (array == NULL) {
+        return NULL;
+    }
+    PyObject *view = PyMemoryView_FromMemory((char *)seg->ptr, seg->len, PyBUF_READ);
+    PyObject *r = view ? PyObject_CallMethod(array, "frombytes", "O", view) : NULL;
+    if (view != NULL) {
+        /* nothing may keep a view of packet memory */
+        PyObject *released = PyObject_CallMethod(view, "release", NULL);
+        if (released == NULL) {
+            Py_CLEAR(r);
+        }
+        Py_XDECREF(released);
+        Py_DECREF(view);
+    }
+    if (r == NULL) {
+        Py_DECREF(array);
+        return NULL;
+    }
+    Py_DECREF(r);
+    return array;
+}
+
 static PyObject *
 segment_object(const xi_seg *seg)
 {
     int writable;
     switch (seg->kind) {
     case XI_SEG_BYTES:
-        return PyBytes_FromStringAndSize(seg->ptr, seg->len);
+        return bytes_from(seg, 1);
     case XI_SEG_BYTEARRAY:
-        return PyByteArray_FromStringAndSize(seg->ptr, seg->len);
+        return bytes_from(seg, 0);
     case XI_SEG_OTHER:
-        return seg->readonly ? PyBytes_FromStringAndSize(seg->ptr, seg->len)
-                             : PyByteArray_FromStringAndSize(seg->ptr, seg->len);
+        return bytes_from(seg, seg->readonly);
     case XI_SEG_MEMORYVIEW:
         writable = !seg->readonly;
         break;
+    case XI_SEG_ARRAY:
+        return array_from_segment(seg);
     default:
         PyErr_SetString(PyExc_SystemError, "malformed packet segment");
         return NULL;
     }
-    PyObject *base = writable ? PyByteArray_FromStringAndSize(seg->ptr, seg->len)
-                              : PyBytes_FromStringAndSize(seg->ptr, seg->len);
+    PyObject *base = bytes_from(seg, !writable);
     if (base == NULL) {
         return NULL;
     }
@@ -1223,12 +1345,17 @@ xi_decode(xi_state *st, const xi_packet *pkt)
             PyList_SET_ITEM(buffers, i, o);
         }
     }
-    view = PyMemoryView_FromMemory((char *)pkt->data, pkt->size, PyBUF_READ);
-    if (view == NULL) {
-        goto done;
+    if (pkt->npieces > 0) {
+        value = xi_stream_unpickle(st, pkt->pieces, pkt->npieces, buffers);
     }
-    PyObject *argv[2] = {view, buffers};
-    value = PyObject_Vectorcall(st->loads, argv, 1, buffers ? st->kw_loads : NULL);
+    else {
+        view = PyMemoryView_FromMemory((char *)pkt->data, pkt->size, PyBUF_READ);
+        if (view == NULL) {
+            goto done;
+        }
+        PyObject *argv[2] = {view, buffers};
+        value = PyObject_Vectorcall(st->loads, argv, 1, buffers ? st->kw_loads : NULL);
+    }
     if (value != NULL && pkt->kind == XI_PKT_EXCEPTION) {
         xi_raise_described(st, value);
         Py_CLEAR(value);

@@ -1,10 +1,13 @@
 /* The wire format: values serialized into memory that no interpreter owns.
  *
  * A packet is a marshal stream (simple values) or a pickle (protocol 5) stream plus
- * out-of-band segments. Large bytes and bytearray values and every memoryview at the
- * top level of a payload travel as segments (and so do pickle.PickleBuffer objects
- * that user objects produce, in such a payload), so they are copied exactly once, when
- * the receiver rebuilds them.
+ * out-of-band segments. The stream is one piece of memory (`data`, `size`), or a
+ * sequence of pieces (`pieces`, `npieces`; see stream.h): the pickler's frames, and
+ * each bytes or bytearray of 64 KiB or more anywhere in the value, by itself. Large
+ * bytes and bytearray values at the top level of a payload, pickle.PickleBuffer
+ * objects, memoryviews and array.array objects anywhere in it travel as out-of-band
+ * segments. Either way a large buffer is not copied by the sender: it is copied
+ * exactly once, when the receiver rebuilds it.
  *
  * A packet is either
  *   lent:     a borrowed packet whose storage is released by a lender (loan.h);
@@ -29,9 +32,11 @@ typedef enum {
     XI_SEG_BYTEARRAY = 1,
     XI_SEG_MEMORYVIEW = 2,
     XI_SEG_OTHER = 3,       /* a PickleBuffer from a user object */
+    XI_SEG_ARRAY = 4,       /* an array.array; `format` is its typecode */
+    XI_SEG_PIECE = 5,       /* a piece of a stream (pieces only) */
 } xi_seg_kind;
 
-typedef struct {
+typedef struct xi_seg {
     const char *ptr;
     Py_ssize_t len;
     uint8_t kind;
@@ -54,13 +59,16 @@ typedef struct {
     int kind;
     uint8_t marshal;         /* `data` is a marshal stream (simple values) */
     uint8_t fname;           /* fdata is the callable's marshalled (module, qualname) */
-    const char *data;
-    Py_ssize_t size;
+    const char *data;        /* the stream, in one piece; NULL when it is in pieces */
+    Py_ssize_t size;         /* the stream's length, in one piece or not */
+    Py_ssize_t npieces;      /* borrowed packets only: the stream in pieces */
+    xi_seg *pieces;
     const char *fdata;       /* call packets: the callable, by name or pickled */
     Py_ssize_t fsize;
     Py_ssize_t nsegs;
     xi_seg *segs;
-    Py_buffer *views;        /* borrowed storage: the exports behind the segments */
+    Py_buffer *views;        /* borrowed storage: the exports behind the segments, then
+                                behind the pieces (nsegs + npieces of them) */
     void *block;             /* owned storage, PyMem_RawMalloc'ed, or NULL */
     PyObject *keep;          /* borrowed storage: objects of the encoding interpreter */
     xi_refs refs;            /* the shared objects the stream names (references) */
@@ -104,7 +112,8 @@ PyObject *xi_decode(xi_state *st, const xi_packet *pkt);
 int xi_decode_call(xi_state *st, const xi_packet *pkt, PyObject **func, PyObject **args,
                    PyObject **kwargs);
 
-/* Out-of-band bytes in the packet. */
+/* Bytes of the packet held in place: its out-of-band segments and, for a stream in
+ * pieces, the whole stream. */
 Py_ssize_t xi_packet_oob_bytes(const xi_packet *pkt);
 
 /* Copies a borrowed packet into an owned block and drops its references; must run in

@@ -50,6 +50,9 @@ def _run_chunk(fn, chunk):
     return outcomes
 
 
+# map() items whose encoded form is at least this large are not batched.
+_LARGE_ITEM = 1 << 20
+
 # Pools alive in this interpreter, so that exit can stop their workers first.
 _pools = weakref.WeakSet()
 _exiting = False
@@ -115,6 +118,10 @@ class InterpreterPoolExecutor(_cf.Executor):
         end = None if timeout is None else time.monotonic() + timeout
         items = list(zip(*iterables))
         size = max(chunksize, len(items) // (self._max_workers * 8))
+        if size > chunksize and items and _xi._encode(items[0])[0] >= _LARGE_ITEM:
+            # batching saves a task's fixed cost, which large items dwarf, and each
+            # worker rebuilds its batch's buffers all at once: send them as they come
+            size = chunksize
         futures = [self.submit(_run_chunk, fn, items[i:i + size])
                    for i in range(0, len(items), size)]
 

@@ -1,0 +1,531 @@
+/* Pickle streams in pieces (see stream.h). */
+#include "stream.h"
+
+#include <string.h>
+
+/* ------------------------------------------------------------------ the reader */
+
+/* A file-like object over the pieces of a stream, for _pickle.Unpickler. It points
+ * into memory it does not own: xi_stream_unpickle detaches it before that memory can
+ * go, and nothing but the unpickler ever sees it. */
+typedef struct {
+    PyObject_HEAD
+    const xi_seg *pieces;    /* NULL once detached */
+    Py_ssize_t n;
+    Py_ssize_t idx;          /* the piece being read */
+    Py_ssize_t off;          /* the offset in it */
+} xi_reader;
+
+static int
+reader_check(xi_reader *r)
+{
+    if (r->pieces == NULL) {
+        PyErr_SetString(PyExc_ValueError, "read of a stream that was already read");
+        return -1;
+    }
+    return 0;
+}
+
+/* Copies up to `len` bytes of the stream to `dst` and advances; returns the count. */
+static Py_ssize_t
+reader_copy(xi_reader *r, char *dst, Py_ssize_t len)
+{
+    Py_ssize_t done = 0;
+    while (done < len && r->idx < r->n) {
+        const xi_seg *p = &r->pieces[r->idx];
+        Py_ssize_t k = p->len - r->off;
+        if (k > len - done) {
+            k = len - done;
+        }
+        xi_copy_new(dst + done, p->ptr + r->off, (size_t)k);
+        done += k;
+        r->off += k;
+        if (r->off == p->len) {
+            r->idx++;
+            r->off = 0;
+        }
+    }
+    return done;
+}
+
+static Py_ssize_t
+reader_left(xi_reader *r)
+{
+    Py_ssize_t left = 0;
+    for (Py_ssize_t i = r->idx; i < r->n; i++) {
+        left += r->pieces[i].len;
+    }
+    return left - r->off;
+}
+
+/* read(n): a view of the stream's memory when the n bytes lie in one piece (the
+ * unpickler reads each frame in place), else a copy. */
+static PyObject *
+reader_read(PyObject *op, PyObject *arg)
+{
+    xi_reader *r = (xi_reader *)op;
+    Py_ssize_t want = PyLong_AsSsize_t(arg);
+    if (want == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (reader_check(r) < 0) {
+        return NULL;
+    }
+    Py_ssize_t left = reader_left(r);
+    if (want < 0 || want > left) {
+        want = left;
+    }
+    while (r->idx < r->n && r->pieces[r->idx].len == r->off) {
+        r->idx++;
+        r->off = 0;
+    }
+    if (r->idx < r->n && r->pieces[r->idx].len - r->off >= want) {
+        PyObject *view = PyMemoryView_FromMemory((char *)r->pieces[r->idx].ptr + r->off,
+                                                 want, PyBUF_READ);
+        if (view != NULL) {
+            r->off += want;
+            if (r->off == r->pieces[r->idx].len) {
+                r->idx++;
+                r->off = 0;
+            }
+        }
+        return view;
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, want);
+    if (out != NULL) {
+        (void)reader_copy(r, PyBytes_AS_STRING(out), want);
+    }
+    return out;
+}
+
+/* readinto(b): the one copy of a large bytes or bytearray, into its final place. */
+static PyObject *
+reader_readinto(PyObject *op, PyObject *arg)
+{
+    xi_reader *r = (xi_reader *)op;
+    if (reader_check(r) < 0) {
+        return NULL;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) {
+        return NULL;
+    }
+    Py_ssize_t done = reader_copy(r, view.buf, view.len);
+    PyBuffer_Release(&view);
+    return PyLong_FromSsize_t(done);
+}
+
+static PyObject *
+reader_readline(PyObject *op, PyObject *Py_UNUSED(arg))
+{
+    xi_reader *r = (xi_reader *)op;
+    if (reader_check(r) < 0) {
+        return NULL;
+    }
+    /* the length up to and including the next newline */
+    Py_ssize_t len = 0, idx = r->idx, off = r->off;
+    int found = 0;
+    while (idx < r->n && !found) {
+        const xi_seg *p = &r->pieces[idx];
+        const char *nl = memchr(p->ptr + off, '\n', (size_t)(p->len - off));
+        if (nl != NULL) {
+            len += nl - (p->ptr + off) + 1;
+            found = 1;
+        }
+        else {
+            len += p->len - off;
+            idx++;
+            off = 0;
+        }
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, len);
+    if (out != NULL) {
+        (void)reader_copy(r, PyBytes_AS_STRING(out), len);
+    }
+    return out;
+}
+
+static void
+reader_dealloc(PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    PyObject_Free(op);
+    Py_DECREF(tp);
+}
+
+static PyMethodDef reader_methods[] = {
+    {"read", reader_read, METH_O, NULL},
+    {"readinto", reader_readinto, METH_O, NULL},
+    {"readline", reader_readline, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot reader_slots[] = {
+    {Py_tp_dealloc, reader_dealloc},
+    {Py_tp_methods, reader_methods},
+    {0, NULL},
+};
+
+static PyType_Spec reader_spec = {
+    .name = "extrainterpreters._xi._StreamReader",
+    .basicsize = sizeof(xi_reader),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = reader_slots,
+};
+
+static int ensure_pickler(xi_state *st);
+
+PyObject *
+xi_stream_unpickle(xi_state *st, const xi_seg *pieces, Py_ssize_t n, PyObject *buffers)
+{
+    if (ensure_pickler(st) < 0) {
+        return NULL;
+    }
+    xi_reader *r = PyObject_New(xi_reader, st->StreamReaderType);
+    if (r == NULL) {
+        return NULL;
+    }
+    r->pieces = pieces;
+    r->n = n;
+    r->idx = r->off = 0;
+    PyObject *argv[2] = {(PyObject *)r, buffers};
+    PyObject *unpickler = PyObject_Vectorcall(st->Unpickler, argv, 1,
+                                              buffers ? st->kw_loads : NULL);
+    PyObject *value = NULL;
+    if (unpickler != NULL) {
+        value = PyObject_CallMethodNoArgs(unpickler, st->str_load);
+        /* the unpickler holds a view of the last piece it read until it goes */
+        Py_DECREF(unpickler);
+    }
+    r->pieces = NULL;
+    Py_DECREF(r);
+    return value;
+}
+
+/* ------------------------------------------------------------------ the pickler */
+
+/* Is `obj` (a function, a class, or an instance of a class) defined in __main__?
+ * -1 with an exception set on error. */
+static int
+names_main(xi_state *st, PyObject *obj)
+{
+    PyObject *module = NULL;
+    if (PyFunction_Check(obj)) {
+        module = Py_XNewRef(PyFunction_GetModule(obj));
+    }
+    else {
+        PyObject *type = PyType_Check(obj) ? obj : (PyObject *)Py_TYPE(obj);
+        if (!PyType_HasFeature((PyTypeObject *)type, Py_TPFLAGS_HEAPTYPE)) {
+            return 0; /* static types live in extension modules */
+        }
+        module = PyObject_GetAttr(type, st->str_module);
+        if (module == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
+                return -1;
+            }
+            PyErr_Clear();
+        }
+    }
+    int is_main = module != NULL && PyUnicode_Check(module) &&
+                  PyUnicode_CompareWithASCIIString(module, "__main__") == 0;
+    Py_XDECREF(module);
+    return is_main;
+}
+
+static int
+is_array(PyObject *obj)
+{
+    /* array.array itself (a subclass pickles as it says) */
+    return strcmp(Py_TYPE(obj)->tp_name, "array.array") == 0 && PyObject_CheckBuffer(obj);
+}
+
+/* A memoryview, or an array.array, as a PickleBuffer over C-contiguous memory (a
+ * contiguous copy of a memoryview that is not). New reference. */
+static PyObject *
+as_picklebuffer(xi_state *st, PyObject *obj)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(obj, &view, PyBUF_FULL_RO) < 0) {
+        return NULL; /* a released memoryview: ValueError */
+    }
+    int contiguous = PyBuffer_IsContiguous(&view, 'C');
+    int readonly = view.readonly;
+    PyBuffer_Release(&view);
+    PyObject *src;
+    if (contiguous) {
+        src = Py_NewRef(obj);
+    }
+    else {
+        /* a contiguous copy, writable if the view was, of the same format and shape */
+        PyObject *flat = PyMemoryView_GetContiguous(obj, PyBUF_READ, 'C');
+        PyObject *base = flat && !readonly ? PyByteArray_FromObject(flat) : Py_XNewRef(flat);
+        PyObject *format = base ? PyObject_GetAttrString(obj, "format") : NULL;
+        PyObject *shape = format ? PyObject_GetAttrString(obj, "shape") : NULL;
+        PyObject *mv = shape ? PyMemoryView_FromObject(base) : NULL;
+        src = mv ? PyObject_CallMethod(mv, "cast", "OO", format, shape) : NULL;
+        Py_XDECREF(flat);
+        Py_XDECREF(base);
+        Py_XDECREF(format);
+        Py_XDECREF(shape);
+        Py_XDECREF(mv);
+    }
+    if (src == NULL) {
+        return NULL;
+    }
+    PyObject *pb = PyObject_CallOneArg(st->PickleBuffer, src);
+    Py_DECREF(src);
+    return pb;
+}
+
+/* reducer_override(obj): memoryview and array.array objects travel as out-of-band
+ * buffers (rebuilt as they were by the decoder, wire.c's segment_object); a name of
+ * __main__ stops the pickling (st->MainReference); everything else pickles as usual. */
+static PyObject *
+pickler_reducer_override(PyObject *self, PyObject *obj)
+{
+    xi_state *st = PyType_GetModuleState(Py_TYPE(self));
+    if (st == NULL) {
+        return NULL;
+    }
+    if (PyMemoryView_Check(obj) || is_array(obj)) {
+        PyObject *pb = as_picklebuffer(st, obj);
+        if (pb == NULL) {
+            return NULL;
+        }
+        return Py_BuildValue("(O(N))", st->buffer_value, pb);
+    }
+    int main = names_main(st, obj);
+    if (main < 0) {
+        return NULL;
+    }
+    if (main) {
+        PyErr_SetString(st->MainReference, "a name of __main__");
+        return NULL;
+    }
+    Py_RETURN_NOTIMPLEMENTED;
+}
+
+static PyMethodDef pickler_methods[] = {
+    {"reducer_override", pickler_reducer_override, METH_O, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot pickler_slots[] = {
+    {Py_tp_methods, pickler_methods},
+    {0, NULL},
+};
+
+static PyType_Spec pickler_spec = {
+    .name = "extrainterpreters._xi._Pickler",
+    .basicsize = 0,
+    .flags = Py_TPFLAGS_DEFAULT,
+    .slots = pickler_slots,
+};
+
+/* A pickler of class `cls` writing to `chunks` and `oob` (lists): this module's
+ * (arguments file, protocol, fix_imports, buffer_callback), or cloudpickle's (file,
+ * protocol, buffer_callback). New reference. */
+static PyObject *
+new_pickler_of(xi_state *st, PyObject *cls, PyObject *chunks, PyObject *oob)
+{
+    PyObject *pk = NULL, *file = NULL, *kw = NULL, *empty = NULL;
+    PyObject *write = PyObject_GetAttrString(chunks, "append");
+    PyObject *callback = PyObject_GetAttrString(oob, "append");
+    if (write == NULL || callback == NULL) {
+        goto done;
+    }
+    if ((kw = Py_BuildValue("{sO}", "write", write)) == NULL ||
+        (empty = PyTuple_New(0)) == NULL ||
+        (file = PyObject_Call(st->SimpleNamespace, empty, kw)) == NULL) {
+        goto done;
+    }
+    /* positional: a keyword call of a C function made here first would build its
+     * keyword tuple in this interpreter (see module.c's warm_keyword_parsers) */
+    if (cls == (PyObject *)st->PicklerType) {
+        PyObject *argv[4] = {file, st->protocol, Py_True, callback};
+        pk = PyObject_Vectorcall(cls, argv, 4, NULL);
+    }
+    else {
+        PyObject *argv[3] = {file, st->protocol, callback};
+        pk = PyObject_Vectorcall(cls, argv, 3, NULL);
+    }
+done:
+    Py_XDECREF(write);
+    Py_XDECREF(callback);
+    Py_XDECREF(kw);
+    Py_XDECREF(empty);
+    Py_XDECREF(file);
+    return pk;
+}
+
+/* The pickler type, made on first need (it derives from _pickle.Pickler), and the
+ * unpickler. */
+static int
+ensure_pickler(xi_state *st)
+{
+    if (st->PicklerType != NULL) {
+        return 0;
+    }
+    PyObject *module = PyType_GetModule(st->StreamReaderType);
+    PyObject *pickle = module ? PyImport_ImportModule("_pickle") : NULL;
+    PyObject *base = pickle ? PyObject_GetAttrString(pickle, "Pickler") : NULL;
+    PyObject *unpickler = pickle ? PyObject_GetAttrString(pickle, "Unpickler") : NULL;
+    Py_XDECREF(pickle);
+    if (base == NULL || unpickler == NULL) {
+        Py_XDECREF(base);
+        Py_XDECREF(unpickler);
+        return -1;
+    }
+    PyObject *type = PyType_FromModuleAndSpec(module, &pickler_spec, base);
+    Py_DECREF(base);
+    if (type == NULL) {
+        Py_DECREF(unpickler);
+        return -1;
+    }
+    st->PicklerType = (PyTypeObject *)type;
+    st->Unpickler = unpickler;
+    return 0;
+}
+
+/* Moves the items of `list` into a new list. */
+static PyObject *
+take_items(PyObject *list)
+{
+    PyObject *items = PyList_GetSlice(list, 0, PY_SSIZE_T_MAX);
+    if (items != NULL && PyList_SetSlice(list, 0, PY_SSIZE_T_MAX, NULL) < 0) {
+        Py_CLEAR(items);
+    }
+    return items;
+}
+
+int
+xi_stream_pickle(xi_state *st, PyObject *obj, PyObject **chunks, PyObject **oob)
+{
+    *chunks = *oob = NULL;
+    if (ensure_pickler(st) < 0) {
+        return -1;
+    }
+    /* this interpreter's pickler, or a new one while it is in use (a thread switch
+     * or a nested encode during a dump) */
+    PyObject *pk, *pk_chunks, *pk_oob;
+    int own = st->pk_busy || st->pk == NULL;
+    if (own) {
+        pk_chunks = PyList_New(0);
+        pk_oob = PyList_New(0);
+        pk = (pk_chunks && pk_oob) ? new_pickler_of(st, (PyObject *)st->PicklerType, pk_chunks, pk_oob) : NULL;
+        if (pk == NULL) {
+            Py_XDECREF(pk_chunks);
+            Py_XDECREF(pk_oob);
+            return -1;
+        }
+        if (!st->pk_busy) {
+            /* keep it for the next dumps */
+            st->pk = Py_NewRef(pk);
+            st->pk_chunks = Py_NewRef(pk_chunks);
+            st->pk_oob = Py_NewRef(pk_oob);
+            own = 0;
+        }
+    }
+    else {
+        pk = Py_NewRef(st->pk);
+        pk_chunks = Py_NewRef(st->pk_chunks);
+        pk_oob = Py_NewRef(st->pk_oob);
+    }
+    int cached = !own;
+    if (cached) {
+        st->pk_busy = 1;
+    }
+    PyObject *r = PyObject_CallMethodOneArg(pk, st->str_dump, obj);
+    int rc = r == NULL ? -1 : 0;
+    Py_XDECREF(r);
+    /* the memo holds references to what was pickled; the lists, to the pieces */
+    PyObject *exc = PyErr_GetRaisedException();
+    PyObject *cleared = PyObject_CallMethodNoArgs(pk, st->str_clear_memo);
+    Py_XDECREF(cleared);
+    if (rc == 0 && cleared != NULL) {
+        *chunks = take_items(pk_chunks);
+        *oob = *chunks ? take_items(pk_oob) : NULL;
+        if (*oob == NULL) {
+            Py_CLEAR(*chunks);
+            rc = -1;
+        }
+    }
+    else {
+        rc = -1;
+        if (PyList_SetSlice(pk_chunks, 0, PY_SSIZE_T_MAX, NULL) < 0 ||
+            PyList_SetSlice(pk_oob, 0, PY_SSIZE_T_MAX, NULL) < 0) {
+            PyErr_Clear();
+        }
+    }
+    if (exc != NULL) {
+        PyErr_Clear();
+        PyErr_SetRaisedException(exc);
+    }
+    if (cached) {
+        st->pk_busy = 0;
+    }
+    Py_DECREF(pk);
+    Py_DECREF(pk_chunks);
+    Py_DECREF(pk_oob);
+    return rc;
+}
+
+int
+xi_stream_pickle_by_value(xi_state *st, PyObject *obj, PyObject **chunks, PyObject **oob)
+{
+    *chunks = *oob = NULL;
+    if (st->cp_Pickler == NULL) {
+        PyObject *cp = PyImport_ImportModule("cloudpickle");
+        st->cp_Pickler = cp ? PyObject_GetAttrString(cp, "Pickler") : NULL;
+        Py_XDECREF(cp);
+        if (st->cp_Pickler == NULL) {
+            return -1;
+        }
+    }
+    PyObject *c = PyList_New(0), *o = PyList_New(0);
+    PyObject *pk = (c && o) ? new_pickler_of(st, st->cp_Pickler, c, o) : NULL;
+    PyObject *r = pk ? PyObject_CallMethodOneArg(pk, st->str_dump, obj) : NULL;
+    Py_XDECREF(pk);
+    if (r == NULL) {
+        Py_XDECREF(c);
+        Py_XDECREF(o);
+        return -1;
+    }
+    Py_DECREF(r);
+    *chunks = c;
+    *oob = o;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ module */
+
+/* _xi._buffer_value(x) -> x: what a memoryview or array.array pickled by
+ * reducer_override is rebuilt with (the decoder rebuilt it already). */
+static PyObject *
+buffer_value(PyObject *Py_UNUSED(module), PyObject *x)
+{
+    return Py_NewRef(x);
+}
+
+static PyMethodDef buffer_value_def = {
+    "_buffer_value", buffer_value, METH_O, "_buffer_value(x) -> x"};
+
+int
+xi_stream_init(PyObject *module, xi_state *st)
+{
+    st->StreamReaderType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &reader_spec, NULL);
+    if (st->StreamReaderType == NULL) {
+        return -1;
+    }
+    st->MainReference = PyErr_NewException("extrainterpreters._xi._MainReference", NULL, NULL);
+    st->buffer_value = PyCMethod_New(&buffer_value_def, module, NULL, NULL);
+    st->str_dump = PyUnicode_InternFromString("dump");
+    st->str_clear_memo = PyUnicode_InternFromString("clear_memo");
+    st->str_load = PyUnicode_InternFromString("load");
+    st->str_module = PyUnicode_InternFromString("__module__");
+    if (st->MainReference == NULL || st->buffer_value == NULL || st->str_dump == NULL ||
+        st->str_clear_memo == NULL || st->str_load == NULL || st->str_module == NULL) {
+        return -1;
+    }
+    return PyModule_AddObjectRef(module, "_buffer_value", st->buffer_value);
+}

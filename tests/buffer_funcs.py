@@ -1,0 +1,71 @@
+"""Functions the buffer tests run inside interpreters (importable everywhere)."""
+import array
+import dataclasses
+import hashlib
+
+
+@dataclasses.dataclass
+class Record:
+    name: str
+    payload: object
+    extra: object = None
+
+
+class Holder:
+    def __init__(self, data, more=None):
+        self.data = data
+        self.more = more
+
+    def __eq__(self, other):
+        return type(other) is Holder and (self.data, self.more) == (other.data, other.more)
+
+
+class ArraySub(array.array):
+    pass
+
+
+def identity(x):
+    return x
+
+
+def fingerprint(x):
+    """A structure-and-content summary that only depends on the value: types, lengths
+    and digests of buffers, recursively."""
+    if isinstance(x, (bytes, bytearray)):
+        return (type(x).__name__, len(x), hashlib.sha1(x).hexdigest())
+    if isinstance(x, memoryview):
+        return ("memoryview", x.format, x.shape, x.readonly, hashlib.sha1(x.tobytes()).hexdigest())
+    if isinstance(x, array.array):
+        return ("array", x.typecode, len(x), hashlib.sha1(x.tobytes()).hexdigest())
+    if isinstance(x, (list, tuple)):
+        return (type(x).__name__, [fingerprint(i) for i in x])
+    if isinstance(x, (set, frozenset)):
+        return (type(x).__name__, sorted(repr(fingerprint(i)) for i in x))
+    if isinstance(x, dict):
+        return ("dict", [(fingerprint(k), fingerprint(v)) for k, v in x.items()])
+    if isinstance(x, Record):
+        return ("Record", x.name, fingerprint(x.payload), fingerprint(x.extra))
+    if isinstance(x, Holder):
+        return ("Holder", fingerprint(x.data), fingerprint(x.more))
+    return (type(x).__name__, repr(x))
+
+
+def make(kind, size, seed=0):
+    data = bytes((i * 7 + seed) & 0xFF for i in range(min(size, 4096))) * (size // 4096 + 1)
+    data = data[:size]
+    if kind == "bytes":
+        return data
+    if kind == "bytearray":
+        return bytearray(data)
+    if kind == "memoryview":
+        return memoryview(bytearray(data))
+    if kind == "array":
+        return array.array("B", data)
+    raise ValueError(kind)
+
+
+def nested(kind, size):
+    """A block of each shape a value can hide it in, built where it is called."""
+    b = make(kind, size, 1)
+    return {"list": [b], "tuple": (1, b), "dict": {"k": b}, "record": Record("r", b),
+            "holder": Holder([b], more=(b,))}
