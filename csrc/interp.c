@@ -1778,90 +1778,20 @@ xi_interp_orphan(xi_interp *rec)
 }
 
 /* At exit: interrupts the calls that the threads `daemons` run in `rec` (see
- * xi_interp_close_all). A thread of its own takes the target's GIL, as for interrupt(). */
-typedef struct {
-    xi_interp *rec;
-    Py_ssize_t n;
-    unsigned long daemons[];
-} xi_daemon_interrupt;
-
-static int
-is_daemon_call(const xi_active *a, const unsigned long *daemons, Py_ssize_t n)
-{
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (a->ident == daemons[i]) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static void *
-daemon_interrupter_main(void *arg)
-{
-    xi_daemon_interrupt *x = arg;
-    xi_interp *rec = x->rec;
-    PyThreadState *ts = PyThreadState_New(rec->interp);
-    if (ts != NULL) {
-        PyEval_RestoreThread(ts);
-        xi_lock(&rec->mu);
-        for (xi_active *a = rec->active; a != NULL; a = a->next) {
-            int expected = 0;
-            if (is_daemon_call(a, x->daemons, x->n) &&
-                atomic_compare_exchange_strong(&a->interrupted, &expected, 1)) {
-                PyThreadState_SetAsyncExc(a->ident, PyExc_KeyboardInterrupt);
-            }
-        }
-        xi_unlock(&rec->mu);
-        PyThreadState_Clear(ts);
-        PyThreadState_DeleteCurrent();
-    }
-    xi_lock(&rec->mu);
-    rec->ninterrupters--;
-    xi_broadcast(&rec->changed);
-    xi_unlock(&rec->mu);
-    xi_interp_decref(rec);
-    PyMem_RawFree(x);
-    return NULL;
-}
-
+ * xi_interp_close_all), as interrupt() does, one thread at a time. */
 static void
 interrupt_daemon_calls(xi_interp *rec, const unsigned long *daemons, Py_ssize_t n)
 {
-    xi_lock(&rec->mu);
-    int found = 0;
-    for (xi_active *a = rec->active; a != NULL && !found; a = a->next) {
-        found = atomic_load(&a->interrupted) == 0 && is_daemon_call(a, daemons, n);
-    }
-    if (!found || rec->state != XI_ST_RUNNING) {
-        xi_unlock(&rec->mu);
-        return;
-    }
-    xi_daemon_interrupt *x =
-        PyMem_RawMalloc(sizeof(xi_daemon_interrupt) + sizeof(unsigned long) * (size_t)n);
-    if (x == NULL) {
-        xi_unlock(&rec->mu);
-        return;
-    }
-    rec->ninterrupters++;
-    xi_unlock(&rec->mu);
-    x->rec = rec;
-    x->n = n;
-    memcpy(x->daemons, daemons, sizeof(unsigned long) * (size_t)n);
-    xi_interp_incref(rec);
-    pthread_attr_t attr;
-    pthread_t thread;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int rc = pthread_create(&thread, &attr, daemon_interrupter_main, x);
-    pthread_attr_destroy(&attr);
-    if (rc != 0) {
+    for (Py_ssize_t i = 0; i < n; i++) {
         xi_lock(&rec->mu);
-        rec->ninterrupters--;
-        xi_broadcast(&rec->changed);
+        int found = 0;
+        for (xi_active *a = rec->active; a != NULL && !found; a = a->next) {
+            found = a->ident == daemons[i];
+        }
         xi_unlock(&rec->mu);
-        xi_interp_decref(rec);
-        PyMem_RawFree(x);
+        if (found) {
+            (void)xi_interp_interrupt_thread(rec, daemons[i]);
+        }
     }
 }
 
