@@ -95,10 +95,9 @@ print("RESULT", json.dumps(out), flush=True)
 """
 
 
-def test_local_scheduler_on_older_pythons():
-    if SUPPORTED:
-        return  # the next test covers these versions in full
-    # one interpreter at a time: no parallel subinterpreters for 3.13.0 to corrupt
+def check_one_worker():
+    """What the older versions can do: one interpreter at a time (no subinterpreters
+    loading datetime at the same time for 3.13 to corrupt)."""
     proc = run_py(ONE_WORKER, timeout=240)
     if sys.version_info < (3, 13):
         # the abort at exit after dask (hashlib) was imported in a subinterpreter
@@ -115,7 +114,8 @@ def test_local_scheduler_on_older_pythons():
 
 def test_local_scheduler_runs_graphs_in_interpreters():
     if not SUPPORTED:
-        return  # the test above shows what these versions can do
+        check_one_worker()
+        return
     out = result_of(run_py(LOCAL, timeout=240))
     assert out["delayed"] == [[i * i for i in range(8)], sum(i * i for i in range(8))]
     pid = out["where"][0][1]
