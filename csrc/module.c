@@ -355,6 +355,8 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->func_out);
     Py_VISIT(st->func_in);
     Py_VISIT(st->StreamReaderType);
+    Py_VISIT(st->StreamWriterType);
+    Py_VISIT(st->pk_writer);
     Py_VISIT(st->PicklerType);
     Py_VISIT(st->Unpickler);
     Py_VISIT(st->pk);
@@ -406,6 +408,8 @@ module_clear(PyObject *module)
     Py_CLEAR(st->func_out);
     Py_CLEAR(st->func_in);
     Py_CLEAR(st->StreamReaderType);
+    Py_CLEAR(st->StreamWriterType);
+    Py_CLEAR(st->pk_writer);
     Py_CLEAR(st->PicklerType);
     Py_CLEAR(st->Unpickler);
     Py_CLEAR(st->pk);

@@ -79,12 +79,16 @@ typedef struct {
 
     /* stream.c: pickling in pieces */
     PyTypeObject *StreamReaderType;
+    PyTypeObject *StreamWriterType;
     PyTypeObject *PicklerType; /* derives from _pickle.Pickler; made on first need */
     PyObject *Unpickler;       /* _pickle.Unpickler, with PicklerType */
     PyObject *pk;              /* this interpreter's pickler while not in use (pk_busy) */
     PyObject *pk_chunks;       /* ... the list it writes its stream to */
     PyObject *pk_oob;          /* ... and its out-of-band buffers */
+    PyObject *pk_writer;       /* ... through this file object */
     int pk_busy;
+    PyObject *pk_type_seen;    /* borrowed: a type reducer_override found not of __main__
+                                  in the dump under way */
     PyObject *MainReference;   /* raised by the pickler at a name of __main__ */
     PyObject *buffer_value;    /* _xi._buffer_value */
     PyObject *cp_Pickler;      /* cloudpickle.Pickler, imported on first need */

@@ -202,6 +202,156 @@ xi_stream_unpickle(xi_state *st, const xi_seg *pieces, Py_ssize_t n, PyObject *b
     return value;
 }
 
+/* ------------------------------------------------------------------ the writer */
+
+/* The file a pickler writes to. Each write is either a flush of the pickler's buffer
+ * (the protocol header, whole frames, and at its end possibly the unframed header of a
+ * large bytes or bytearray) or that large object itself, written next by itself. The
+ * writer appends each to `chunks`; a bytearray as a memoryview of it, so that it is
+ * exported (cannot be resized) from the moment it is part of the stream. It searches
+ * the frames, not the large objects, for "__main__": a name of __main__ that
+ * reducer_override could not see (an object whose __reduce__ returns a global name,
+ * a function whose __module__ is None) is written there. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *chunks;
+    Py_ssize_t expect;   /* the large object the last flush announced is next: its length */
+    int names_main;      /* a frame has "__main__" in it */
+} xi_writer;
+
+static uint64_t
+le_u(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--) {
+        v = (v << 8) | p[i];
+    }
+    return v;
+}
+
+/* A flush: [PROTO] frames* unframed-tail, where the unframed tail is a frame too small
+ * to be framed (under 4 bytes) and/or the header of a large object written next. */
+static void
+writer_scan_flush(xi_writer *w, const unsigned char *p, Py_ssize_t n)
+{
+    Py_ssize_t pos = 0;
+    if (n >= 2 && p[0] == 0x80) { /* PROTO */
+        pos = 2;
+    }
+    while (pos + 9 <= n && p[pos] == 0x95) { /* FRAME */
+        uint64_t len = le_u(p + pos + 1, 8);
+        if (len > (uint64_t)(n - pos - 9)) {
+            break;
+        }
+        if (memmem(p + pos + 9, (size_t)len, "__main__", 8) != NULL) {
+            w->names_main = 1;
+        }
+        pos += 9 + (Py_ssize_t)len;
+    }
+    Py_ssize_t rest = n - pos;
+    w->expect = -1;
+    if (rest >= 5 && rest <= 8 && p[n - 5] == 0x42) { /* BINBYTES */
+        w->expect = (Py_ssize_t)le_u(p + n - 4, 4);
+    }
+    else if (rest >= 9 && rest <= 12 && (p[n - 9] == 0x8e || p[n - 9] == 0x96)) {
+        /* BINBYTES8, BYTEARRAY8 */
+        w->expect = (Py_ssize_t)le_u(p + n - 8, 8);
+    }
+    else if (rest > 0 && memmem(p + pos, (size_t)rest, "__main__", 8) != NULL) {
+        w->names_main = 1; /* not the structure expected: search it all */
+    }
+}
+
+static PyObject *
+writer_write(PyObject *op, PyObject *obj)
+{
+    xi_writer *w = (xi_writer *)op;
+    Py_ssize_t expect = w->expect;
+    w->expect = -1;
+    PyObject *item;
+    if (PyByteArray_Check(obj)) {
+        item = PyMemoryView_FromObject(obj); /* exported from now on */
+    }
+    else if (PyBytes_Check(obj)) {
+        if (PyBytes_GET_SIZE(obj) != expect) {
+            writer_scan_flush(w, (const unsigned char *)PyBytes_AS_STRING(obj),
+                              PyBytes_GET_SIZE(obj));
+        }
+        item = Py_NewRef(obj);
+    }
+    else {
+        item = PyMemoryView_FromObject(obj);
+    }
+    if (item == NULL) {
+        return NULL;
+    }
+    int rc = PyList_Append(w->chunks, item);
+    Py_DECREF(item);
+    if (rc < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static int
+writer_traverse(PyObject *op, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(op));
+    Py_VISIT(((xi_writer *)op)->chunks);
+    return 0;
+}
+
+static int
+writer_clear(PyObject *op)
+{
+    Py_CLEAR(((xi_writer *)op)->chunks);
+    return 0;
+}
+
+static void
+writer_dealloc(PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    PyObject_GC_UnTrack(op);
+    (void)writer_clear(op);
+    PyObject_GC_Del(op);
+    Py_DECREF(tp);
+}
+
+static PyMethodDef writer_methods[] = {
+    {"write", writer_write, METH_O, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot writer_slots[] = {
+    {Py_tp_dealloc, writer_dealloc},
+    {Py_tp_traverse, writer_traverse},
+    {Py_tp_clear, writer_clear},
+    {Py_tp_methods, writer_methods},
+    {0, NULL},
+};
+
+static PyType_Spec writer_spec = {
+    .name = "extrainterpreters._xi._StreamWriter",
+    .basicsize = sizeof(xi_writer),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = writer_slots,
+};
+
+static xi_writer *
+new_writer(xi_state *st, PyObject *chunks)
+{
+    xi_writer *w = PyObject_GC_New(xi_writer, st->StreamWriterType);
+    if (w == NULL) {
+        return NULL;
+    }
+    w->chunks = Py_NewRef(chunks);
+    w->expect = -1;
+    w->names_main = 0;
+    PyObject_GC_Track(w);
+    return w;
+}
+
 /* ------------------------------------------------------------------ the pickler */
 
 /* Is `obj` (a function, a class, or an instance of a class) defined in __main__?
@@ -218,6 +368,10 @@ names_main(xi_state *st, PyObject *obj)
         if (!PyType_HasFeature((PyTypeObject *)type, Py_TPFLAGS_HEAPTYPE)) {
             return 0; /* static types live in extension modules */
         }
+        if (type == st->pk_type_seen) {
+            return 0; /* the type of the last instance checked, in this dump (the
+                         memo keeps it alive meanwhile) */
+        }
         module = PyObject_GetAttr(type, st->str_module);
         if (module == NULL) {
             if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
@@ -229,6 +383,9 @@ names_main(xi_state *st, PyObject *obj)
     int is_main = module != NULL && PyUnicode_Check(module) &&
                   PyUnicode_CompareWithASCIIString(module, "__main__") == 0;
     Py_XDECREF(module);
+    if (!is_main && !PyFunction_Check(obj) && !PyType_Check(obj)) {
+        st->pk_type_seen = (PyObject *)Py_TYPE(obj);
+    }
     return is_main;
 }
 
@@ -258,16 +415,24 @@ as_picklebuffer(xi_state *st, PyObject *obj)
     else {
         /* a contiguous copy, writable if the view was, of the same format and shape */
         PyObject *flat = PyMemoryView_GetContiguous(obj, PyBUF_READ, 'C');
-        PyObject *base = flat && !readonly ? PyByteArray_FromObject(flat) : Py_XNewRef(flat);
-        PyObject *format = base ? PyObject_GetAttrString(obj, "format") : NULL;
-        PyObject *shape = format ? PyObject_GetAttrString(obj, "shape") : NULL;
-        PyObject *mv = shape ? PyMemoryView_FromObject(base) : NULL;
-        src = mv ? PyObject_CallMethod(mv, "cast", "OO", format, shape) : NULL;
-        Py_XDECREF(flat);
-        Py_XDECREF(base);
-        Py_XDECREF(format);
-        Py_XDECREF(shape);
-        Py_XDECREF(mv);
+        src = flat;
+        if (flat != NULL && !readonly) {
+            /* the copy is read-only: make it writable, as the view was, if its format
+             * allows the cast back (native single formats) */
+            PyObject *base = PyByteArray_FromObject(flat);
+            PyObject *format = base ? PyObject_GetAttrString(obj, "format") : NULL;
+            PyObject *shape = format ? PyObject_GetAttrString(obj, "shape") : NULL;
+            PyObject *mv = shape ? PyMemoryView_FromObject(base) : NULL;
+            PyObject *cast = mv ? PyObject_CallMethod(mv, "cast", "OO", format, shape) : NULL;
+            if (cast != NULL) {
+                Py_SETREF(src, cast);
+            }
+            PyErr_Clear();
+            Py_XDECREF(base);
+            Py_XDECREF(format);
+            Py_XDECREF(shape);
+            Py_XDECREF(mv);
+        }
     }
     if (src == NULL) {
         return NULL;
@@ -326,35 +491,31 @@ static PyType_Spec pickler_spec = {
  * (arguments file, protocol, fix_imports, buffer_callback), or cloudpickle's (file,
  * protocol, buffer_callback). New reference. */
 static PyObject *
-new_pickler_of(xi_state *st, PyObject *cls, PyObject *chunks, PyObject *oob)
+new_pickler_of(xi_state *st, PyObject *cls, PyObject *chunks, PyObject *oob,
+               PyObject **writer)
 {
-    PyObject *pk = NULL, *file = NULL, *kw = NULL, *empty = NULL;
-    PyObject *write = PyObject_GetAttrString(chunks, "append");
-    PyObject *callback = PyObject_GetAttrString(oob, "append");
-    if (write == NULL || callback == NULL) {
-        goto done;
-    }
-    if ((kw = Py_BuildValue("{sO}", "write", write)) == NULL ||
-        (empty = PyTuple_New(0)) == NULL ||
-        (file = PyObject_Call(st->SimpleNamespace, empty, kw)) == NULL) {
+    PyObject *pk = NULL;
+    xi_writer *file = new_writer(st, chunks);
+    PyObject *callback = file ? PyObject_GetAttrString(oob, "append") : NULL;
+    if (callback == NULL) {
         goto done;
     }
     /* positional: a keyword call of a C function made here first would build its
      * keyword tuple in this interpreter (see module.c's warm_keyword_parsers) */
     if (cls == (PyObject *)st->PicklerType) {
-        PyObject *argv[4] = {file, st->protocol, Py_True, callback};
+        PyObject *argv[4] = {(PyObject *)file, st->protocol, Py_True, callback};
         pk = PyObject_Vectorcall(cls, argv, 4, NULL);
     }
     else {
-        PyObject *argv[3] = {file, st->protocol, callback};
+        PyObject *argv[3] = {(PyObject *)file, st->protocol, callback};
         pk = PyObject_Vectorcall(cls, argv, 3, NULL);
     }
+    if (pk != NULL && writer != NULL) {
+        *writer = Py_NewRef((PyObject *)file);
+    }
 done:
-    Py_XDECREF(write);
     Py_XDECREF(callback);
-    Py_XDECREF(kw);
-    Py_XDECREF(empty);
-    Py_XDECREF(file);
+    Py_XDECREF((PyObject *)file);
     return pk;
 }
 
@@ -407,37 +568,47 @@ xi_stream_pickle(xi_state *st, PyObject *obj, PyObject **chunks, PyObject **oob)
     }
     /* this interpreter's pickler, or a new one while it is in use (a thread switch
      * or a nested encode during a dump) */
-    PyObject *pk, *pk_chunks, *pk_oob;
-    int own = st->pk_busy || st->pk == NULL;
-    if (own) {
+    PyObject *pk = NULL, *pk_chunks, *pk_oob, *writer = NULL;
+    int cached = !st->pk_busy;
+    if (st->pk_busy || st->pk == NULL) {
         pk_chunks = PyList_New(0);
         pk_oob = PyList_New(0);
-        pk = (pk_chunks && pk_oob) ? new_pickler_of(st, (PyObject *)st->PicklerType, pk_chunks, pk_oob) : NULL;
+        if (pk_chunks != NULL && pk_oob != NULL) {
+            pk = new_pickler_of(st, (PyObject *)st->PicklerType, pk_chunks, pk_oob, &writer);
+        }
         if (pk == NULL) {
             Py_XDECREF(pk_chunks);
             Py_XDECREF(pk_oob);
             return -1;
         }
-        if (!st->pk_busy) {
-            /* keep it for the next dumps */
+        if (cached) {
+            /* kept for the next dumps */
             st->pk = Py_NewRef(pk);
             st->pk_chunks = Py_NewRef(pk_chunks);
             st->pk_oob = Py_NewRef(pk_oob);
-            own = 0;
+            st->pk_writer = Py_NewRef(writer);
         }
     }
     else {
         pk = Py_NewRef(st->pk);
         pk_chunks = Py_NewRef(st->pk_chunks);
         pk_oob = Py_NewRef(st->pk_oob);
+        writer = Py_NewRef(st->pk_writer);
     }
-    int cached = !own;
     if (cached) {
         st->pk_busy = 1;
     }
+    xi_writer *w = (xi_writer *)writer;
+    w->expect = -1;
+    w->names_main = 0;
+    st->pk_type_seen = NULL;
     PyObject *r = PyObject_CallMethodOneArg(pk, st->str_dump, obj);
     int rc = r == NULL ? -1 : 0;
     Py_XDECREF(r);
+    if (rc == 0 && w->names_main) {
+        PyErr_SetString(st->MainReference, "a name of __main__");
+        rc = -1;
+    }
     /* the memo holds references to what was pickled; the lists, to the pieces */
     PyObject *exc = PyErr_GetRaisedException();
     PyObject *cleared = PyObject_CallMethodNoArgs(pk, st->str_clear_memo);
@@ -467,6 +638,7 @@ xi_stream_pickle(xi_state *st, PyObject *obj, PyObject **chunks, PyObject **oob)
     Py_DECREF(pk);
     Py_DECREF(pk_chunks);
     Py_DECREF(pk_oob);
+    Py_DECREF(writer);
     return rc;
 }
 
@@ -483,7 +655,7 @@ xi_stream_pickle_by_value(xi_state *st, PyObject *obj, PyObject **chunks, PyObje
         }
     }
     PyObject *c = PyList_New(0), *o = PyList_New(0);
-    PyObject *pk = (c && o) ? new_pickler_of(st, st->cp_Pickler, c, o) : NULL;
+    PyObject *pk = (c && o) ? new_pickler_of(st, st->cp_Pickler, c, o, NULL) : NULL;
     PyObject *r = pk ? PyObject_CallMethodOneArg(pk, st->str_dump, obj) : NULL;
     Py_XDECREF(pk);
     if (r == NULL) {
@@ -514,7 +686,8 @@ int
 xi_stream_init(PyObject *module, xi_state *st)
 {
     st->StreamReaderType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &reader_spec, NULL);
-    if (st->StreamReaderType == NULL) {
+    st->StreamWriterType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &writer_spec, NULL);
+    if (st->StreamReaderType == NULL || st->StreamWriterType == NULL) {
         return -1;
     }
     st->MainReference = PyErr_NewException("extrainterpreters._xi._MainReference", NULL, NULL);

@@ -201,3 +201,75 @@ values = st.recursive(
 def test_any_nesting_round_trips(shared_interp, value):
     assert shared_interp.run(bf.fingerprint, value) == bf.fingerprint(value)
     assert bf.fingerprint(shared_interp.run(bf.identity, value)) == bf.fingerprint(value)
+
+
+def test_a_bytearray_resized_while_pickled_is_refused_cleanly(interp):
+    ba = bytearray(b"z" * (256 * KiB))
+    q = xi.Queue()
+    with pytest.raises(xi.NotShareableError, match="re-sized|resize"):
+        q.put([ba, bf.ShrinksOnReduce(ba)])
+    assert q.empty() and len(ba) == 256 * KiB
+    with pytest.raises(xi.NotShareableError):
+        interp.run(bf.identity, [ba, bf.ShrinksOnReduce(ba)])
+    assert interp.run(len, [ba]) == 1  # and the interpreter is fine
+
+
+def test_a_bytearray_resized_by_another_thread_is_never_torn(interp):
+    import threading
+
+    ba = bytearray(b"a" * (70 * KiB))
+    stop = threading.Event()
+
+    def churn():
+        while not stop.is_set():
+            try:
+                ba.extend(b"b" * 100)
+                del ba[-100:]
+            except BufferError:
+                pass
+
+    t = threading.Thread(target=churn)
+    t.start()
+    try:
+        for _ in range(300):
+            try:
+                # the lambda sends it through cloudpickle, whose Python code lets the
+                # other thread run in the middle of the pickling
+                out = interp.run(bf.identity, [ba, lambda: 1])
+            except xi.NotShareableError:
+                continue
+            assert set(out[0]) <= {ord("a"), ord("b")}
+            assert len(out[0]) in (70 * KiB, 70 * KiB + 100)
+    finally:
+        stop.set()
+        t.join()
+
+
+def test_readonly_strided_memoryview_of_ints(interp):
+    mv = memoryview(bytes(range(200)) * 8).cast("i")[::3]
+    out = interp.run(bf.identity, {"mv": mv})["mv"]
+    assert isinstance(out, memoryview) and out.format == "i" and out.readonly
+    assert out.tolist() == mv.tolist()
+
+
+def test_main_names_only_the_stream_shows_go_by_value(run_py):
+    # a TypeVar pickles as a global name of its module; a function whose __module__ is
+    # None is looked up in __main__: neither is seen by reducer_override
+    code = """
+import typing
+import extrainterpreters as xi
+
+T = typing.TypeVar("T")
+
+def f():
+    return 1
+f.__module__ = None
+
+with xi.Interpreter() as interp:
+    interp.exec("T = 'a different object of the same name'")
+    print(interp.run(repr, [T]))
+    print(interp.run(lambda fs: fs[0](), [f]))
+"""
+    proc = run_py(code, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:2] == ["[~T]", "1"]

@@ -53,6 +53,15 @@ def _run_chunk(fn, chunk):
 # map() items whose encoded form is at least this large are not batched.
 _LARGE_ITEM = 1 << 20
 
+def _encoded_size(item):
+    """The size of an item's encoded form (0 when it cannot be encoded: that error is
+    raised when its task runs, as for any other item)."""
+    try:
+        return _xi._encode(item)[0]
+    except Exception:
+        return 0
+
+
 # Pools alive in this interpreter, so that exit can stop their workers first.
 _pools = weakref.WeakSet()
 _exiting = False
@@ -118,7 +127,7 @@ class InterpreterPoolExecutor(_cf.Executor):
         end = None if timeout is None else time.monotonic() + timeout
         items = list(zip(*iterables))
         size = max(chunksize, len(items) // (self._max_workers * 8))
-        if size > chunksize and items and _xi._encode(items[0])[0] >= _LARGE_ITEM:
+        if size > chunksize and items and _encoded_size(items[0]) >= _LARGE_ITEM:
             # batching saves a task's fixed cost, which large items dwarf, and each
             # worker rebuilds its batch's buffers all at once: send them as they come
             size = chunksize
