@@ -3,6 +3,8 @@ iterations of one resource's life (calls, queue items, shared objects, interpret
 Bounds are generous (allocator noise, caches filling): a leak of a packet, a thread
 state or an object per iteration exceeds them by far."""
 import os
+import subprocess
+import sys
 
 from conftest import assert_clean_exit
 
@@ -30,8 +32,15 @@ def per_iteration(step, n, warmup):
 """
 
 
-def measure(run_py, body, timeout=300):
-    proc = run_py(HEAD + body, timeout=timeout, cwd=TESTS_DIR)
+def measure(body, timeout=300):
+    env = os.environ.copy()
+    env.pop("PYTHONSTARTUP", None)
+    if "libasan" in env.get("LD_PRELOAD", ""):
+        # ASan keeps freed blocks in a quarantine, which grows RSS: measure without it
+        env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") +
+                               ":quarantine_size_mb=0:thread_local_quarantine_size_kb=0")
+    proc = subprocess.run([sys.executable, "-c", HEAD + body], capture_output=True,
+                          text=True, timeout=timeout, cwd=TESTS_DIR, env=env)
     assert_clean_exit(proc)
     print(proc.stdout)  # the figures (pytest -s shows them)
     values = {}
@@ -41,10 +50,10 @@ def measure(run_py, body, timeout=300):
     return values, proc.stdout
 
 
-def test_calls(run_py):
+def test_calls():
     """1e5 calls from the main thread (through the owner thread) and 1e5 from another
     thread (direct), each with an argument and a result."""
-    got, out = measure(run_py, """
+    got, out = measure("""
 it = xi.Interpreter().start()
 print("main", per_iteration(lambda i: it.run(rf.identity, (i, "x")), 100_000, 10_000))
 box = {}
@@ -57,9 +66,9 @@ it.close()
     assert got["main"] < 32 and got["thread"] < 32, out  # bytes per call (3.2 MB in all)
 
 
-def test_queue_items(run_py):
+def test_queue_items():
     """1e4 small items and 1e4 lent 64 KiB items through a Queue, across interpreters."""
-    got, out = measure(run_py, """
+    got, out = measure("""
 q = xi.Queue()
 it = xi.Interpreter().start()
 print("small", per_iteration(lambda i: (q.put((i, "item")), it.run(rf.queue_get, q)), 10_000, 1_000))
@@ -71,9 +80,9 @@ it.close()
     assert got["small"] < 64 and got["lent"] < 64 and got["back"] < 64, out  # bytes per item
 
 
-def test_shared_objects(run_py):
+def test_shared_objects():
     """1e4 of each kind of shared object created, used once and dropped."""
-    got, out = measure(run_py, """
+    got, out = measure("""
 kinds = [lambda: xi.Queue(), lambda: xi.SharedBuffer(64), lambda: xi.Lock(),
          lambda: xi.RLock(), lambda: xi.Semaphore(1), lambda: xi.Event(),
          lambda: xi.Condition(), lambda: xi.Barrier(1)]
@@ -90,13 +99,13 @@ print("alive", xi._xi._live_objects() - base)
     assert got["objects"] < 256, out  # bytes per 8 objects
 
 
-def test_interpreter_create_close_against_cpython(run_py):
+def test_interpreter_create_close_against_cpython():
     """Interpreters created and closed, against CPython's own create/destroy in the same
     process. CPython itself keeps about 1.5-1.8 MiB per interpreter (3.12, 3.13), and more
     for every module the interpreter imported, so a bare interpreter of ours is measured
     against a bare raw one, and one that ran a call (importing this package and the
     test functions) against a raw one that imported the same modules."""
-    got, out = measure(run_py, """
+    got, out = measure("""
 code = "import sys; sys.path[:] = %r\\nimport extrainterpreters, remote_funcs" % (sys.path,)
 try:
     import _interpreters as raw
