@@ -1,6 +1,8 @@
 """Functions that the interrupt tests run in interpreters (importable there, since
-conftest puts tests/ on sys.path). Busy loops keep their try/except in a caller frame
-(see remote_funcs.busy)."""
+conftest puts tests/ on sys.path). Busy loops keep their try/except (and a `with`) in a
+caller frame: on CPython 3.14 the exception table of a function does not cover a loop's
+backward jump, so an asynchronous exception landing there skips the function's own
+handlers, `with` exits included (see also remote_funcs.busy)."""
 import time
 
 import remote_funcs as rf
@@ -100,6 +102,11 @@ def ledger(wid):
     })
 
 
+def _pause():
+    for _ in range(20):
+        pass
+
+
 def _step(q, lock, cond, buf, wid, seq, led):
     item = wid * 10_000_000 + seq
     led["put_tried"].append(item)
@@ -119,8 +126,7 @@ def _step(q, lock, cond, buf, wid, seq, led):
     with lock:
         view = memoryview(buf)
         view[:64] = mark
-        for _ in range(20):
-            pass
+        _pause()  # (a loop of its own frame: see the module's docstring)
         if bytes(view[:64]) != mark:
             led["errors"].append("the Lock let two holders in")
         view.release()
@@ -188,3 +194,12 @@ def big_result_after_interrupt(started, size):
     except KeyboardInterrupt:
         pass
     return b"x" * size
+
+
+def dump_frames():
+    """The innermost frames of every thread of this interpreter (for a stuck test)."""
+    import sys
+    import traceback
+
+    return "\n".join("".join(traceback.format_stack(f)[-5:])
+                     for f in sys._current_frames().values())
