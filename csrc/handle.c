@@ -146,6 +146,11 @@ handle_exec(PyObject *self, PyObject *code)
                      Py_TYPE(code)->tp_name);
         return NULL;
     }
+    /* the source travels as a C string: a NUL would end it there */
+    if (PyUnicode_FindChar(code, 0, 0, PyUnicode_GET_LENGTH(code), 1) >= 0) {
+        PyErr_SetString(PyExc_SyntaxError, "source code string cannot contain null bytes");
+        return NULL;
+    }
     return run_value(self, XI_REQ_EXEC, code);
 }
 

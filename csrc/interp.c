@@ -692,7 +692,7 @@ run_request(xi_interp *rec, xi_request kind, const xi_packet *in, xi_packet *out
     }
     switch (kind) {
     case XI_REQ_CALL:
-        result = PyObject_Call(func, args, kwargs);
+        result = xi_call_in_main(st, func, args, kwargs);
         Py_DECREF(func);
         Py_DECREF(args);
         Py_XDECREF(kwargs);

@@ -225,6 +225,10 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->InterpreterNotFoundError);
     Py_VISIT(st->ExecutionFailed);
     Py_VISIT(st->NotShareableError);
+    Py_VISIT(st->QueueError);
+    Py_VISIT(st->QueueNotFoundError);
+    Py_VISIT(st->make_queue_errors);
+    Py_VISIT(st->call_code);
     Py_VISIT(st->HandleType);
     Py_VISIT(st->BufferType);
     Py_VISIT(st->QueueType);
@@ -262,6 +266,10 @@ module_clear(PyObject *module)
     Py_CLEAR(st->InterpreterNotFoundError);
     Py_CLEAR(st->ExecutionFailed);
     Py_CLEAR(st->NotShareableError);
+    Py_CLEAR(st->QueueError);
+    Py_CLEAR(st->QueueNotFoundError);
+    Py_CLEAR(st->make_queue_errors);
+    Py_CLEAR(st->call_code);
     Py_CLEAR(st->HandleType);
     Py_CLEAR(st->BufferType);
     Py_CLEAR(st->QueueType);
@@ -301,43 +309,216 @@ module_free(void *module)
     module_clear((PyObject *)module);
 }
 
-static PyObject *
-add_exception(PyObject *module, const char *name, const char *doc, PyObject *base)
-{
-    char qualified[128];
-    snprintf(qualified, sizeof(qualified), "extrainterpreters.%s", name);
-    PyObject *exc = PyErr_NewExceptionWithDoc(qualified, doc, base, NULL);
-    if (exc == NULL || PyModule_AddObjectRef(module, name, exc) < 0) {
-        Py_XDECREF(exc);
-        return NULL;
-    }
-    return exc;
-}
+/* The exception classes, defined in Python: ExecutionFailed has the standard library's
+ * constructor and str(), and from Python 3.14 on every class derives from the standard
+ * library's class of the same name, so that `except concurrent.interpreters.X` catches
+ * it. The queue errors derive from the queue module's, imported on first use. */
+static const char errors_source[] =
+"import sys\n"
+"if sys.version_info >= (3, 14):\n"
+"    import _interpreters, _interpqueues\n"
+"    from concurrent.interpreters import ExecutionFailed as _ExecutionFailed\n"
+"    _std = (_interpreters.InterpreterError, _interpreters.InterpreterNotFoundError,\n"
+"            _ExecutionFailed, _interpreters.NotShareableError, _interpqueues.QueueError,\n"
+"            _interpqueues.QueueNotFoundError)\n"
+"else:\n"
+"    _std = None\n"
+"def _bases(i, *own):\n"
+"    return own if _std is None else (_std[i], *own)\n"
+"class InterpreterError(*_bases(0, RuntimeError)):\n"
+"    'An interpreter could not do what was asked.'\n"
+"class InterpreterNotFoundError(*_bases(1, InterpreterError)):\n"
+"    'No interpreter with that id exists (or it is closed).'\n"
+"class ExecutionFailed(*_bases(2, InterpreterError)):\n"
+"    'Code raised an exception in another interpreter; .excinfo describes it.'\n"
+"    if _std is None:\n"
+"        def __init__(self, excinfo):\n"
+"            msg = excinfo.formatted\n"
+"            if not msg:\n"
+"                if excinfo.type and excinfo.msg:\n"
+"                    msg = f'{excinfo.type.__name__}: {excinfo.msg}'\n"
+"                else:\n"
+"                    msg = excinfo.type.__name__ or excinfo.msg\n"
+"            super().__init__(msg)\n"
+"            self.excinfo = excinfo\n"
+"        def __str__(self):\n"
+"            try:\n"
+"                formatted = self.excinfo.errdisplay\n"
+"            except Exception:\n"
+"                return super().__str__()\n"
+"            return f'{super().__str__()}\\n\\nUncaught in the interpreter:\\n\\n{formatted}'\n"
+"class NotShareableError(*_bases(3, TypeError)):\n"
+"    'A value cannot be serialized for another interpreter.'\n"
+"class QueueError(*_bases(4, RuntimeError)):\n"
+"    'A Queue could not do what was asked.'\n"
+"class QueueNotFoundError(*_bases(5, QueueError)):\n"
+"    'No Queue with that id exists.'\n"
+"def _queue_errors():\n"
+"    import queue\n"
+"    if _std is None:\n"
+"        empty, full = (QueueError, queue.Empty), (QueueError, queue.Full)\n"
+"    else:\n"
+"        from concurrent.interpreters import _queues\n"
+"        empty, full = (_queues.QueueEmpty, QueueError), (_queues.QueueFull, QueueError)\n"
+"    class QueueEmpty(*empty):\n"
+"        'get() found the Queue empty.'\n"
+"    class QueueFull(*full):\n"
+"        'put() found the Queue full.'\n"
+"    class QueueShutDown(getattr(queue, 'ShutDown', Exception)):\n"
+"        'The Queue was shut down.'\n"
+"    for cls in (QueueEmpty, QueueFull, QueueShutDown):\n"
+"        cls.__module__, cls.__qualname__ = 'extrainterpreters', cls.__name__\n"
+"    return QueueEmpty, QueueFull, QueueShutDown\n"
+"for _cls in (InterpreterError, InterpreterNotFoundError, ExecutionFailed,\n"
+"             NotShareableError, QueueError, QueueNotFoundError):\n"
+"    _cls.__module__ = 'extrainterpreters'\n";
+
+/* Every call runs in a frame of this function, whose globals are the target's __main__
+ * (so that eval(), globals() and sys._getframe() work at the top of a call). */
+static const char call_source[] =
+"def call(f, a, k):\n"
+"    return f(*a, **k) if k is not None else f(*a)\n";
 
 static int
 init_exceptions(PyObject *module, xi_state *st)
 {
-    st->InterpreterError = add_exception(
-        module, "InterpreterError", "An interpreter could not do what was asked.",
-        PyExc_RuntimeError);
-    if (st->InterpreterError == NULL) {
-        return -1;
+    PyObject *builtins = PyImport_ImportModule("builtins");
+    PyObject *ns = builtins ? PyDict_New() : NULL;
+    PyObject *name = ns ? PyModule_GetNameObject(module) : NULL;
+    int rc = -1;
+    if (name == NULL || PyDict_SetItemString(ns, "__builtins__", builtins) < 0 ||
+        PyDict_SetItemString(ns, "__name__", name) < 0) {
+        goto done;
     }
-    st->InterpreterNotFoundError = add_exception(
-        module, "InterpreterNotFoundError", "No interpreter with that id exists.",
-        st->InterpreterError);
-    st->ExecutionFailed = add_exception(
-        module, "ExecutionFailed",
-        "Code raised an exception in another interpreter; .excinfo describes it.",
-        st->InterpreterError);
-    st->NotShareableError = add_exception(
-        module, "NotShareableError",
-        "A value cannot be serialized for another interpreter.", PyExc_TypeError);
-    if (st->InterpreterNotFoundError == NULL || st->ExecutionFailed == NULL ||
-        st->NotShareableError == NULL) {
-        return -1;
+    PyObject *r = PyRun_String(errors_source, Py_file_input, ns, ns);
+    if (r == NULL) {
+        goto done;
     }
-    return 0;
+    Py_DECREF(r);
+    struct {
+        PyObject **slot;
+        const char *name;
+        int export;
+    } names[] = {
+        {&st->InterpreterError, "InterpreterError", 1},
+        {&st->InterpreterNotFoundError, "InterpreterNotFoundError", 1},
+        {&st->ExecutionFailed, "ExecutionFailed", 1},
+        {&st->NotShareableError, "NotShareableError", 1},
+        {&st->QueueError, "QueueError", 1},
+        {&st->QueueNotFoundError, "QueueNotFoundError", 1},
+        {&st->make_queue_errors, "_queue_errors", 0},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        PyObject *obj = PyDict_GetItemString(ns, names[i].name); /* borrowed */
+        if (obj == NULL) {
+            PyErr_Format(PyExc_SystemError, "%s was not defined", names[i].name);
+            goto done;
+        }
+        *names[i].slot = Py_NewRef(obj);
+        if (names[i].export && PyModule_AddObjectRef(module, names[i].name, obj) < 0) {
+            goto done;
+        }
+    }
+    PyObject *code = Py_CompileString(call_source, "<extrainterpreters>", Py_file_input);
+    if (code == NULL) {
+        goto done;
+    }
+    /* the function's code is a constant of the module's code */
+    PyObject *consts = PyObject_GetAttrString(code, "co_consts");
+    Py_DECREF(code);
+    if (consts == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; PyTuple_Check(consts) && i < PyTuple_GET_SIZE(consts); i++) {
+        if (PyCode_Check(PyTuple_GET_ITEM(consts, i))) {
+            st->call_code = Py_NewRef(PyTuple_GET_ITEM(consts, i));
+            break;
+        }
+    }
+    Py_DECREF(consts);
+    if (st->call_code == NULL) {
+        PyErr_SetString(PyExc_SystemError, "no code for the call frame");
+        goto done;
+    }
+    rc = 0;
+done:
+    Py_XDECREF(builtins);
+    Py_XDECREF(ns);
+    Py_XDECREF(name);
+    return rc;
+}
+
+/* A copy of a function defined in another interpreter's __main__ (sent by value) whose
+ * globals are this interpreter's __main__. The names the function brought that __main__
+ * lacks are added to it; the names __main__ has already win. */
+static PyObject *
+rebind_to_main(PyObject *func, PyObject *globals)
+{
+    PyObject *old = PyFunction_GetGlobals(func), *key, *value;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(old, &pos, &key, &value)) {
+        if (PyDict_SetDefault(globals, key, value) == NULL) {
+            return NULL;
+        }
+    }
+    PyObject *qualname = PyObject_GetAttrString(func, "__qualname__");
+    if (qualname == NULL) {
+        return NULL;
+    }
+    PyObject *nf = PyFunction_NewWithQualName(PyFunction_GetCode(func), globals, qualname);
+    Py_DECREF(qualname);
+    if (nf == NULL) {
+        return NULL;
+    }
+    PyObject *d = PyFunction_GetDefaults(func), *kwd = PyFunction_GetKwDefaults(func);
+    PyObject *closure = PyFunction_GetClosure(func);
+    if ((d && PyFunction_SetDefaults(nf, d) < 0) ||
+        (kwd && PyFunction_SetKwDefaults(nf, kwd) < 0) ||
+        (closure && PyFunction_SetClosure(nf, closure) < 0)) {
+        Py_DECREF(nf);
+        return NULL;
+    }
+    static const char *attrs[] = {"__name__", "__dict__", "__module__", "__doc__"};
+    for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]); i++) {
+        PyObject *v = PyObject_GetAttrString(func, attrs[i]);
+        if (v == NULL || PyObject_SetAttrString(nf, attrs[i], v) < 0) {
+            Py_XDECREF(v);
+            Py_DECREF(nf);
+            return NULL;
+        }
+        Py_DECREF(v);
+    }
+    return nf;
+}
+
+PyObject *
+xi_call_in_main(xi_state *st, PyObject *func, PyObject *args, PyObject *kwargs)
+{
+    PyObject *main = PyImport_AddModule("__main__"); /* borrowed */
+    PyObject *globals = main ? PyModule_GetDict(main) : NULL;
+    if (globals == NULL) {
+        return NULL;
+    }
+    Py_INCREF(func);
+    if (PyFunction_Check(func) && PyFunction_GetGlobals(func) != globals) {
+        PyObject *modname = PyFunction_GetModule(func); /* borrowed */
+        if (modname != NULL && PyUnicode_Check(modname) &&
+            PyUnicode_CompareWithASCIIString(modname, "__main__") == 0) {
+            Py_SETREF(func, rebind_to_main(func, globals));
+            if (func == NULL) {
+                return NULL;
+            }
+        }
+    }
+    PyObject *frame = PyFunction_New(st->call_code, globals);
+    PyObject *result = NULL;
+    if (frame != NULL) {
+        PyObject *argv[3] = {func, args, kwargs ? kwargs : Py_None};
+        result = PyObject_Vectorcall(frame, argv, 3, NULL);
+        Py_DECREF(frame);
+    }
+    Py_DECREF(func);
+    return result;
 }
 
 static int

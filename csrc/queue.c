@@ -64,46 +64,25 @@ static const xi_shared_ops queue_ops = {XI_KIND_QUEUE, "Queue", queue_free};
 
 /* ------------------------------------------------------------ exceptions */
 
-static PyObject *
-make_error(const char *name, const char *doc, PyObject *base)
-{
-    char qualified[96];
-    snprintf(qualified, sizeof(qualified), "extrainterpreters.%s", name);
-    return PyErr_NewExceptionWithDoc(qualified, doc, base, NULL);
-}
-
 PyObject *
 xi_queue_errors(xi_state *st)
 {
     if (st->QueueShutDown == NULL) {
-        PyObject *queue = PyImport_ImportModule("queue");
-        if (queue == NULL) {
+        /* module.c defines them: they derive from the queue module's (and from the
+         * standard library's QueueEmpty/QueueFull from Python 3.14 on) */
+        PyObject *errors = PyObject_CallNoArgs(st->make_queue_errors);
+        if (errors == NULL) {
             return NULL;
         }
-        PyObject *empty = PyObject_GetAttrString(queue, "Empty");
-        PyObject *full = empty ? PyObject_GetAttrString(queue, "Full") : NULL;
-        PyObject *shut = NULL;
-        if (full != NULL && PyObject_HasAttrString(queue, "ShutDown")) {
-            shut = PyObject_GetAttrString(queue, "ShutDown");
-        }
-        else if (full != NULL) {
-            shut = Py_NewRef(PyExc_Exception);
-        }
-        Py_DECREF(queue);
-        if (shut != NULL) {
-            st->QueueEmpty = make_error("QueueEmpty", "get() found the Queue empty.", empty);
-            st->QueueFull = make_error("QueueFull", "put() found the Queue full.", full);
-            st->QueueShutDown = make_error("QueueShutDown", "The Queue was shut down.", shut);
-        }
-        Py_XDECREF(empty);
-        Py_XDECREF(full);
-        Py_XDECREF(shut);
-        if (st->QueueEmpty == NULL || st->QueueFull == NULL || st->QueueShutDown == NULL) {
-            Py_CLEAR(st->QueueEmpty);
-            Py_CLEAR(st->QueueFull);
-            Py_CLEAR(st->QueueShutDown);
+        if (!PyTuple_Check(errors) || PyTuple_GET_SIZE(errors) != 3) {
+            Py_DECREF(errors);
+            PyErr_SetString(PyExc_SystemError, "malformed queue errors");
             return NULL;
         }
+        st->QueueEmpty = Py_NewRef(PyTuple_GET_ITEM(errors, 0));
+        st->QueueFull = Py_NewRef(PyTuple_GET_ITEM(errors, 1));
+        st->QueueShutDown = Py_NewRef(PyTuple_GET_ITEM(errors, 2));
+        Py_DECREF(errors);
     }
     return PyTuple_Pack(3, st->QueueEmpty, st->QueueFull, st->QueueShutDown);
 }
@@ -163,6 +142,17 @@ queue_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
     static char *kwlist[] = {"maxsize", NULL};
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|n:Queue", kwlist, &maxsize)) {
         return NULL;
+    }
+    if (maxsize > 0 && (uint64_t)maxsize >= XI_SHARED_ID_MIN) {
+        /* Queue(id): an existing queue, never a new one */
+        xi_state *st = (xi_state *)PyType_GetModuleState(tp);
+        xi_shared *obj = xi_shared_lookup(XI_KIND_QUEUE, (uint64_t)maxsize);
+        if (obj == NULL) {
+            return PyErr_Format(st->QueueNotFoundError, "queue %zd not found", maxsize);
+        }
+        PyObject *w = xi_queue_wrap(st, obj);
+        xi_shared_decref(obj);
+        return w;
     }
     xi_queue *q = PyMem_RawCalloc(1, sizeof(xi_queue));
     if (q == NULL) {

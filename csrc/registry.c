@@ -7,7 +7,7 @@
 
 static xi_mutex xi_shared_mu = PTHREAD_MUTEX_INITIALIZER;
 static xi_shared *xi_buckets[XI_BUCKETS];
-static uint64_t xi_next_id = 1;
+static uint64_t xi_next_id = XI_SHARED_ID_MIN;
 static _Atomic long xi_live;
 
 static inline size_t

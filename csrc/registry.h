@@ -39,6 +39,10 @@ struct xi_shared {
     xi_shared *next;                /* registry chain */
 };
 
+/* Ids start here, far above any sensible Queue maxsize: Queue(n) with n this large
+ * looks up the queue with id n instead of making one. */
+#define XI_SHARED_ID_MIN ((uint64_t)1 << 32)
+
 /* Gives the object (refcount 1, owned by the caller) an id and makes it reachable. */
 void xi_shared_register(xi_shared *obj, const xi_shared_ops *ops);
 

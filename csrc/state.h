@@ -40,6 +40,10 @@ typedef struct {
     PyObject *InterpreterNotFoundError;
     PyObject *ExecutionFailed;
     PyObject *NotShareableError;
+    PyObject *QueueError;
+    PyObject *QueueNotFoundError;
+    PyObject *make_queue_errors; /* () -> (QueueEmpty, QueueFull, QueueShutDown) */
+    PyObject *call_code;         /* the code of the frame every call runs in */
 
     /* heap types */
     PyTypeObject *HandleType;
@@ -86,6 +90,11 @@ xi_state *xi_current_state(void);
 /* The module state of the current interpreter if it imported _xi, else NULL (no
  * exception). */
 xi_state *xi_loaded_state(void);
+
+/* func(*args, **kwargs) (kwargs may be NULL) in a Python frame whose globals are this
+ * interpreter's __main__; a function from another interpreter's __main__ runs with this
+ * one's __main__ as its globals (module.c). */
+PyObject *xi_call_in_main(xi_state *st, PyObject *func, PyObject *args, PyObject *kwargs);
 
 static inline xi_state *
 xi_state_of(PyObject *module)

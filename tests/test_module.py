@@ -114,7 +114,7 @@ def test_c_module_loads_in_many_interpreters_at_once():
 
 def test_single_phase_extension_refused(interp):
     with pytest.raises(ImportError, match="readline"):
-        interp.exec("import readline")
+        interp.run_string("import readline")
 
 
 def test_fork_refused(interp):
