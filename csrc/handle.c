@@ -209,7 +209,9 @@ handle_close(PyObject *self, PyObject *Py_UNUSED(ignored))
     if (rec == NULL) {
         return NULL;
     }
-    if (!h->owner) {
+    /* as concurrent.interpreters: any object of an interpreter this library made may
+     * close it; the main interpreter is never closed */
+    if (!h->owner && h->id == PyInterpreterState_GetID(PyInterpreterState_Main())) {
         return xi_raise(st, XI_ERR_NOT_OWNER, h->id);
     }
     xi_err err = xi_interp_close(rec);

@@ -180,6 +180,12 @@ mod_queue_errors(PyObject *module, PyObject *Py_UNUSED(ignored))
 }
 
 static PyObject *
+mod_queue_ids(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    return xi_shared_ids(XI_KIND_QUEUE);
+}
+
+static PyObject *
 mod_live_objects(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 {
     return PyLong_FromLong(xi_shared_live());
@@ -191,7 +197,11 @@ mod_loans(PyObject *module, PyObject *Py_UNUSED(ignored))
     return xi_lender_stats(xi_state_of(module));
 }
 
+static PyObject *mod_call_pending(PyObject *module, PyObject *ignored);
+
 static PyMethodDef module_methods[] = {
+    {"_call_pending", mod_call_pending, METH_NOARGS,
+     "_call_pending(): the call being made into this interpreter (the core's own use)"},
     {"_rebuild", mod_rebuild, METH_VARARGS,
      "_rebuild(kind, id): this interpreter's object for a shared object"},
     {"_describe_exception", mod_describe_exception, METH_O,
@@ -200,6 +210,7 @@ static PyMethodDef module_methods[] = {
      "_raise_described(desc): raise the exception described, as a call would"},
     {"_queue_errors", mod_queue_errors, METH_NOARGS,
      "(QueueEmpty, QueueFull, QueueShutDown), made on first use"},
+    {"_queue_ids", mod_queue_ids, METH_NOARGS, "ids of the live queues of the process"},
     {"_live_objects", mod_live_objects, METH_NOARGS,
      "how many shared objects are alive in the process (for tests)"},
     {"_loans", mod_loans, METH_NOARGS,
@@ -243,6 +254,7 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->QueueEmpty);
     Py_VISIT(st->QueueFull);
     Py_VISIT(st->QueueShutDown);
+    Py_VISIT(st->queue_wrappers);
     Py_VISIT(st->dumps);
     Py_VISIT(st->loads);
     Py_VISIT(st->PickleBuffer);
@@ -284,6 +296,7 @@ module_clear(PyObject *module)
     Py_CLEAR(st->QueueEmpty);
     Py_CLEAR(st->QueueFull);
     Py_CLEAR(st->QueueShutDown);
+    Py_CLEAR(st->queue_wrappers);
     Py_CLEAR(st->dumps);
     Py_CLEAR(st->loads);
     Py_CLEAR(st->PickleBuffer);
@@ -309,29 +322,31 @@ module_free(void *module)
     module_clear((PyObject *)module);
 }
 
-/* The exception classes, defined in Python: ExecutionFailed has the standard library's
- * constructor and str(), and from Python 3.14 on every class derives from the standard
- * library's class of the same name, so that `except concurrent.interpreters.X` catches
- * it. The queue errors derive from the queue module's, imported on first use. */
+/* The exception classes, defined in Python. From Python 3.14 on they are the standard
+ * library's own classes (concurrent.interpreters), so that code catching either name
+ * catches both; before, classes of the same shape: ExecutionFailed has the standard
+ * library's constructor and str(). The queue errors are made on first use (they derive
+ * from the queue module's). */
 static const char errors_source[] =
 "import sys\n"
 "if sys.version_info >= (3, 14):\n"
-"    import _interpreters, _interpqueues\n"
-"    from concurrent.interpreters import ExecutionFailed as _ExecutionFailed\n"
-"    _std = (_interpreters.InterpreterError, _interpreters.InterpreterNotFoundError,\n"
-"            _ExecutionFailed, _interpreters.NotShareableError, _interpqueues.QueueError,\n"
-"            _interpqueues.QueueNotFoundError)\n"
+"    from _interpreters import InterpreterError, InterpreterNotFoundError, NotShareableError\n"
+"    from _interpqueues import QueueError, QueueNotFoundError\n"
+"    from concurrent.interpreters import ExecutionFailed\n"
+"    def _queue_errors():\n"
+"        import queue\n"
+"        from concurrent.interpreters._queues import QueueEmpty, QueueFull\n"
+"        class QueueShutDown(queue.ShutDown):\n"
+"            'The Queue was shut down.'\n"
+"        QueueShutDown.__module__ = 'extrainterpreters'\n"
+"        return QueueEmpty, QueueFull, QueueShutDown\n"
 "else:\n"
-"    _std = None\n"
-"def _bases(i, *own):\n"
-"    return own if _std is None else (_std[i], *own)\n"
-"class InterpreterError(*_bases(0, RuntimeError)):\n"
-"    'An interpreter could not do what was asked.'\n"
-"class InterpreterNotFoundError(*_bases(1, InterpreterError)):\n"
-"    'No interpreter with that id exists (or it is closed).'\n"
-"class ExecutionFailed(*_bases(2, InterpreterError)):\n"
-"    'Code raised an exception in another interpreter; .excinfo describes it.'\n"
-"    if _std is None:\n"
+"    class InterpreterError(RuntimeError):\n"
+"        'An interpreter could not do what was asked.'\n"
+"    class InterpreterNotFoundError(InterpreterError):\n"
+"        'No interpreter with that id exists (or it is closed).'\n"
+"    class ExecutionFailed(InterpreterError):\n"
+"        'Code raised an exception in another interpreter; .excinfo describes it.'\n"
 "        def __init__(self, excinfo):\n"
 "            msg = excinfo.formatted\n"
 "            if not msg:\n"
@@ -347,37 +362,54 @@ static const char errors_source[] =
 "            except Exception:\n"
 "                return super().__str__()\n"
 "            return f'{super().__str__()}\\n\\nUncaught in the interpreter:\\n\\n{formatted}'\n"
-"class NotShareableError(*_bases(3, TypeError)):\n"
-"    'A value cannot be serialized for another interpreter.'\n"
-"class QueueError(*_bases(4, RuntimeError)):\n"
-"    'A Queue could not do what was asked.'\n"
-"class QueueNotFoundError(*_bases(5, QueueError)):\n"
-"    'No Queue with that id exists.'\n"
-"def _queue_errors():\n"
-"    import queue\n"
-"    if _std is None:\n"
-"        empty, full = (QueueError, queue.Empty), (QueueError, queue.Full)\n"
-"    else:\n"
-"        from concurrent.interpreters import _queues\n"
-"        empty, full = (_queues.QueueEmpty, QueueError), (_queues.QueueFull, QueueError)\n"
-"    class QueueEmpty(*empty):\n"
-"        'get() found the Queue empty.'\n"
-"    class QueueFull(*full):\n"
-"        'put() found the Queue full.'\n"
-"    class QueueShutDown(getattr(queue, 'ShutDown', Exception)):\n"
-"        'The Queue was shut down.'\n"
-"    for cls in (QueueEmpty, QueueFull, QueueShutDown):\n"
-"        cls.__module__, cls.__qualname__ = 'extrainterpreters', cls.__name__\n"
-"    return QueueEmpty, QueueFull, QueueShutDown\n"
-"for _cls in (InterpreterError, InterpreterNotFoundError, ExecutionFailed,\n"
-"             NotShareableError, QueueError, QueueNotFoundError):\n"
-"    _cls.__module__ = 'extrainterpreters'\n";
+"    class NotShareableError(TypeError):\n"
+"        'A value cannot be serialized for another interpreter.'\n"
+"    class QueueError(RuntimeError):\n"
+"        'A Queue could not do what was asked.'\n"
+"    class QueueNotFoundError(QueueError):\n"
+"        'No Queue with that id exists.'\n"
+"    for _cls in (InterpreterError, InterpreterNotFoundError, ExecutionFailed,\n"
+"                 NotShareableError, QueueError, QueueNotFoundError):\n"
+"        _cls.__module__ = 'extrainterpreters'\n"
+"    def _queue_errors():\n"
+"        import queue\n"
+"        class QueueEmpty(QueueError, queue.Empty):\n"
+"            'get() found the Queue empty.'\n"
+"        class QueueFull(QueueError, queue.Full):\n"
+"            'put() found the Queue full.'\n"
+"        class QueueShutDown(getattr(queue, 'ShutDown', Exception)):\n"
+"            'The Queue was shut down.'\n"
+"        for cls in (QueueEmpty, QueueFull, QueueShutDown):\n"
+"            cls.__module__, cls.__qualname__ = 'extrainterpreters', cls.__name__\n"
+"        return QueueEmpty, QueueFull, QueueShutDown\n";
 
-/* Every call runs in a frame of this function, whose globals are the target's __main__
- * (so that eval(), globals() and sys._getframe() work at the top of a call). */
+/* Every call runs under a module-level frame whose globals and locals are the target's
+ * __main__ (as code run by exec() there), so that eval(), exec(), globals(), dir() and
+ * sys._getframe() at the top of a call see __main__. The frame's code is `'__xi'()`
+ * with that constant replaced by _call_pending, which makes the call this thread
+ * prepared just before (xi_call_in_main). */
 static const char call_source[] =
-"def call(f, a, k):\n"
-"    return f(*a, **k) if k is not None else f(*a)\n";
+"import warnings\n"
+"with warnings.catch_warnings():\n"
+"    warnings.simplefilter('ignore')\n"
+"    _code = compile(\"'__xi'()\", '<extrainterpreters>', 'eval')\n"
+"call_code = _code.replace(co_consts=tuple(\n"
+"    _call_pending if c == '__xi' else c for c in _code.co_consts))\n";
+
+/* The call xi_call_in_main() prepared for _call_pending (this thread only). */
+static _Thread_local PyObject *pending_func, *pending_args, *pending_kwargs;
+
+static PyObject *
+mod_call_pending(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    PyObject *func = pending_func, *args = pending_args, *kwargs = pending_kwargs;
+    if (func == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "no call is pending");
+        return NULL;
+    }
+    pending_func = pending_args = pending_kwargs = NULL;
+    return PyObject_Call(func, args, kwargs);
+}
 
 static int
 init_exceptions(PyObject *module, xi_state *st)
@@ -419,27 +451,24 @@ init_exceptions(PyObject *module, xi_state *st)
             goto done;
         }
     }
-    PyObject *code = Py_CompileString(call_source, "<extrainterpreters>", Py_file_input);
-    if (code == NULL) {
+    PyObject *pending = PyObject_GetAttrString(module, "_call_pending");
+    if (pending == NULL || PyDict_SetItemString(ns, "_call_pending", pending) < 0) {
+        Py_XDECREF(pending);
         goto done;
     }
-    /* the function's code is a constant of the module's code */
-    PyObject *consts = PyObject_GetAttrString(code, "co_consts");
-    Py_DECREF(code);
-    if (consts == NULL) {
+    Py_DECREF(pending);
+    r = PyRun_String(call_source, Py_file_input, ns, ns);
+    if (r == NULL) {
         goto done;
     }
-    for (Py_ssize_t i = 0; PyTuple_Check(consts) && i < PyTuple_GET_SIZE(consts); i++) {
-        if (PyCode_Check(PyTuple_GET_ITEM(consts, i))) {
-            st->call_code = Py_NewRef(PyTuple_GET_ITEM(consts, i));
-            break;
-        }
-    }
-    Py_DECREF(consts);
-    if (st->call_code == NULL) {
+    Py_DECREF(r);
+    st->call_code = PyDict_GetItemString(ns, "call_code"); /* borrowed */
+    if (st->call_code == NULL || !PyCode_Check(st->call_code)) {
+        st->call_code = NULL;
         PyErr_SetString(PyExc_SystemError, "no code for the call frame");
         goto done;
     }
+    Py_INCREF(st->call_code);
     rc = 0;
 done:
     Py_XDECREF(builtins);
@@ -510,13 +539,11 @@ xi_call_in_main(xi_state *st, PyObject *func, PyObject *args, PyObject *kwargs)
             }
         }
     }
-    PyObject *frame = PyFunction_New(st->call_code, globals);
-    PyObject *result = NULL;
-    if (frame != NULL) {
-        PyObject *argv[3] = {func, args, kwargs ? kwargs : Py_None};
-        result = PyObject_Vectorcall(frame, argv, 3, NULL);
-        Py_DECREF(frame);
-    }
+    pending_func = func;
+    pending_args = args;
+    pending_kwargs = kwargs;
+    PyObject *result = PyEval_EvalCode(st->call_code, globals, globals);
+    pending_func = pending_args = pending_kwargs = NULL; /* taken, unless it failed first */
     Py_DECREF(func);
     return result;
 }

@@ -124,14 +124,59 @@ wrap(PyTypeObject *tp, xi_queue *q)
     return (PyObject *)self;
 }
 
+/* One wrapper per queue in each interpreter (as concurrent.interpreters: Queue(id) is
+ * the same object), found through st->queue_wrappers. New reference or NULL (no error). */
+static PyObject *
+cached_wrapper(xi_state *st, uint64_t id)
+{
+    PyObject *key = st->queue_wrappers ? PyLong_FromUnsignedLongLong(id) : NULL;
+    PyObject *ref = key ? PyDict_GetItemWithError(st->queue_wrappers, key) : NULL;
+    PyObject *w = NULL;
+    Py_XDECREF(key);
+    if (ref != NULL) {
+#if PY_VERSION_HEX >= 0x030D0000
+        if (PyWeakref_GetRef(ref, &w) < 0) {
+            w = NULL;
+        }
+#else
+        w = PyWeakref_GetObject(ref);
+        w = (w == NULL || w == Py_None) ? NULL : Py_NewRef(w);
+#endif
+    }
+    PyErr_Clear();
+    return w;
+}
+
+static void
+remember_wrapper(xi_state *st, uint64_t id, PyObject *w)
+{
+    if (st->queue_wrappers == NULL) {
+        st->queue_wrappers = PyDict_New();
+    }
+    PyObject *key = st->queue_wrappers ? PyLong_FromUnsignedLongLong(id) : NULL;
+    PyObject *ref = key ? PyWeakref_NewRef(w, NULL) : NULL;
+    if (ref != NULL) {
+        (void)PyDict_SetItem(st->queue_wrappers, key, ref);
+    }
+    Py_XDECREF(key);
+    Py_XDECREF(ref);
+    PyErr_Clear(); /* without the cache, Queue(id) only makes another wrapper */
+}
+
 PyObject *
 xi_queue_wrap(xi_state *st, xi_shared *obj)
 {
+    PyObject *w = cached_wrapper(st, obj->id);
+    if (w != NULL) {
+        return w;
+    }
     xi_shared_incref(obj);
-    PyObject *w = wrap(st->QueueType, (xi_queue *)obj);
+    w = wrap(st->QueueType, (xi_queue *)obj);
     if (w == NULL) {
         xi_shared_decref(obj);
+        return NULL;
     }
+    remember_wrapper(st, obj->id, w);
     return w;
 }
 
@@ -169,6 +214,9 @@ queue_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
     if (self == NULL) {
         xi_shared_decref(&q->hdr);
     }
+    else {
+        remember_wrapper((xi_state *)PyType_GetModuleState(tp), q->hdr.id, self);
+    }
     return self;
 }
 
@@ -182,6 +230,16 @@ queue_dealloc(PyObject *op)
         PyObject_ClearWeakRefs(op);
     }
     if (self->q != NULL) {
+        xi_state *st = (xi_state *)PyType_GetModuleState(tp);
+        if (st != NULL && st->queue_wrappers != NULL) {
+            PyObject *exc = PyErr_GetRaisedException();
+            PyObject *key = PyLong_FromUnsignedLongLong(self->q->hdr.id);
+            if (key != NULL && PyDict_DelItem(st->queue_wrappers, key) < 0) {
+                PyErr_Clear();
+            }
+            Py_XDECREF(key);
+            PyErr_SetRaisedException(exc);
+        }
         xi_shared_decref(&self->q->hdr);
         self->q = NULL;
     }

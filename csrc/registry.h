@@ -55,6 +55,10 @@ xi_shared *xi_shared_lookup(int kind, uint64_t id);
 /* How many shared objects are alive (for tests). */
 long xi_shared_live(void);
 
+/* The ids of the live objects of that kind, ascending (a new list), or NULL with an
+ * exception set. */
+PyObject *xi_shared_ids(int kind);
+
 /* Packets record the shared objects their stream names, holding a reference to each,
  * so that an object lives while it is in flight. While an encoder runs, the wrappers'
  * __reduce__ adds their objects to the current thread's collector. */

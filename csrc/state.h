@@ -59,6 +59,7 @@ typedef struct {
     PyObject *QueueEmpty;      /* made on first use: they derive from queue's */
     PyObject *QueueFull;
     PyObject *QueueShutDown;
+    PyObject *queue_wrappers;  /* queue id -> weakref to this interpreter's one wrapper */
 
     /* _xi._rebuild: what a pickled shared object calls to find itself again */
     PyObject *rebuild;

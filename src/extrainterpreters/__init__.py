@@ -55,16 +55,18 @@ def create_queue(maxsize=0, *, unbounditems=None):
     unbounditems is accepted as in concurrent.interpreters (UNBOUND, UNBOUND_ERROR or
     UNBOUND_REMOVE) and changes nothing: an item of this library's Queue is a copy that
     outlives the interpreter that put it, so it never becomes unbound."""
-    if unbounditems is not None and not any(unbounditems is _unbound(n) for n in _UNBOUND):
+    if unbounditems is not None and not _is_unbound_op(unbounditems):
         raise NotImplementedError(f"unsupported unbound replacement op {unbounditems!r}")
     return Queue(maxsize=maxsize)
 
 
-def _unbound(name):
-    value = globals().get(name)
-    if value is None:
-        value = __getattr__(name)
-    return value
+def _is_unbound_op(value):
+    # this package's markers, or the standard library's (Python 3.14 and later)
+    import sys
+
+    std = sys.modules.get("concurrent.interpreters._crossinterp")
+    return any(value is __getattr__(name) or value is getattr(std, name, None)
+               for name in _UNBOUND)
 
 
 def is_shareable(obj):
@@ -93,15 +95,7 @@ def __getattr__(name):
 
         return version("extrainterpreters")
     if name in _UNBOUND:
-        # the standard library's markers where it has them (3.14 and later)
-        import sys
-
-        if sys.version_info >= (3, 14):
-            from concurrent.interpreters import _crossinterp
-
-            value = getattr(_crossinterp, name)
-        else:
-            value = _Marker(name)
+        value = globals().get(name) or _Marker(name)
         globals()[name] = value
         return value
     if name in _QUEUE_ERRORS:

@@ -22,18 +22,13 @@ __all__ = ["BrokenInterpreterPool", "InterpreterPoolExecutor"]
 
 
 if sys.version_info >= (3, 14):
-    from concurrent.futures.interpreter import BrokenInterpreterPool as _StdBroken
-
-    _broken_bases = (_StdBroken,)
+    # the standard library's own class, so that code catching either name catches both
+    from concurrent.futures.interpreter import BrokenInterpreterPool
 else:
-    _broken_bases = (_cf.BrokenExecutor,)
+    class BrokenInterpreterPool(_cf.BrokenExecutor):
+        """A worker's initializer failed: the pool takes no more work."""
 
-
-class BrokenInterpreterPool(*_broken_bases):
-    """A worker's initializer failed: the pool takes no more work."""
-
-
-BrokenInterpreterPool.__module__ = "extrainterpreters"
+    BrokenInterpreterPool.__module__ = "extrainterpreters"
 _LOGGER = logging.getLogger("concurrent.futures")
 
 
@@ -80,8 +75,11 @@ def _at_exit():
 threading._register_atexit(_at_exit)
 
 
-class InterpreterPoolExecutor(_cf.Executor):
-    """An Executor running each task in one of max_workers subinterpreters."""
+class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
+    """An Executor running each task in one of max_workers subinterpreters.
+
+    As the standard library's, it is a ThreadPoolExecutor (so that asyncio takes it as
+    its default executor); it shares no state with that class's implementation."""
 
     _counter = itertools.count().__next__
 

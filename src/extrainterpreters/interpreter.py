@@ -30,11 +30,26 @@ _WHENCE_TO_STR = {0: "unknown", 1: "runtime init", 2: "legacy C-API", 3: "C-API"
 
 
 def _live_ids():
-    """Ids of every live interpreter of the process (this library's or not)."""
+    """Ids of every live interpreter of the process (this library's or not), less
+    this library's that are closing (their owner was collected: they end soon)."""
+    ours = set(_xi.list_all())
     ids = []
     for item in _stdlib.list_all():
-        ids.append(int(item[0] if isinstance(item, tuple) else item))
+        id_ = int(item[0] if isinstance(item, tuple) else item)
+        if id_ in ours or not _is_closing(id_):
+            ids.append(id_)
     return ids
+
+
+def _is_closing(id_):
+    """Whether id_ is an interpreter of this library that is closing."""
+    if id_ in (_xi.main_id(), _xi.current_id()) or id_ in _xi.list_all():
+        return False
+    try:
+        _xi.handle(id_)
+    except InterpreterNotFoundError:
+        return False  # not this library's
+    return True
 
 
 def _stdlib_whence(id_):
@@ -89,7 +104,7 @@ class Interpreter:
             handle = _xi.handle(id_)
         except InterpreterNotFoundError:
             handle = None
-        if handle is None and id_ not in _live_ids():
+        if (handle is None and id_ not in _live_ids()) or _is_closing(id_):
             raise InterpreterNotFoundError(f"interpreter {id_} does not exist")
         self = super().__new__(cls)
         self._setup(None, (), None)
