@@ -199,7 +199,28 @@ mod_loans(PyObject *module, PyObject *Py_UNUSED(ignored))
 
 static PyObject *mod_call_pending(PyObject *module, PyObject *ignored);
 
+PyObject *
+xi_execution_failed(xi_state *st)
+{
+    if (st->ExecutionFailed == NULL) {
+        st->ExecutionFailed = PyObject_CallNoArgs(st->make_execution_failed);
+    }
+    return st->ExecutionFailed;
+}
+
+/* ExecutionFailed is a module attribute made on first use (xi_execution_failed). */
+static PyObject *
+mod_getattr(PyObject *module, PyObject *name)
+{
+    if (PyUnicode_Check(name) && PyUnicode_CompareWithASCIIString(name, "ExecutionFailed") == 0) {
+        return Py_XNewRef(xi_execution_failed(xi_state_of(module)));
+    }
+    return PyErr_Format(PyExc_AttributeError, "module 'extrainterpreters._xi' has no "
+                        "attribute %R", name);
+}
+
 static PyMethodDef module_methods[] = {
+    {"__getattr__", mod_getattr, METH_O, "ExecutionFailed, made on first use"},
     {"_call_pending", mod_call_pending, METH_NOARGS,
      "_call_pending(): the call being made into this interpreter (the core's own use)"},
     {"_rebuild", mod_rebuild, METH_VARARGS,
@@ -239,6 +260,7 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->QueueError);
     Py_VISIT(st->QueueNotFoundError);
     Py_VISIT(st->make_queue_errors);
+    Py_VISIT(st->make_execution_failed);
     Py_VISIT(st->call_code);
     Py_VISIT(st->HandleType);
     Py_VISIT(st->BufferType);
@@ -281,6 +303,7 @@ module_clear(PyObject *module)
     Py_CLEAR(st->QueueError);
     Py_CLEAR(st->QueueNotFoundError);
     Py_CLEAR(st->make_queue_errors);
+    Py_CLEAR(st->make_execution_failed);
     Py_CLEAR(st->call_code);
     Py_CLEAR(st->HandleType);
     Py_CLEAR(st->BufferType);
@@ -332,7 +355,11 @@ static const char errors_source[] =
 "if sys.version_info >= (3, 14):\n"
 "    from _interpreters import InterpreterError, InterpreterNotFoundError, NotShareableError\n"
 "    from _interpqueues import QueueError, QueueNotFoundError\n"
-"    from concurrent.interpreters import ExecutionFailed\n"
+"    def _execution_failed():\n"
+"        # on first use: importing concurrent.interpreters costs a new interpreter\n"
+"        # milliseconds, and only a caller raises ExecutionFailed\n"
+"        from concurrent.interpreters import ExecutionFailed\n"
+"        return ExecutionFailed\n"
 "    def _queue_errors():\n"
 "        import queue\n"
 "        from concurrent.interpreters._queues import QueueEmpty, QueueFull\n"
@@ -362,6 +389,8 @@ static const char errors_source[] =
 "            except Exception:\n"
 "                return super().__str__()\n"
 "            return f'{super().__str__()}\\n\\nUncaught in the interpreter:\\n\\n{formatted}'\n"
+"    def _execution_failed():\n"
+"        return ExecutionFailed\n"
 "    class NotShareableError(TypeError):\n"
 "        'A value cannot be serialized for another interpreter.'\n"
 "    class QueueError(RuntimeError):\n"
@@ -385,14 +414,12 @@ static const char errors_source[] =
 
 /* Every call runs under a module-level frame whose globals and locals are the target's
  * __main__ (as code run by exec() there), so that eval(), exec(), globals(), dir() and
- * sys._getframe() at the top of a call see __main__. The frame's code is `'__xi'()`
- * with that constant replaced by _call_pending, which makes the call this thread
+ * sys._getframe() at the top of a call see __main__. The frame's code is
+ * `{0: '__xi'}[0]()` (a form no compiler warns about) with that constant replaced by
+ * _call_pending, which makes the call this thread
  * prepared just before (xi_call_in_main). */
 static const char call_source[] =
-"import warnings\n"
-"with warnings.catch_warnings():\n"
-"    warnings.simplefilter('ignore')\n"
-"    _code = compile(\"'__xi'()\", '<extrainterpreters>', 'eval')\n"
+"_code = compile(\"{0: '__xi'}[0]()\", '<extrainterpreters>', 'eval')\n"
 "call_code = _code.replace(co_consts=tuple(\n"
 "    _call_pending if c == '__xi' else c for c in _code.co_consts))\n";
 
@@ -434,7 +461,7 @@ init_exceptions(PyObject *module, xi_state *st)
     } names[] = {
         {&st->InterpreterError, "InterpreterError", 1},
         {&st->InterpreterNotFoundError, "InterpreterNotFoundError", 1},
-        {&st->ExecutionFailed, "ExecutionFailed", 1},
+        {&st->make_execution_failed, "_execution_failed", 0},
         {&st->NotShareableError, "NotShareableError", 1},
         {&st->QueueError, "QueueError", 1},
         {&st->QueueNotFoundError, "QueueNotFoundError", 1},

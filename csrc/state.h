@@ -38,7 +38,8 @@ typedef struct {
     /* exception classes (module attributes, re-exported by the package) */
     PyObject *InterpreterError;
     PyObject *InterpreterNotFoundError;
-    PyObject *ExecutionFailed;
+    PyObject *ExecutionFailed;   /* made on first use: xi_execution_failed() */
+    PyObject *make_execution_failed;
     PyObject *NotShareableError;
     PyObject *QueueError;
     PyObject *QueueNotFoundError;
@@ -95,6 +96,9 @@ xi_state *xi_loaded_state(void);
 /* func(*args, **kwargs) (kwargs may be NULL) in a Python frame whose globals are this
  * interpreter's __main__; a function from another interpreter's __main__ runs with this
  * one's __main__ as its globals (module.c). */
+/* The ExecutionFailed class (borrowed), or NULL with an exception set (module.c). */
+PyObject *xi_execution_failed(xi_state *st);
+
 PyObject *xi_call_in_main(xi_state *st, PyObject *func, PyObject *args, PyObject *kwargs);
 
 static inline xi_state *

@@ -1161,7 +1161,8 @@ xi_raise_described(xi_state *st, PyObject *desc)
     if (excinfo == NULL) {
         return;
     }
-    PyObject *failed = PyObject_CallOneArg(st->ExecutionFailed, excinfo);
+    PyObject *cls = xi_execution_failed(st);
+    PyObject *failed = cls ? PyObject_CallOneArg(cls, excinfo) : NULL;
     Py_DECREF(excinfo);
     if (failed == NULL) {
         return;
@@ -1182,7 +1183,8 @@ xi_decode(xi_state *st, const xi_packet *pkt)
         PyObject *excinfo = make_namespace(
             st, "{sOsssOss}", "type", Py_None, "msg", "", "errdisplay", Py_None,
             "formatted", "the call failed and its exception could not be described");
-        PyObject *failed = excinfo ? PyObject_CallOneArg(st->ExecutionFailed, excinfo) : NULL;
+        PyObject *cls = excinfo ? xi_execution_failed(st) : NULL;
+        PyObject *failed = cls ? PyObject_CallOneArg(cls, excinfo) : NULL;
         Py_XDECREF(excinfo);
         if (failed != NULL) {
             PyErr_SetRaisedException(failed);

@@ -416,3 +416,9 @@ def test_pool_broken_by_initializer():
     if HAS_STDLIB:
         assert issubclass(xi.BrokenInterpreterPool, std_pool.BrokenInterpreterPool)
 
+
+
+def test_new_interpreter_stays_cheap(interp):
+    # the standard library's ExecutionFailed (3.14+) is imported on first use, in a
+    # caller: a new interpreter does not import concurrent.interpreters
+    assert interp.call(eval, "__import__('sys').modules.get('concurrent.interpreters')") is None

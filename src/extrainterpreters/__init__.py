@@ -10,7 +10,6 @@ from ._xi import (
     BoundedSemaphore,
     Condition,
     Event,
-    ExecutionFailed,
     InterpreterError,
     InterpreterNotFoundError,
     Lock,
@@ -94,6 +93,12 @@ def __getattr__(name):
         from importlib.metadata import version
 
         return version("extrainterpreters")
+    if name == "ExecutionFailed":
+        # made on first use (on 3.14 and later it is concurrent.interpreters')
+        from ._xi import ExecutionFailed
+
+        globals()[name] = ExecutionFailed
+        return ExecutionFailed
     if name in _UNBOUND:
         value = globals().get(name) or _Marker(name)
         globals()[name] = value

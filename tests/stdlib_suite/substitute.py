@@ -30,8 +30,11 @@ def _real_crossinterp():
 
 def install():
     import concurrent
+    import concurrent.interpreters  # noqa: F401 (the real one, while it is still in place)
 
     import extrainterpreters as xi
+
+    xi.ExecutionFailed  # made on first use from the real module: before it is replaced
 
     crossinterp = _real_crossinterp()
     # the tests import the private submodule concurrent.interpreters._queues
