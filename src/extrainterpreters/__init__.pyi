@@ -5,7 +5,15 @@ from typing import Any, TypeVar
 
 _T = TypeVar("_T")
 
-class InterpreterError(RuntimeError): ...
+import sys
+
+# from Python 3.14 on these are concurrent.interpreters' own classes, whose
+# InterpreterError derives from Exception only
+if sys.version_info >= (3, 14):
+    class InterpreterError(Exception): ...
+else:
+    class InterpreterError(RuntimeError): ...
+
 class InterpreterNotFoundError(InterpreterError): ...
 
 class ExecutionFailed(InterpreterError):
