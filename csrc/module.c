@@ -366,6 +366,7 @@ static const char errors_source[] =
 "        class QueueShutDown(queue.ShutDown):\n"
 "            'The Queue was shut down.'\n"
 "        QueueShutDown.__module__ = 'extrainterpreters'\n"
+"        QueueShutDown.__qualname__ = 'QueueShutDown'\n"
 "        return QueueEmpty, QueueFull, QueueShutDown\n"
 "else:\n"
 "    class InterpreterError(RuntimeError):\n"
