@@ -17,7 +17,7 @@ xi_raise(xi_state *st, xi_err code, int64_t id)
                      (long long)id);
         break;
     case XI_ERR_CLOSED:
-        PyErr_Format(st->InterpreterError, "interpreter %lld is closed", (long long)id);
+        PyErr_Format(st->InterpreterNotFoundError, "interpreter %lld is closed", (long long)id);
         break;
     case XI_ERR_RUNNING:
         PyErr_Format(st->InterpreterError,

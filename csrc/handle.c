@@ -149,6 +149,11 @@ handle_exec(PyObject *self, PyObject *code)
                      Py_TYPE(code)->tp_name);
         return NULL;
     }
+    /* the source travels as a C string: a NUL would end it there */
+    if (PyUnicode_FindChar(code, 0, 0, PyUnicode_GET_LENGTH(code), 1) >= 0) {
+        PyErr_SetString(PyExc_SyntaxError, "source code string cannot contain null bytes");
+        return NULL;
+    }
     return run_value(self, XI_REQ_EXEC, code);
 }
 
@@ -223,7 +228,9 @@ handle_close(PyObject *self, PyObject *Py_UNUSED(ignored))
     if (rec == NULL) {
         return NULL;
     }
-    if (!h->owner) {
+    /* as concurrent.interpreters: any object of an interpreter this library made may
+     * close it; the main interpreter is never closed */
+    if (!h->owner && h->id == PyInterpreterState_GetID(PyInterpreterState_Main())) {
         return xi_raise(st, XI_ERR_NOT_OWNER, h->id);
     }
     xi_err err = xi_interp_close(rec);

@@ -833,7 +833,7 @@ run_request(xi_interp *rec, xi_active *a, xi_request kind, const xi_packet *in,
     case XI_REQ_CALL:
         /* the call's own code: the only part that interrupt() may hit */
         unmask_call(a);
-        result = PyObject_Call(func, args, kwargs);
+        result = xi_call_in_main(st, func, args, kwargs);
         mask_call(a);
         Py_DECREF(func);
         Py_DECREF(args);

@@ -207,6 +207,12 @@ mod_queue_errors(PyObject *module, PyObject *Py_UNUSED(ignored))
 }
 
 static PyObject *
+mod_queue_ids(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    return xi_shared_ids(XI_KIND_QUEUE);
+}
+
+static PyObject *
 mod_live_objects(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 {
     return PyLong_FromLong(xi_shared_live());
@@ -278,10 +284,35 @@ mod_encode(PyObject *module, PyObject *obj)
     return r;
 }
 
+static PyObject *mod_call_pending(PyObject *module, PyObject *ignored);
+
+PyObject *
+xi_execution_failed(xi_state *st)
+{
+    if (st->ExecutionFailed == NULL) {
+        st->ExecutionFailed = PyObject_CallNoArgs(st->make_execution_failed);
+    }
+    return st->ExecutionFailed;
+}
+
+/* ExecutionFailed is a module attribute made on first use (xi_execution_failed). */
+static PyObject *
+mod_getattr(PyObject *module, PyObject *name)
+{
+    if (PyUnicode_Check(name) && PyUnicode_CompareWithASCIIString(name, "ExecutionFailed") == 0) {
+        return Py_XNewRef(xi_execution_failed(xi_state_of(module)));
+    }
+    return PyErr_Format(PyExc_AttributeError, "module 'extrainterpreters._xi' has no "
+                        "attribute %R", name);
+}
+
 static PyMethodDef module_methods[] = {
     {"_encode", mod_encode, METH_O,
      "_encode(obj) -> (stream bytes, pieces, out-of-band segments, bytes held in place): "
      "how obj is encoded (for tests and benchmarks)"},
+    {"__getattr__", mod_getattr, METH_O, "ExecutionFailed, made on first use"},
+    {"_call_pending", mod_call_pending, METH_NOARGS,
+     "_call_pending(): the call being made into this interpreter (the core's own use)"},
     {"_rebuild", mod_rebuild, METH_VARARGS,
      "_rebuild(kind, id): this interpreter's object for a shared object"},
     {"_describe_exception", mod_describe_exception, METH_O,
@@ -290,6 +321,7 @@ static PyMethodDef module_methods[] = {
      "_raise_described(desc): raise the exception described, as a call would"},
     {"_queue_errors", mod_queue_errors, METH_NOARGS,
      "(QueueEmpty, QueueFull, QueueShutDown), made on first use"},
+    {"_queue_ids", mod_queue_ids, METH_NOARGS, "ids of the live queues of the process"},
     {"_live_objects", mod_live_objects, METH_NOARGS,
      "how many shared objects are alive in the process (for tests)"},
     {"_decode_wire", mod_decode_wire, METH_VARARGS,
@@ -327,6 +359,11 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->InterpreterNotFoundError);
     Py_VISIT(st->ExecutionFailed);
     Py_VISIT(st->NotShareableError);
+    Py_VISIT(st->QueueError);
+    Py_VISIT(st->QueueNotFoundError);
+    Py_VISIT(st->make_queue_errors);
+    Py_VISIT(st->make_execution_failed);
+    Py_VISIT(st->call_code);
     Py_VISIT(st->HandleType);
     Py_VISIT(st->BufferType);
     Py_VISIT(st->QueueType);
@@ -342,6 +379,7 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->QueueEmpty);
     Py_VISIT(st->QueueFull);
     Py_VISIT(st->QueueShutDown);
+    Py_VISIT(st->queue_wrappers);
     Py_VISIT(st->dumps);
     Py_VISIT(st->loads);
     Py_VISIT(st->PickleBuffer);
@@ -380,6 +418,11 @@ module_clear(PyObject *module)
     Py_CLEAR(st->InterpreterNotFoundError);
     Py_CLEAR(st->ExecutionFailed);
     Py_CLEAR(st->NotShareableError);
+    Py_CLEAR(st->QueueError);
+    Py_CLEAR(st->QueueNotFoundError);
+    Py_CLEAR(st->make_queue_errors);
+    Py_CLEAR(st->make_execution_failed);
+    Py_CLEAR(st->call_code);
     Py_CLEAR(st->HandleType);
     Py_CLEAR(st->BufferType);
     Py_CLEAR(st->QueueType);
@@ -395,6 +438,7 @@ module_clear(PyObject *module)
     Py_CLEAR(st->QueueEmpty);
     Py_CLEAR(st->QueueFull);
     Py_CLEAR(st->QueueShutDown);
+    Py_CLEAR(st->queue_wrappers);
     Py_CLEAR(st->dumps);
     Py_CLEAR(st->loads);
     Py_CLEAR(st->PickleBuffer);
@@ -435,43 +479,235 @@ module_free(void *module)
     module_clear((PyObject *)module);
 }
 
+/* The exception classes, defined in Python. From Python 3.14 on they are the standard
+ * library's own classes (concurrent.interpreters), so that code catching either name
+ * catches both; before, classes of the same shape: ExecutionFailed has the standard
+ * library's constructor and str(). The queue errors are made on first use (they derive
+ * from the queue module's). */
+static const char errors_source[] =
+"import sys\n"
+"if sys.version_info >= (3, 14):\n"
+"    from _interpreters import InterpreterError, InterpreterNotFoundError, NotShareableError\n"
+"    from _interpqueues import QueueError, QueueNotFoundError\n"
+"    def _execution_failed():\n"
+"        # on first use: importing concurrent.interpreters costs a new interpreter\n"
+"        # milliseconds, and only a caller raises ExecutionFailed\n"
+"        from concurrent.interpreters import ExecutionFailed\n"
+"        return ExecutionFailed\n"
+"    def _queue_errors():\n"
+"        import queue\n"
+"        from concurrent.interpreters._queues import QueueEmpty, QueueFull\n"
+"        class QueueShutDown(queue.ShutDown):\n"
+"            'The Queue was shut down.'\n"
+"        QueueShutDown.__module__ = 'extrainterpreters'\n"
+"        QueueShutDown.__qualname__ = 'QueueShutDown'\n"
+"        return QueueEmpty, QueueFull, QueueShutDown\n"
+"else:\n"
+"    class InterpreterError(RuntimeError):\n"
+"        'An interpreter could not do what was asked.'\n"
+"    class InterpreterNotFoundError(InterpreterError):\n"
+"        'No interpreter with that id exists (or it is closed).'\n"
+"    class ExecutionFailed(InterpreterError):\n"
+"        'Code raised an exception in another interpreter; .excinfo describes it.'\n"
+"        def __init__(self, excinfo):\n"
+"            msg = excinfo.formatted\n"
+"            if not msg:\n"
+"                if excinfo.type and excinfo.msg:\n"
+"                    msg = f'{excinfo.type.__name__}: {excinfo.msg}'\n"
+"                else:\n"
+"                    msg = excinfo.type.__name__ or excinfo.msg\n"
+"            super().__init__(msg)\n"
+"            self.excinfo = excinfo\n"
+"        def __str__(self):\n"
+"            try:\n"
+"                formatted = self.excinfo.errdisplay\n"
+"            except Exception:\n"
+"                return super().__str__()\n"
+"            return f'{super().__str__()}\\n\\nUncaught in the interpreter:\\n\\n{formatted}'\n"
+"    def _execution_failed():\n"
+"        return ExecutionFailed\n"
+"    class NotShareableError(TypeError):\n"
+"        'A value cannot be serialized for another interpreter.'\n"
+"    class QueueError(RuntimeError):\n"
+"        'A Queue could not do what was asked.'\n"
+"    class QueueNotFoundError(QueueError):\n"
+"        'No Queue with that id exists.'\n"
+"    for _cls in (InterpreterError, InterpreterNotFoundError, ExecutionFailed,\n"
+"                 NotShareableError, QueueError, QueueNotFoundError):\n"
+"        _cls.__module__ = 'extrainterpreters'\n"
+"    def _queue_errors():\n"
+"        import queue\n"
+"        class QueueEmpty(QueueError, queue.Empty):\n"
+"            'get() found the Queue empty.'\n"
+"        class QueueFull(QueueError, queue.Full):\n"
+"            'put() found the Queue full.'\n"
+"        class QueueShutDown(getattr(queue, 'ShutDown', Exception)):\n"
+"            'The Queue was shut down.'\n"
+"        for cls in (QueueEmpty, QueueFull, QueueShutDown):\n"
+"            cls.__module__, cls.__qualname__ = 'extrainterpreters', cls.__name__\n"
+"        return QueueEmpty, QueueFull, QueueShutDown\n";
+
+/* Every call runs under a module-level frame whose globals and locals are the target's
+ * __main__ (as code run by exec() there), so that eval(), exec(), globals(), dir() and
+ * sys._getframe() at the top of a call see __main__. The frame's code is
+ * `{0: '__xi'}[0]()` (a form no compiler warns about) with that constant replaced by
+ * _call_pending, which makes the call this thread
+ * prepared just before (xi_call_in_main). */
+static const char call_source[] =
+"_code = compile(\"{0: '__xi'}[0]()\", '<extrainterpreters>', 'eval')\n"
+"call_code = _code.replace(co_consts=tuple(\n"
+"    _call_pending if c == '__xi' else c for c in _code.co_consts))\n";
+
+/* The call xi_call_in_main() prepared for _call_pending (this thread only). */
+static _Thread_local PyObject *pending_func, *pending_args, *pending_kwargs;
+
 static PyObject *
-add_exception(PyObject *module, const char *name, const char *doc, PyObject *base)
+mod_call_pending(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 {
-    char qualified[128];
-    snprintf(qualified, sizeof(qualified), "extrainterpreters.%s", name);
-    PyObject *exc = PyErr_NewExceptionWithDoc(qualified, doc, base, NULL);
-    if (exc == NULL || PyModule_AddObjectRef(module, name, exc) < 0) {
-        Py_XDECREF(exc);
+    PyObject *func = pending_func, *args = pending_args, *kwargs = pending_kwargs;
+    if (func == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "no call is pending");
         return NULL;
     }
-    return exc;
+    pending_func = pending_args = pending_kwargs = NULL;
+    return PyObject_Call(func, args, kwargs);
 }
 
 static int
 init_exceptions(PyObject *module, xi_state *st)
 {
-    st->InterpreterError = add_exception(
-        module, "InterpreterError", "An interpreter could not do what was asked.",
-        PyExc_RuntimeError);
-    if (st->InterpreterError == NULL) {
-        return -1;
+    PyObject *builtins = PyImport_ImportModule("builtins");
+    PyObject *ns = builtins ? PyDict_New() : NULL;
+    PyObject *name = ns ? PyModule_GetNameObject(module) : NULL;
+    int rc = -1;
+    if (name == NULL || PyDict_SetItemString(ns, "__builtins__", builtins) < 0 ||
+        PyDict_SetItemString(ns, "__name__", name) < 0) {
+        goto done;
     }
-    st->InterpreterNotFoundError = add_exception(
-        module, "InterpreterNotFoundError", "No interpreter with that id exists.",
-        st->InterpreterError);
-    st->ExecutionFailed = add_exception(
-        module, "ExecutionFailed",
-        "Code raised an exception in another interpreter; .excinfo describes it.",
-        st->InterpreterError);
-    st->NotShareableError = add_exception(
-        module, "NotShareableError",
-        "A value cannot be serialized for another interpreter.", PyExc_TypeError);
-    if (st->InterpreterNotFoundError == NULL || st->ExecutionFailed == NULL ||
-        st->NotShareableError == NULL) {
-        return -1;
+    PyObject *r = PyRun_String(errors_source, Py_file_input, ns, ns);
+    if (r == NULL) {
+        goto done;
     }
-    return 0;
+    Py_DECREF(r);
+    struct {
+        PyObject **slot;
+        const char *name;
+        int export;
+    } names[] = {
+        {&st->InterpreterError, "InterpreterError", 1},
+        {&st->InterpreterNotFoundError, "InterpreterNotFoundError", 1},
+        {&st->make_execution_failed, "_execution_failed", 0},
+        {&st->NotShareableError, "NotShareableError", 1},
+        {&st->QueueError, "QueueError", 1},
+        {&st->QueueNotFoundError, "QueueNotFoundError", 1},
+        {&st->make_queue_errors, "_queue_errors", 0},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        PyObject *obj = PyDict_GetItemString(ns, names[i].name); /* borrowed */
+        if (obj == NULL) {
+            PyErr_Format(PyExc_SystemError, "%s was not defined", names[i].name);
+            goto done;
+        }
+        *names[i].slot = Py_NewRef(obj);
+        if (names[i].export && PyModule_AddObjectRef(module, names[i].name, obj) < 0) {
+            goto done;
+        }
+    }
+    PyObject *pending = PyObject_GetAttrString(module, "_call_pending");
+    if (pending == NULL || PyDict_SetItemString(ns, "_call_pending", pending) < 0) {
+        Py_XDECREF(pending);
+        goto done;
+    }
+    Py_DECREF(pending);
+    r = PyRun_String(call_source, Py_file_input, ns, ns);
+    if (r == NULL) {
+        goto done;
+    }
+    Py_DECREF(r);
+    st->call_code = PyDict_GetItemString(ns, "call_code"); /* borrowed */
+    if (st->call_code == NULL || !PyCode_Check(st->call_code)) {
+        st->call_code = NULL;
+        PyErr_SetString(PyExc_SystemError, "no code for the call frame");
+        goto done;
+    }
+    Py_INCREF(st->call_code);
+    rc = 0;
+done:
+    Py_XDECREF(builtins);
+    Py_XDECREF(ns);
+    Py_XDECREF(name);
+    return rc;
+}
+
+/* A copy of a function defined in another interpreter's __main__ (sent by value) whose
+ * globals are this interpreter's __main__. The names the function brought that __main__
+ * lacks are added to it; the names __main__ has already win. */
+static PyObject *
+rebind_to_main(PyObject *func, PyObject *globals)
+{
+    PyObject *old = PyFunction_GetGlobals(func), *key, *value;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(old, &pos, &key, &value)) {
+        if (PyDict_SetDefault(globals, key, value) == NULL) {
+            return NULL;
+        }
+    }
+    PyObject *qualname = PyObject_GetAttrString(func, "__qualname__");
+    if (qualname == NULL) {
+        return NULL;
+    }
+    PyObject *nf = PyFunction_NewWithQualName(PyFunction_GetCode(func), globals, qualname);
+    Py_DECREF(qualname);
+    if (nf == NULL) {
+        return NULL;
+    }
+    PyObject *d = PyFunction_GetDefaults(func), *kwd = PyFunction_GetKwDefaults(func);
+    PyObject *closure = PyFunction_GetClosure(func);
+    if ((d && PyFunction_SetDefaults(nf, d) < 0) ||
+        (kwd && PyFunction_SetKwDefaults(nf, kwd) < 0) ||
+        (closure && PyFunction_SetClosure(nf, closure) < 0)) {
+        Py_DECREF(nf);
+        return NULL;
+    }
+    static const char *attrs[] = {"__name__", "__dict__", "__module__", "__doc__"};
+    for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]); i++) {
+        PyObject *v = PyObject_GetAttrString(func, attrs[i]);
+        if (v == NULL || PyObject_SetAttrString(nf, attrs[i], v) < 0) {
+            Py_XDECREF(v);
+            Py_DECREF(nf);
+            return NULL;
+        }
+        Py_DECREF(v);
+    }
+    return nf;
+}
+
+PyObject *
+xi_call_in_main(xi_state *st, PyObject *func, PyObject *args, PyObject *kwargs)
+{
+    PyObject *main = PyImport_AddModule("__main__"); /* borrowed */
+    PyObject *globals = main ? PyModule_GetDict(main) : NULL;
+    if (globals == NULL) {
+        return NULL;
+    }
+    Py_INCREF(func);
+    if (PyFunction_Check(func) && PyFunction_GetGlobals(func) != globals) {
+        PyObject *modname = PyFunction_GetModule(func); /* borrowed */
+        if (modname != NULL && PyUnicode_Check(modname) &&
+            PyUnicode_CompareWithASCIIString(modname, "__main__") == 0) {
+            Py_SETREF(func, rebind_to_main(func, globals));
+            if (func == NULL) {
+                return NULL;
+            }
+        }
+    }
+    pending_func = func;
+    pending_args = args;
+    pending_kwargs = kwargs;
+    PyObject *result = PyEval_EvalCode(st->call_code, globals, globals);
+    pending_func = pending_args = pending_kwargs = NULL; /* taken, unless it failed first */
+    Py_DECREF(func);
+    return result;
 }
 
 static int

@@ -75,14 +75,6 @@ static const xi_shared_ops queue_ops = {XI_KIND_QUEUE, "Queue", queue_free, queu
 
 /* ------------------------------------------------------------ exceptions */
 
-static PyObject *
-make_error(const char *name, const char *doc, PyObject *base)
-{
-    char qualified[96];
-    snprintf(qualified, sizeof(qualified), "extrainterpreters.%s", name);
-    return PyErr_NewExceptionWithDoc(qualified, doc, base, NULL);
-}
-
 /* Guards the publication of each interpreter's three classes (their pointers in the
  * module state), so that threads that hit their first queue error at once all raise
  * the same classes: each may make a set, the first to publish wins, the others drop
@@ -100,39 +92,18 @@ published_errors(xi_state *st)
     return shut != NULL ? PyTuple_Pack(3, empty, full, shut) : NULL;
 }
 
+/* module.c defines them: they derive from the queue module's (and from the standard
+ * library's QueueEmpty/QueueFull from Python 3.14 on) */
 static PyObject *
-make_errors(void)
+make_errors(xi_state *st)
 {
-    PyObject *queue = PyImport_ImportModule("queue");
-    if (queue == NULL) {
+    PyObject *errors = PyObject_CallNoArgs(st->make_queue_errors);
+    if (errors != NULL && (!PyTuple_Check(errors) || PyTuple_GET_SIZE(errors) != 3)) {
+        Py_DECREF(errors);
+        PyErr_SetString(PyExc_SystemError, "malformed queue errors");
         return NULL;
     }
-    PyObject *empty = PyObject_GetAttrString(queue, "Empty");
-    PyObject *full = empty ? PyObject_GetAttrString(queue, "Full") : NULL;
-    PyObject *shut = NULL;
-    if (full != NULL && PyObject_HasAttrString(queue, "ShutDown")) {
-        shut = PyObject_GetAttrString(queue, "ShutDown");
-    }
-    else if (full != NULL) {
-        shut = Py_NewRef(PyExc_Exception);
-    }
-    Py_DECREF(queue);
-    PyObject *made = NULL;
-    if (shut != NULL) {
-        PyObject *e = make_error("QueueEmpty", "get() found the Queue empty.", empty);
-        PyObject *f = e ? make_error("QueueFull", "put() found the Queue full.", full) : NULL;
-        PyObject *s = f ? make_error("QueueShutDown", "The Queue was shut down.", shut) : NULL;
-        if (s != NULL) {
-            made = PyTuple_Pack(3, e, f, s);
-        }
-        Py_XDECREF(e);
-        Py_XDECREF(f);
-        Py_XDECREF(s);
-    }
-    Py_XDECREF(empty);
-    Py_XDECREF(full);
-    Py_XDECREF(shut);
-    return made;
+    return errors;
 }
 
 PyObject *
@@ -144,7 +115,7 @@ xi_queue_errors(xi_state *st)
     }
     /* Importing queue and making classes can switch threads: another thread may
      * publish its set meanwhile. */
-    PyObject *made = make_errors();
+    PyObject *made = make_errors(st);
     if (made == NULL) {
         return NULL;
     }
@@ -200,14 +171,59 @@ wrap(PyTypeObject *tp, xi_queue *q)
     return (PyObject *)self;
 }
 
+/* One wrapper per queue in each interpreter (as concurrent.interpreters: Queue(id) is
+ * the same object), found through st->queue_wrappers. New reference or NULL (no error). */
+static PyObject *
+cached_wrapper(xi_state *st, uint64_t id)
+{
+    PyObject *key = st->queue_wrappers ? PyLong_FromUnsignedLongLong(id) : NULL;
+    PyObject *ref = key ? PyDict_GetItemWithError(st->queue_wrappers, key) : NULL;
+    PyObject *w = NULL;
+    Py_XDECREF(key);
+    if (ref != NULL) {
+#if PY_VERSION_HEX >= 0x030D0000
+        if (PyWeakref_GetRef(ref, &w) < 0) {
+            w = NULL;
+        }
+#else
+        w = PyWeakref_GetObject(ref);
+        w = (w == NULL || w == Py_None) ? NULL : Py_NewRef(w);
+#endif
+    }
+    PyErr_Clear();
+    return w;
+}
+
+static void
+remember_wrapper(xi_state *st, uint64_t id, PyObject *w)
+{
+    if (st->queue_wrappers == NULL) {
+        st->queue_wrappers = PyDict_New();
+    }
+    PyObject *key = st->queue_wrappers ? PyLong_FromUnsignedLongLong(id) : NULL;
+    PyObject *ref = key ? PyWeakref_NewRef(w, NULL) : NULL;
+    if (ref != NULL) {
+        (void)PyDict_SetItem(st->queue_wrappers, key, ref);
+    }
+    Py_XDECREF(key);
+    Py_XDECREF(ref);
+    PyErr_Clear(); /* without the cache, Queue(id) only makes another wrapper */
+}
+
 PyObject *
 xi_queue_wrap(xi_state *st, xi_shared *obj)
 {
+    PyObject *w = cached_wrapper(st, obj->id);
+    if (w != NULL) {
+        return w;
+    }
     xi_shared_incref(obj);
-    PyObject *w = wrap(st->QueueType, (xi_queue *)obj);
+    w = wrap(st->QueueType, (xi_queue *)obj);
     if (w == NULL) {
         xi_shared_decref(obj);
+        return NULL;
     }
+    remember_wrapper(st, obj->id, w);
     return w;
 }
 
@@ -218,6 +234,17 @@ queue_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
     static char *kwlist[] = {"maxsize", NULL};
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|n:Queue", kwlist, &maxsize)) {
         return NULL;
+    }
+    if (maxsize > 0 && (uint64_t)maxsize >= XI_SHARED_ID_MIN) {
+        /* Queue(id): an existing queue, never a new one */
+        xi_state *st = (xi_state *)PyType_GetModuleState(tp);
+        xi_shared *obj = xi_shared_lookup(XI_KIND_QUEUE, (uint64_t)maxsize);
+        if (obj == NULL) {
+            return PyErr_Format(st->QueueNotFoundError, "queue %zd not found", maxsize);
+        }
+        PyObject *w = xi_queue_wrap(st, obj);
+        xi_shared_decref(obj);
+        return w;
     }
     xi_queue *q = PyMem_RawCalloc(1, sizeof(xi_queue));
     if (q == NULL) {
@@ -234,6 +261,9 @@ queue_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
     if (self == NULL) {
         xi_shared_decref(&q->hdr);
     }
+    else {
+        remember_wrapper((xi_state *)PyType_GetModuleState(tp), q->hdr.id, self);
+    }
     return self;
 }
 
@@ -247,6 +277,16 @@ queue_dealloc(PyObject *op)
         PyObject_ClearWeakRefs(op);
     }
     if (self->q != NULL) {
+        xi_state *st = (xi_state *)PyType_GetModuleState(tp);
+        if (st != NULL && st->queue_wrappers != NULL) {
+            PyObject *exc = PyErr_GetRaisedException();
+            PyObject *key = PyLong_FromUnsignedLongLong(self->q->hdr.id);
+            if (key != NULL && PyDict_DelItem(st->queue_wrappers, key) < 0) {
+                PyErr_Clear();
+            }
+            Py_XDECREF(key);
+            PyErr_SetRaisedException(exc);
+        }
         xi_shared_decref(&self->q->hdr);
         self->q = NULL;
     }

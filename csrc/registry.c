@@ -8,7 +8,7 @@
 
 static xi_mutex xi_shared_mu = PTHREAD_MUTEX_INITIALIZER;
 static xi_shared *xi_buckets[XI_BUCKETS];
-static uint64_t xi_next_id = 1;
+static uint64_t xi_next_id = XI_SHARED_ID_MIN;
 static _Atomic long xi_live;
 
 static inline size_t
@@ -185,6 +185,33 @@ xi_shared_list(void)
     }
     PyMem_RawFree(infos);
     return list;
+PyObject *
+xi_shared_ids(int kind)
+{
+    PyObject *ids = PyList_New(0);
+    if (ids == NULL) {
+        return NULL;
+    }
+    xi_lock(&xi_shared_mu);
+    for (size_t b = 0; b < XI_BUCKETS && ids != NULL; b++) {
+        for (xi_shared *o = xi_buckets[b]; o != NULL; o = o->next) {
+            if ((int)o->ops->kind != kind || atomic_load(&o->refcnt) <= 0) {
+                continue;
+            }
+            PyObject *id = PyLong_FromUnsignedLongLong(o->id);
+            if (id == NULL || PyList_Append(ids, id) < 0) {
+                Py_XDECREF(id);
+                Py_CLEAR(ids);
+                break;
+            }
+            Py_DECREF(id);
+        }
+    }
+    xi_unlock(&xi_shared_mu);
+    if (ids != NULL && PyList_Sort(ids) < 0) {
+        Py_CLEAR(ids);
+    }
+    return ids;
 }
 
 /* ------------------------------------------------------------ collectors */

@@ -41,6 +41,10 @@ struct xi_shared {
     xi_shared *next;                /* registry chain */
 };
 
+/* Ids start here, far above any sensible Queue maxsize: Queue(n) with n this large
+ * looks up the queue with id n instead of making one. */
+#define XI_SHARED_ID_MIN ((uint64_t)1 << 32)
+
 /* Gives the object (refcount 1, owned by the caller) an id and makes it reachable. */
 void xi_shared_register(xi_shared *obj, const xi_shared_ops *ops);
 
@@ -59,6 +63,9 @@ void xi_shared_wake_all(void);
 /* A new list of (kind name, id, references) for every shared object alive now, in
  * the order of their ids; NULL with an exception set. */
 PyObject *xi_shared_list(void);
+/* The ids of the live objects of that kind, ascending (a new list), or NULL with an
+ * exception set. */
+PyObject *xi_shared_ids(int kind);
 
 /* Packets record the shared objects their stream names, holding a reference to each,
  * so that an object lives while it is in flight. While an encoder runs, the wrappers'

@@ -39,8 +39,13 @@ typedef struct {
     /* exception classes (module attributes, re-exported by the package) */
     PyObject *InterpreterError;
     PyObject *InterpreterNotFoundError;
-    PyObject *ExecutionFailed;
+    PyObject *ExecutionFailed;   /* made on first use: xi_execution_failed() */
+    PyObject *make_execution_failed;
     PyObject *NotShareableError;
+    PyObject *QueueError;
+    PyObject *QueueNotFoundError;
+    PyObject *make_queue_errors; /* () -> (QueueEmpty, QueueFull, QueueShutDown) */
+    PyObject *call_code;         /* the code of the frame every call runs in */
 
     /* heap types */
     PyTypeObject *HandleType;
@@ -58,6 +63,7 @@ typedef struct {
                                   are published together under queue.c's xi_errors_mu */
     PyObject *QueueFull;
     PyObject *QueueShutDown;
+    PyObject *queue_wrappers;  /* queue id -> weakref to this interpreter's one wrapper */
 
     /* _xi._rebuild: what a pickled shared object calls to find itself again */
     PyObject *rebuild;
@@ -106,6 +112,14 @@ xi_state *xi_current_state(void);
 /* The module state of the current interpreter if it imported _xi, else NULL (no
  * exception). */
 xi_state *xi_loaded_state(void);
+
+/* func(*args, **kwargs) (kwargs may be NULL) in a Python frame whose globals are this
+ * interpreter's __main__; a function from another interpreter's __main__ runs with this
+ * one's __main__ as its globals (module.c). */
+/* The ExecutionFailed class (borrowed), or NULL with an exception set (module.c). */
+PyObject *xi_execution_failed(xi_state *st);
+
+PyObject *xi_call_in_main(xi_state *st, PyObject *func, PyObject *args, PyObject *kwargs);
 
 static inline xi_state *
 xi_state_of(PyObject *module)

@@ -1287,22 +1287,41 @@ xi_raise_described(xi_state *st, PyObject *desc)
     if (type_ns == NULL) {
         return;
     }
-    PyObject *excinfo = make_namespace(st, "{sOsOsOsL}", "type", type_ns, "msg", msg,
-                                       "formatted", formatted, "interpreter", interp_id);
+    /* as the standard library: formatted is one line, errdisplay the traceback; the
+     * module is named unless it is builtins or __main__ */
+    int plain = PyUnicode_CompareWithASCIIString(module, "builtins") == 0 ||
+                PyUnicode_CompareWithASCIIString(module, "__main__") == 0;
+    PyObject *line;
+    if (PyUnicode_GET_LENGTH(msg) == 0) {
+        line = plain ? Py_NewRef(qualname) : PyUnicode_FromFormat("%U.%U", module, qualname);
+    }
+    else {
+        line = plain ? PyUnicode_FromFormat("%U: %U", qualname, msg)
+                     : PyUnicode_FromFormat("%U.%U: %U", module, qualname, msg);
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(formatted);
+    while (n > 0 && PyUnicode_READ_CHAR(formatted, n - 1) == '\n') {
+        n--;
+    }
+    PyObject *errdisplay = PyUnicode_Substring(formatted, 0, n);
+    PyObject *excinfo = NULL;
+    if (line != NULL && errdisplay != NULL) {
+        excinfo = make_namespace(st, "{sOsOsOsOsL}", "type", type_ns, "msg", msg,
+                                 "formatted", line, "errdisplay", errdisplay,
+                                 "interpreter", interp_id);
+    }
+    Py_XDECREF(line);
+    Py_XDECREF(errdisplay);
     Py_DECREF(type_ns);
     if (excinfo == NULL) {
         return;
     }
-    PyObject *text = PyUnicode_FromFormat("%U: %U\n\nRaised in interpreter %lld:\n%U",
-                                          qualname, msg, interp_id, formatted);
-    PyObject *failed = text ? PyObject_CallOneArg(st->ExecutionFailed, text) : NULL;
-    Py_XDECREF(text);
-    if (failed == NULL || PyObject_SetAttrString(failed, "excinfo", excinfo) < 0) {
-        Py_XDECREF(failed);
-        Py_DECREF(excinfo);
+    PyObject *cls = xi_execution_failed(st);
+    PyObject *failed = cls ? PyObject_CallOneArg(cls, excinfo) : NULL;
+    Py_DECREF(excinfo);
+    if (failed == NULL) {
         return;
     }
-    Py_DECREF(excinfo);
     PyObject *exc = rebuild_exception(st, module, qualname, args_pickle, state_pickle);
     if (exc == NULL) {
         PyErr_SetRaisedException(failed);
@@ -1316,8 +1335,15 @@ PyObject *
 xi_decode(xi_state *st, const xi_packet *pkt)
 {
     if (pkt->kind == XI_PKT_EXCEPTION && pkt->data == NULL) {
-        PyErr_SetString(st->ExecutionFailed,
-                        "the call failed and its exception could not be described");
+        PyObject *excinfo = make_namespace(
+            st, "{sOsssOss}", "type", Py_None, "msg", "", "errdisplay", Py_None,
+            "formatted", "the call failed and its exception could not be described");
+        PyObject *cls = excinfo ? xi_execution_failed(st) : NULL;
+        PyObject *failed = cls ? PyObject_CallOneArg(cls, excinfo) : NULL;
+        Py_XDECREF(excinfo);
+        if (failed != NULL) {
+            PyErr_SetRaisedException(failed);
+        }
         return NULL;
     }
     if (pkt->kind == XI_PKT_LOST) {

@@ -1222,3 +1222,33 @@ def barrier_wait_tickets(barrier, tickets, nthreads, timeout=60):
 def shared_objects_here():
     import extrainterpreters as xi
     return xi.shared_objects()
+# --- parity with concurrent.interpreters (test_stdlib_parity) ---------------------------
+
+def frame_globals_name():
+    """The __name__ of the globals of the frame that called this function."""
+    import sys
+
+    return sys._getframe(1).f_globals["__name__"]
+
+
+def script_function():
+    # run by exec() as a script: its body runs in __main__
+    globals()["from_function"] = "set"
+
+
+def identity_id(interp):
+    """The id of an Interpreter received as an argument."""
+    return interp.id
+
+
+def close_interp_by_id(id_):
+    import extrainterpreters as xi
+
+    xi.Interpreter(id_).close()
+
+
+def put_in_queue_by_id(qid, item):
+    import extrainterpreters as xi
+
+    xi.Queue(qid).put(item)
+

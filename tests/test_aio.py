@@ -72,7 +72,7 @@ def test_aio_run_remote_exception():
         run(main())
     assert type(ei.value) is rf.CustomError
     assert isinstance(ei.value.__cause__, xi.ExecutionFailed)
-    assert "raise_custom" in ei.value.__cause__.excinfo.formatted
+    assert "raise_custom" in ei.value.__cause__.excinfo.errdisplay
 
 
 def test_aio_run_many_concurrently():

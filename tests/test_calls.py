@@ -147,16 +147,24 @@ def test_exec_name_is_main(interp):
     assert interp.run(rf.get_main_attr, "seen_name") == "__main__"
 
 
-@pytest.mark.parametrize("method", ["exec", "run_string"])
-def test_exec_syntax_error(interp, method):
+def test_exec_syntax_error(interp):
+    with pytest.raises(xi.ExecutionFailed) as ei:
+        interp.exec("def broken(:\n    pass")
+    assert ei.value.excinfo.type.__name__ == "SyntaxError"
+    assert interp.run(rf.add, 1, 2) == 3
+
+
+def test_run_string_syntax_error(interp):
     with pytest.raises(SyntaxError):
-        getattr(interp, method)("def broken(:\n    pass")
+        interp.run_string("def broken(:\n    pass")
     assert interp.run(rf.add, 1, 2) == 3
 
 
 def test_exec_exception(interp):
-    with pytest.raises(ValueError, match="from exec"):
+    with pytest.raises(xi.ExecutionFailed, match="from exec") as ei:
         interp.exec("raise ValueError('from exec')")
+    assert ei.value.excinfo.type.__name__ == "ValueError"
+    assert ei.value.excinfo.formatted == "ValueError: from exec"
     interp.exec("ok = 1")
     assert interp.run(rf.get_main_attr, "ok") == 1
 

@@ -37,15 +37,15 @@ def test_cause_is_execution_failed_with_excinfo(interp):
     assert info.type.__qualname__ == "ValueError"
     assert info.type.__module__ == "builtins"
     assert info.msg == "boom 18"
-    assert "raise_value_error" in info.formatted  # the remote traceback names the function
-    assert "boom 18" in info.formatted
+    assert "raise_value_error" in info.errdisplay  # the remote traceback names the function
+    assert "boom 18" in info.errdisplay
 
 
 def test_builtin_error_from_lambda(interp):
     with pytest.raises(ZeroDivisionError) as ei:
         interp.run(lambda: 1 / 0)
     assert isinstance(ei.value.__cause__, xi.ExecutionFailed)
-    assert "ZeroDivisionError" in ei.value.__cause__.excinfo.formatted
+    assert "ZeroDivisionError" in ei.value.__cause__.excinfo.errdisplay
     still_usable(interp)
 
 
@@ -58,7 +58,7 @@ def test_error_from_nested_frames_traceback(interp):
 
     with pytest.raises(KeyError) as ei:
         interp.run(level_one, "missing-key")
-    formatted = ei.value.__cause__.excinfo.formatted
+    formatted = ei.value.__cause__.excinfo.errdisplay
     assert "level_one" in formatted and "level_two" in formatted
     assert ei.value.args == ("missing-key",)
 
@@ -94,7 +94,7 @@ def test_exception_class_only_in_subinterpreter(interp):
     info = ei.value.excinfo
     assert info.type.__name__ == "LocalOnlyError"
     assert info.msg == "only here"
-    assert "local_boom" in info.formatted
+    assert "local_boom" in info.errdisplay
     still_usable(interp)
 
 
@@ -116,7 +116,7 @@ def test_exception_that_cannot_be_recreated(interp):
         interp.run(rf.raise_not_recreatable)
     assert type(ei.value) is xi.ExecutionFailed
     assert ei.value.excinfo.type.__name__ == "NotRecreatable"
-    assert "raise_not_recreatable" in ei.value.excinfo.formatted
+    assert "raise_not_recreatable" in ei.value.excinfo.errdisplay
     still_usable(interp)
 
 
@@ -179,8 +179,11 @@ def test_sys_exit_comes_back(interp):
 
 def test_system_exit_from_exec(interp):
     with pytest.raises(SystemExit) as ei:
-        interp.exec("raise SystemExit(4)")
+        interp.run_string("raise SystemExit(4)")
     assert ei.value.code == 4
+    with pytest.raises(xi.ExecutionFailed) as ei:
+        interp.exec("raise SystemExit(4)")
+    assert ei.value.excinfo.type.__name__ == "SystemExit"
     still_usable(interp)
 
 
@@ -220,7 +223,7 @@ def test_system_exit_and_keyboard_interrupt_do_not_end_process(run_py):
             except KeyboardInterrupt:
                 print("CAUGHT KeyboardInterrupt")
         try:
-            it.exec("raise SystemExit(8)")
+            it.run_string("raise SystemExit(8)")
         except SystemExit as e:
             print("CAUGHT exec SystemExit", e.code)
         t = it.call_in_thread(leave, 6)
@@ -344,7 +347,7 @@ def test_exec_requires_source_text(interp):
 
 def test_import_readline_in_exec(interp):
     with pytest.raises(ImportError, match="readline") as ei:
-        interp.exec("import readline")
+        interp.run_string("import readline")
     assert "readline" in str(ei.value)
     still_usable(interp)
 

@@ -10,12 +10,13 @@ from ._xi import (
     BoundedSemaphore,
     Condition,
     Event,
-    ExecutionFailed,
     InterpreterError,
     InterpreterNotFoundError,
     Lock,
     NotShareableError,
     Queue,
+    QueueError,
+    QueueNotFoundError,
     RLock,
     Semaphore,
     SharedBuffer,
@@ -37,17 +38,55 @@ _LAZY = {
 
 _QUEUE_ERRORS = ("QueueEmpty", "QueueFull", "QueueShutDown")
 
+_UNBOUND = ("UNBOUND", "UNBOUND_ERROR", "UNBOUND_REMOVE")
+
 __all__ = sorted(
     ["ExecutionFailed", "InterpreterError", "InterpreterNotFoundError",
-     "NotShareableError", "Queue", "SharedBuffer", "create_queue", "shared_objects",
+     "NotShareableError", "Queue", "QueueError", "QueueNotFoundError", "SharedBuffer",
+     "create_queue", "is_shareable", "shared_objects", *_UNBOUND,
      "Barrier", "BoundedSemaphore", "Condition", "Event", "Lock", "RLock", "Semaphore",
      *_QUEUE_ERRORS, *_LAZY]
 )
 
 
-def create_queue(maxsize=0):
-    """A new Queue (the same as Queue(maxsize))."""
-    return Queue(maxsize)
+def create_queue(maxsize=0, *, unbounditems=None):
+    """A new Queue (the same as Queue(maxsize=maxsize)).
+
+    unbounditems is accepted as in concurrent.interpreters (UNBOUND, UNBOUND_ERROR or
+    UNBOUND_REMOVE) and changes nothing: an item of this library's Queue is a copy that
+    outlives the interpreter that put it, so it never becomes unbound."""
+    if unbounditems is not None and not _is_unbound_op(unbounditems):
+        raise NotImplementedError(f"unsupported unbound replacement op {unbounditems!r}")
+    return Queue(maxsize=maxsize)
+
+
+def _is_unbound_op(value):
+    # this package's markers, or the standard library's (Python 3.14 and later)
+    import sys
+
+    std = sys.modules.get("concurrent.interpreters._crossinterp")
+    return any(value is __getattr__(name) or value is getattr(std, name, None)
+               for name in _UNBOUND)
+
+
+def is_shareable(obj):
+    """Whether obj can be sent to another interpreter (as an argument, a result or a
+    Queue item). This library sends anything pickle or cloudpickle can serialize, so
+    it accepts more than concurrent.interpreters.is_shareable()."""
+    import pickle
+
+    try:
+        pickle.dumps(obj, protocol=5)
+        return True
+    except Exception:
+        pass
+    try:
+        import cloudpickle
+
+        cloudpickle.dumps(obj, protocol=5)
+        return True
+    except Exception:
+        return False
 
 
 def __getattr__(name):
@@ -55,6 +94,16 @@ def __getattr__(name):
         from importlib.metadata import version
 
         return version("extrainterpreters")
+    if name == "ExecutionFailed":
+        # made on first use (on 3.14 and later it is concurrent.interpreters')
+        from ._xi import ExecutionFailed
+
+        globals()[name] = ExecutionFailed
+        return ExecutionFailed
+    if name in _UNBOUND:
+        value = globals().get(name) or _Marker(name)
+        globals()[name] = value
+        return value
     if name in _QUEUE_ERRORS:
         # they derive from the queue module's exceptions, imported on first use
         from . import _xi
@@ -70,6 +119,19 @@ def __getattr__(name):
     value = module if _LAZY[name] is None else getattr(module, name)
     globals()[name] = value
     return value
+
+
+class _Marker:
+    __slots__ = ("_name",)
+
+    def __init__(self, name):
+        self._name = name
+
+    def __repr__(self):
+        return f"extrainterpreters.{self._name}"
+
+    def __reduce__(self):
+        return (__getattr__, (self._name,))
 
 
 def __dir__():

@@ -4,9 +4,12 @@ Each worker is a thread of this interpreter that owns one subinterpreter and cal
 it directly (the C core's fastest path), so a task costs what a ThreadPoolExecutor task
 costs plus one cross-interpreter call, and CPU-bound tasks run in parallel.
 """
+import collections
 import concurrent.futures as _cf
 import itertools
+import logging
 import os
+import sys
 import queue
 import threading
 import time
@@ -18,8 +21,15 @@ from .interpreter import Interpreter
 __all__ = ["BrokenInterpreterPool", "InterpreterPoolExecutor"]
 
 
-class BrokenInterpreterPool(_cf.BrokenExecutor):
-    """A worker's initializer failed: the pool takes no more work."""
+if sys.version_info >= (3, 14):
+    # the standard library's own class, so that code catching either name catches both
+    from concurrent.futures.interpreter import BrokenInterpreterPool
+else:
+    class BrokenInterpreterPool(_cf.BrokenExecutor):
+        """A worker's initializer failed: the pool takes no more work."""
+
+    BrokenInterpreterPool.__module__ = "extrainterpreters"
+_LOGGER = logging.getLogger("concurrent.futures")
 
 
 class _WorkItem:
@@ -77,13 +87,16 @@ def _at_exit():
 threading._register_atexit(_at_exit)
 
 
-class InterpreterPoolExecutor(_cf.Executor):
-    """An Executor running each task in one of max_workers subinterpreters."""
+class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
+    """An Executor running each task in one of max_workers subinterpreters.
+
+    As the standard library's, it is a ThreadPoolExecutor (so that asyncio takes it as
+    its default executor); it shares no state with that class's implementation."""
 
     _counter = itertools.count().__next__
 
-    def __init__(self, max_workers=None, initializer=None, initargs=(),
-                 thread_name_prefix=""):
+    def __init__(self, max_workers=None, thread_name_prefix="", initializer=None,
+                 initargs=()):
         if max_workers is None:
             max_workers = os.cpu_count() or 1
         if max_workers <= 0:
@@ -93,7 +106,9 @@ class InterpreterPoolExecutor(_cf.Executor):
         self._max_workers = max_workers
         self._initializer = initializer
         self._initargs = tuple(initargs)
-        self._prefix = thread_name_prefix or f"InterpreterPoolExecutor-{self._counter()}"
+        self._thread_name_prefix = (thread_name_prefix
+                                    or f"InterpreterPoolExecutor-{self._counter()}")
+        self._idle = threading.Semaphore(0)
         self._work = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads = []
@@ -112,18 +127,25 @@ class InterpreterPoolExecutor(_cf.Executor):
                 raise RuntimeError("cannot schedule new futures after shutdown")
             future = _cf.Future()
             self._work.put(_WorkItem(future, fn, args, kwargs))
-            if not self._threads:
-                self._start_workers()
+            self._adjust_workers()
         return future
 
     submit.__doc__ = _cf.Executor.submit.__doc__
 
-    def map(self, fn, *iterables, timeout=None, chunksize=1):
+    def map(self, fn, *iterables, timeout=None, chunksize=1, buffersize=None):
         """Like Executor.map. Items are sent to the workers in batches (at least
         chunksize items each, more when there are many items), which changes only how
-        the work is split, not the results or their order."""
+        the work is split, not the results or their order. With buffersize, at most
+        that many items are submitted (one task each) and not yet yielded: the
+        iterables are read as the results are consumed."""
+        if buffersize is not None and not isinstance(buffersize, int):
+            raise TypeError("buffersize must be an integer or None")
+        if buffersize is not None and buffersize < 1:
+            raise ValueError("buffersize must be None or > 0")
         if chunksize < 1:
             raise ValueError("chunksize must be >= 1.")
+        if buffersize is not None:
+            return self._map_buffered(fn, iterables, timeout, buffersize)
         end = None if timeout is None else time.monotonic() + timeout
         items = list(zip(*iterables))
         size = max(chunksize, len(items) // (self._max_workers * 8))
@@ -153,13 +175,47 @@ class InterpreterPoolExecutor(_cf.Executor):
 
         return results()
 
+    def _map_buffered(self, fn, iterables, timeout, buffersize):
+        # as concurrent.futures.Executor.map with a buffersize (Python 3.14)
+        end = None if timeout is None else time.monotonic() + timeout
+        args_iter = zip(*iterables)
+        fs = collections.deque(self.submit(fn, *args)
+                               for args in itertools.islice(args_iter, buffersize))
+        pool = weakref.ref(self)
+
+        def results():
+            try:
+                fs.reverse()
+                while fs:
+                    if (executor := pool()) is not None and (args := next(args_iter, None)):
+                        fs.appendleft(executor.submit(fn, *args))
+                    del executor
+                    future = fs.pop()
+                    try:
+                        if end is None:
+                            yield future.result()
+                        else:
+                            yield future.result(end - time.monotonic())
+                    finally:
+                        future.cancel()
+                        del future
+            finally:
+                for future in fs:
+                    future.cancel()
+
+        return results()
+
     # -- workers -----------------------------------------------------------------
 
-    def _start_workers(self):
-        # every worker creates its interpreter in its own thread: in parallel
-        for i in range(self._max_workers):
-            thread = threading.Thread(target=self._worker, name=f"{self._prefix}_{i}",
-                                      daemon=False)
+    def _adjust_workers(self):
+        # as ThreadPoolExecutor: a new worker only when none is idle; each worker
+        # creates its interpreter in its own thread, so they start in parallel
+        if self._idle.acquire(timeout=0):
+            return
+        n = len(self._threads)
+        if n < self._max_workers:
+            thread = threading.Thread(target=self._worker,
+                                      name=f"{self._thread_name_prefix}_{n}", daemon=False)
             self._threads.append(thread)
             thread.start()
 
@@ -174,12 +230,17 @@ class InterpreterPoolExecutor(_cf.Executor):
         try:
             if self._initializer is not None:
                 try:
-                    interp.run(self._initializer, *self._initargs)
+                    interp.call(self._initializer, *self._initargs)
                 except BaseException as exc:
+                    _LOGGER.critical("Exception in initializer:", exc_info=True)
                     self._break(f"an initializer failed: {exc!r}")
                     return
             while True:
-                item = self._work.get()
+                try:
+                    item = self._work.get_nowait()
+                except queue.Empty:
+                    self._idle.release()
+                    item = self._work.get()
                 if item is None:
                     self._work.put(None)  # wake the next worker too
                     return

@@ -1,16 +1,82 @@
 """The Interpreter class: a subinterpreter with a threading-like life."""
 import atexit
+import marshal
 import sys
 import threading
+import types
 import weakref
 
 from . import _xi
-from ._xi import InterpreterError
+from ._xi import ExecutionFailed, InterpreterError, InterpreterNotFoundError
+
+try:
+    import _interpreters as _stdlib  # 3.13 and later
+except ImportError:  # 3.12
+    import _xxsubinterpreters as _stdlib
 
 __all__ = ["Interpreter", "create", "get_current", "get_main", "list_all"]
 
 # Interpreters started from this interpreter, by id, while they are referenced.
 _started = weakref.WeakValueDictionary()
+# The one Interpreter object of each id looked up here (Interpreter(id), list_all()...).
+_known = weakref.WeakValueDictionary()
+
+# whence: where an interpreter was made, as the standard library words it. Interpreters
+# made by this library are "_interpreters module": made by the high-level API, and
+# usable with every method.
+_WHENCE_LIBRARY = "_interpreters module"
+_WHENCE_TO_STR = {0: "unknown", 1: "runtime init", 2: "legacy C-API", 3: "C-API",
+                  4: "cross-interpreter C-API", 5: "_interpreters module"}
+
+
+def _live_ids():
+    """Ids of every live interpreter of the process (this library's or not), less
+    this library's that are closing (their owner was collected: they end soon)."""
+    ours = set(_xi.list_all())
+    ids = []
+    for item in _stdlib.list_all():
+        id_ = int(item[0] if isinstance(item, tuple) else item)
+        if id_ in ours or not _is_closing(id_):
+            ids.append(id_)
+    return ids
+
+
+def _is_closing(id_):
+    """Whether id_ is an interpreter of this library that is closing."""
+    if id_ in (_xi.main_id(), _xi.current_id()) or id_ in _xi.list_all():
+        return False
+    try:
+        _xi.handle(id_)
+    except InterpreterNotFoundError:
+        return False  # not this library's
+    return True
+
+
+def _stdlib_whence(id_):
+    if id_ == _xi.main_id():
+        return "runtime init"
+    whence = getattr(_stdlib, "whence", None)
+    if whence is None:
+        return "unknown"
+    try:
+        return _WHENCE_TO_STR.get(whence(id_), "unknown")
+    except Exception:
+        return "unknown"
+
+
+def _remote_failure(exc):
+    """The ExecutionFailed of an exception that a call re-raised, else None."""
+    if isinstance(exc, ExecutionFailed) and hasattr(exc, "excinfo"):
+        return exc
+    cause = exc.__cause__
+    if isinstance(cause, ExecutionFailed) and hasattr(cause, "excinfo"):
+        return cause
+    return None
+
+
+def _exec_code(data):
+    """Runs in the target: marshalled code in its __main__."""
+    exec(marshal.loads(data), sys.modules["__main__"].__dict__)
 
 
 class Interpreter:
@@ -21,7 +87,39 @@ class Interpreter:
     interpreter, result() returns its value or raises its exception.
     """
 
-    def __init__(self, target=None, args=(), kwargs=None):
+    def __new__(cls, target=None, args=(), kwargs=None, *, _whence=None, _ownsref=None):
+        if isinstance(target, int) and not isinstance(target, bool):
+            if target < 0:
+                raise ValueError(f"interpreter ids are not negative: {target}")
+            return cls._lookup(int(target))
+        return super().__new__(cls)
+
+    @classmethod
+    def _lookup(cls, id_):
+        """The Interpreter of a live interpreter: this library's, the stdlib's or main."""
+        self = _started.get(id_) or _known.get(id_)
+        if self is not None and not self._closed:
+            return self
+        try:
+            handle = _xi.handle(id_)
+        except InterpreterNotFoundError:
+            handle = None
+        if (handle is None and id_ not in _live_ids()) or _is_closing(id_):
+            raise InterpreterNotFoundError(f"interpreter {id_} does not exist")
+        self = super().__new__(cls)
+        self._setup(None, (), None)
+        self._handle = handle
+        self._id = id_
+        self._foreign = handle is None or not _is_library_made(id_)
+        _known[id_] = self
+        return self
+
+    def __init__(self, target=None, args=(), kwargs=None, *, _whence=None, _ownsref=None):
+        if isinstance(target, int) and not isinstance(target, bool):
+            return  # Interpreter(id): a lookup, done by __new__
+        self._setup(target, args, kwargs)
+
+    def _setup(self, target, args, kwargs):
         if target is not None and not callable(target):
             raise TypeError(f"target must be callable, not {type(target).__name__}")
         self._target = target
@@ -33,13 +131,28 @@ class Interpreter:
         self._lock = threading.Lock()
         self._thread = None
         self._outcome = None
+        self._foreign = False
+        self._report = False
 
     @classmethod
     def _wrap(cls, handle):
-        self = cls()
-        self._handle = handle
-        self._id = handle.id
-        return self
+        return cls._lookup(handle.id)
+
+    def __hash__(self):
+        return hash(self._id) if self._id is not None else object.__hash__(self)
+
+    def __eq__(self, other):
+        if not isinstance(other, Interpreter):
+            return NotImplemented
+        if self._id is None or other._id is None:
+            return self is other
+        return self._id == other._id
+
+    def __reduce__(self):
+        # another interpreter gets the Interpreter of the same id there
+        if self._id is None:
+            raise TypeError("an Interpreter that is not started cannot be shared")
+        return (Interpreter, (self._id,))
 
     # -- life ---------------------------------------------------------------
 
@@ -47,6 +160,13 @@ class Interpreter:
     def id(self):
         """The interpreter's id (None before start())."""
         return self._id
+
+    @property
+    def whence(self):
+        """Where the interpreter was made, as concurrent.interpreters words it."""
+        if self._id is None or not self._foreign:
+            return _WHENCE_LIBRARY
+        return _stdlib_whence(self._id)
 
     @property
     def intno(self):
@@ -74,6 +194,15 @@ class Interpreter:
     def close(self):
         """End the interpreter. Raises InterpreterError while it runs code."""
         handle = self._handle
+        if self._foreign and not self._closed:
+            if self._id != _xi.main_id() and getattr(_stdlib, "whence", None) and \
+                    _stdlib.whence(self._id) == getattr(_stdlib, "WHENCE_STDLIB", None):
+                # made by concurrent.interpreters: its module closes it
+                _stdlib.destroy(self._id)
+                self._closed = True
+                return
+            raise InterpreterError(f"cannot close unrecognized interpreter {self._id}: "
+                                   f"it was not made by extrainterpreters")
         if handle is None or self._closed:
             return
         handle.close()
@@ -83,7 +212,16 @@ class Interpreter:
     def is_running(self):
         """Whether code is running in the interpreter now, in any thread."""
         handle = self._handle
-        return handle is not None and not self._closed and handle.is_running()
+        if self._foreign:
+            if self._id == _xi.main_id():
+                return True  # the main interpreter runs the program
+            try:
+                return bool(_stdlib.is_running(self._id))
+            except Exception:
+                raise InterpreterNotFoundError(f"interpreter {self._id} does not exist") from None
+        if self._closed:
+            raise InterpreterNotFoundError(f"interpreter {self._id} is closed")
+        return handle is not None and handle.is_running()
 
     def interrupt(self):
         """Raise KeyboardInterrupt in every call running in the interpreter."""
@@ -93,50 +231,105 @@ class Interpreter:
 
     def _open(self):
         handle = self._handle
+        if self._foreign and self._id != _xi.main_id() and not self._closed:
+            raise InterpreterError(f"unrecognized interpreter {self._id}: it was not made by "
+                                   f"extrainterpreters, so it cannot run code from here")
         if handle is None:
             raise InterpreterError("the interpreter is not started; call start() first")
         if self._closed:
-            raise InterpreterError(f"interpreter {self._id} is closed")
+            raise InterpreterNotFoundError(f"interpreter {self._id} is closed")
         return handle
 
     def run(self, func, /, *args, **kwargs):
-        """Run func(*args, **kwargs) in the interpreter and return its result."""
+        """Run func(*args, **kwargs) in the interpreter and return its result.
+
+        An exception is raised again here as its own type, with an ExecutionFailed
+        (describing it) as its __cause__."""
         return self._open().call(func, *args, **kwargs)
 
-    call = run
+    def call(self, func, /, *args, **kwargs):
+        """Run func(*args, **kwargs) in the interpreter and return its result.
 
-    def exec(self, code):
-        """Run source code in the interpreter's __main__."""
-        self._open().exec(code)
+        As concurrent.interpreters: an exception raised there raises ExecutionFailed."""
+        handle = self._open()
+        try:
+            return handle.call(func, *args, **kwargs)
+        except BaseException as exc:
+            failed = _remote_failure(exc)
+            if failed is None:
+                raise
+        failed.__cause__ = failed.__context__ = None
+        raise failed
 
-    run_string = exec
+    def exec(self, code, /):
+        """Run code in the interpreter's __main__: source (str), a code object, or a
+        function taking no arguments (its body runs as the script).
+
+        As concurrent.interpreters: an exception raised there raises ExecutionFailed."""
+        try:
+            self._exec(code)
+            return
+        except BaseException as exc:
+            failed = _remote_failure(exc)
+            if failed is None:
+                raise
+        failed.__cause__ = failed.__context__ = None
+        raise failed
+
+    def run_string(self, code, /):
+        """exec() with the exception contract of run(): the original type is raised."""
+        self._exec(code)
+
+    def _exec(self, code):
+        handle = self._open()
+        if isinstance(code, str):
+            handle.exec(code)
+            return
+        if isinstance(code, types.FunctionType):
+            c = code.__code__
+            if (c.co_argcount or c.co_posonlyargcount or c.co_kwonlyargcount
+                    or c.co_flags & (0x04 | 0x08)):
+                raise ValueError(f"a function with arguments is not a script: {code!r}")
+            if code.__closure__:
+                raise ValueError(f"a closure is not a script: {code!r}")
+            code = c
+        if not isinstance(code, types.CodeType):
+            raise TypeError(f"unsupported script {code!r}")
+        handle.call(_exec_code, marshal.dumps(code))
 
     def prepare_main(self, ns=None, /, **kw):
         """Bind the given values as names in the interpreter's __main__."""
         values = dict(ns) if ns is not None else {}
         values.update(kw)
+        if not values:
+            raise ValueError("prepare_main() needs at least one name to bind")
         self._open().prepare_main(values)
 
     # -- threaded calls -------------------------------------------------------
 
-    def _start_thread(self, func, args, kwargs):
+    def _start_thread(self, func, args, kwargs, report=False):
         handle = self._open()
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
                 raise InterpreterError(f"interpreter {self._id} already runs a threaded call")
             self._outcome = None
             thread = threading.Thread(
-                target=self._thread_main, args=(handle, func, args, kwargs),
+                target=self._thread_main, args=(handle, func, args, kwargs, report),
                 name=f"extrainterpreters-{self._id}")
             self._thread = thread
         thread.start()
         return thread
 
-    def _thread_main(self, handle, func, args, kwargs):
+    def _thread_main(self, handle, func, args, kwargs, report=False):
         try:
             self._outcome = (True, handle.call(func, *args, **kwargs))
         except BaseException as exc:  # the caller gets it from result()
             self._outcome = (False, exc)
+            failed = _remote_failure(exc) if report else None
+            if failed is not None:
+                # call_in_thread(): reported as the thread's uncaught exception
+                # (threading.excepthook), as concurrent.interpreters does
+                raise failed from None
 
     async def run_async(self, func, /, *args, **kwargs):
         """run() as a coroutine: the call runs in a thread while the event loop goes on.
@@ -181,8 +374,10 @@ class Interpreter:
         return True
 
     def call_in_thread(self, func, /, *args, **kwargs):
-        """Like run_in_thread(), returning the started threading.Thread."""
-        return self._start_thread(func, args, kwargs)
+        """Like run_in_thread(), returning the started threading.Thread. As in
+        concurrent.interpreters, an exception raised by the call is reported through
+        threading.excepthook as an ExecutionFailed; result() raises it as run() would."""
+        return self._start_thread(func, args, kwargs, report=True)
 
     def done(self):
         """Whether the last threaded call has finished."""
@@ -222,6 +417,8 @@ class Interpreter:
         self.close()
 
     def __repr__(self):
+        if self._foreign:
+            return f"<extrainterpreters.Interpreter id={self._id} {self.whence}>"
         if self._handle is None:
             state = "not started"
         elif self._closed:
@@ -236,29 +433,29 @@ def create():
     return Interpreter().start()
 
 
+def _is_library_made(id_):
+    return id_ in _xi.list_all()
+
+
 def list_all():
-    """The live interpreters made by this library."""
+    """Every live interpreter: the main one, this library's and any other."""
     found = []
-    for id_ in _xi.list_all():
-        interp = _started.get(id_)
-        if interp is None:
-            try:
-                interp = Interpreter._wrap(_xi.handle(id_))
-            except InterpreterError:
-                continue
-        found.append(interp)
+    for id_ in _live_ids():
+        try:
+            found.append(Interpreter._lookup(id_))
+        except InterpreterError:
+            continue  # it ended meanwhile
     return found
 
 
 def get_current():
     """The interpreter this code runs in."""
-    id_ = _xi.current_id()
-    return _started.get(id_) or Interpreter._wrap(_xi.handle(id_))
+    return Interpreter._lookup(_xi.current_id())
 
 
 def get_main():
     """The main interpreter."""
-    return Interpreter._wrap(_xi.handle(_xi.main_id()))
+    return Interpreter._lookup(_xi.main_id())
 
 
 def _close_all_at_exit():
