@@ -185,6 +185,8 @@ xi_shared_list(void)
     }
     PyMem_RawFree(infos);
     return list;
+}
+
 PyObject *
 xi_shared_ids(int kind)
 {
