@@ -70,7 +70,7 @@ with xi.InterpreterPoolExecutor(2) as pool, dask.config.set(scheduler=pool):
         dask.delayed(sf.fail_task)("bad task").compute()
     except sf.TaskError as exc:
         out["error"] = [type(exc).__name__, str(exc), type(exc.__cause__).__name__,
-                        "fail_task" in exc.__cause__.excinfo.formatted]
+                        "fail_task" in exc.__cause__.excinfo.errdisplay]
 print("RESULT", json.dumps(out))
 """
 

@@ -75,8 +75,8 @@ def test_exception_same_type_with_remote_traceback():
                 "bad item 3" if i == 3 else i) for i in range(10))
     cause = ei.value.__cause__
     assert isinstance(cause, xi.ExecutionFailed)
-    assert "fail_task" in cause.excinfo.formatted
-    assert "scaleout_funcs.py" in cause.excinfo.formatted
+    assert "fail_task" in cause.excinfo.errdisplay
+    assert "scaleout_funcs.py" in cause.excinfo.errdisplay
 
 
 def test_return_as_generator_streams():
