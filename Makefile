@@ -108,6 +108,12 @@ test: $(foreach v,$(VERSIONS),.venv-$v/.deps)  ## strict build + pytest on every
 			124) summary+=("FAIL  Python $$v: timed out after $(TEST_TIMEOUT); $$n"); failed=1 ;;
 			*) summary+=("FAIL  Python $$v: pytest exit status $$rc; $$n"); failed=1 ;;
 		esac
+		if [[ $$v != 3.12 && $$v != 3.13 ]]; then
+			echo "== Python $$v: CPython's own concurrent.interpreters tests, with this library in its place"
+			rc=0; $(MAKE) --no-print-directory stdlib-suite-$$v || rc=$$?
+			if ((rc)); then summary+=("FAIL  Python $$v: CPython's interpreter tests (see above)"); failed=1
+			else summary+=("PASS  Python $$v: CPython's interpreter tests, $$(tail -n 1 .venv-$$v/stdlib-suite.txt)"); fi
+		fi
 	done
 	if $(MAKE) --no-print-directory test-asan; then
 		summary+=("PASS  Python $(ASAN_VERSION) ASan+UBSan: $$($(counts) $(ASAN_VENV)/junit.xml)")
@@ -152,6 +158,18 @@ test-asan: $(ASAN_VENV)/.deps  ## pytest with ASan+UBSan (newest Python)
 	if ((status == 124)); then echo "test-asan: pytest timed out after $(TEST_TIMEOUT)" >&2; exit 1; fi
 	if ((status)); then echo "test-asan: pytest exit status $$status" >&2; exit 1; fi
 	echo "test-asan: no sanitizer report"
+
+# CPython's own tests of concurrent.interpreters and InterpreterPoolExecutor (3.14+),
+# with this library in place of the standard modules (tests/stdlib_suite). Its Lib/test
+# comes with the interpreter or from Debian's package (tools/fetch-python.sh --testsuite).
+stdlib-suite-%: .venv-%/.deps  ## CPython's interpreter tests with this library in place (3.14+)
+	@tests=$$(.venv-$*/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')
+	if [[ ! -d $$tests/test/test_interpreters ]]; then
+		py=$$(tools/fetch-python.sh --testsuite $*); tests=$$(dirname "$$(dirname "$$py")")/lib/python$*
+	fi
+	XI_STDLIB_TESTS=$$tests timeout --signal=ABRT --kill-after=30s $(TEST_TIMEOUT) \
+		.venv-$*/bin/python tests/stdlib_suite/run.py | tee .venv-$*/stdlib-suite.log
+	grep -E '^(test_interpreters|executor):' .venv-$*/stdlib-suite.log | paste -sd ';' > .venv-$*/stdlib-suite.txt
 
 # The suite on a debug build of CPython (Py_DEBUG: reference counts, GIL use and
 # memory checks) in development mode (-X dev), with the C core built with its own
