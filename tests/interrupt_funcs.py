@@ -177,8 +177,9 @@ def import_fresh_module():
 def spin_marking_interrupt(marker, limit):
     """Creates marker + ".started", then spins for ``limit`` seconds; creates
     ``marker`` if a KeyboardInterrupt ends it."""
-    open(marker + ".started", "w").close()
     try:
+        # (inside the try: an interrupt may come as soon as the file exists)
+        open(marker + ".started", "w").close()
         return spin_until(time.monotonic() + limit)
     except KeyboardInterrupt:
         open(marker, "w").close()
@@ -188,8 +189,8 @@ def spin_marking_interrupt(marker, limit):
 def big_result_after_interrupt(started, size):
     """Touches ``started``, spins until interrupted (at most 30 s), then returns
     ``size`` bytes (a result large enough to stay borrowed until read)."""
-    open(started, "w").close()
     try:
+        open(started, "w").close()
         spin_until(time.monotonic() + 30)
     except KeyboardInterrupt:
         pass

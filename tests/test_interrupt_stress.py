@@ -59,6 +59,8 @@ stuck = sum(t.is_alive() for t in threads)
 print("SENT", sent, flush=True)
 print("STUCK", stuck, flush=True)
 if stuck:
+    for it in interps:  # the stuck calls' frames (the owner threads are free)
+        print("FRAMES of", it.id, it.run(inf.dump_frames), flush=True)
     import faulthandler
     faulthandler.dump_traceback(all_threads=True)
     import os
