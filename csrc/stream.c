@@ -58,8 +58,11 @@ reader_left(xi_reader *r)
     return left - r->off;
 }
 
-/* read(n): a view of the stream's memory when the n bytes lie in one piece (the
- * unpickler reads each frame in place), else a copy. */
+/* read(n): a view of the stream's memory when the n bytes lie in one piece and are
+ * less than 1 MiB (the unpickler reads each frame, about 64 KiB, in place), else a new
+ * bytes object. The unpickler of CPython 3.15 reads a large str or bytes in chunks of
+ * 1 MiB and more into the first object read() returned, which must then be bytes. */
+#define XI_READ_VIEW_MAX ((Py_ssize_t)1 << 20)
 static PyObject *
 reader_read(PyObject *op, PyObject *arg)
 {
@@ -79,7 +82,7 @@ reader_read(PyObject *op, PyObject *arg)
         r->idx++;
         r->off = 0;
     }
-    if (r->idx < r->n && r->pieces[r->idx].len - r->off >= want) {
+    if (want < XI_READ_VIEW_MAX && r->idx < r->n && r->pieces[r->idx].len - r->off >= want) {
         PyObject *view = PyMemoryView_FromMemory((char *)r->pieces[r->idx].ptr + r->off,
                                                  want, PyBUF_READ);
         if (view != NULL) {

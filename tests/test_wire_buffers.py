@@ -273,3 +273,14 @@ with xi.Interpreter() as interp:
     proc = run_py(code, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split("\n")[:2] == ["[~T]", "1"]
+
+
+@pytest.mark.parametrize("size", [1 * MiB - 1, 1 * MiB, 8 * MiB, 64 * MiB])
+def test_large_str_nested(interp, size):
+    # a str's UTF-8 form is one piece of the stream, read with read(): CPython 3.15 reads
+    # it in chunks into the first object read() returns
+    s = "é" * (size // 2) + "z"
+    assert interp.run(bf.fingerprint, [s, {"k": s}]) == bf.fingerprint([s, {"k": s}])
+    q = xi.Queue()
+    q.put((s,))
+    assert q.get() == (s,)
