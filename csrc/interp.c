@@ -112,6 +112,7 @@ struct xi_interp {
     _Atomic int ndead;             /* entries of exited threads */
     int ninterrupters;
     int orphaned;
+    int exiting;                   /* closing at exit: daemon threads may not call in */
     xi_job *jobs;                  /* FIFO */
     xi_job **jobs_tail;
     _Atomic int njobs;
@@ -150,6 +151,22 @@ static xi_interp *xi_main_rec;      /* the main interpreter's (never closed) */
 static int64_t *xi_closed_ids;      /* ids of closed interpreters, sorted */
 static size_t xi_nclosed, xi_closed_cap;
 static int xi_shutting_down;
+/* At exit (xi_interp_close_all): the threads whose calls are interrupted rather than
+ * waited for. Written once, before any record's `exiting` is set under its mutex, and
+ * read under that mutex; never freed. */
+static unsigned long *xi_exit_daemons;
+static Py_ssize_t xi_exit_ndaemons;
+
+static int
+is_exit_daemon(unsigned long ident)
+{
+    for (Py_ssize_t i = 0; i < xi_exit_ndaemons; i++) {
+        if (xi_exit_daemons[i] == ident) {
+            return 1;
+        }
+    }
+    return 0;
+}
 /* Set in a fork() child: the owner threads are not there, and every record is dead. */
 static volatile int xi_forked;
 
@@ -575,7 +592,8 @@ enter_register(xi_interp *rec, xi_entry *e)
     }
 
     xi_lock(&rec->mu);
-    if (rec->state != XI_ST_RUNNING) {
+    if (rec->state != XI_ST_RUNNING ||
+        (rec->exiting && is_exit_daemon(e->active.ident))) {
         xi_unlock(&rec->mu);
         PyMem_RawFree(fresh);
         return XI_ERR_CLOSED;
@@ -834,7 +852,9 @@ run_request(xi_interp *rec, xi_active *a, xi_request kind, const xi_packet *in,
         /* the call's own code: the only part that interrupt() may hit */
         unmask_call(a);
         result = xi_call_in_main(st, func, args, kwargs);
-        mask_call(a);
+        if (a->masked == 0) {
+            mask_call(a); /* the call did not start (_call_pending masks as it returns) */
+        }
         Py_DECREF(func);
         Py_DECREF(args);
         Py_XDECREF(kwargs);
@@ -1824,6 +1844,11 @@ xi_interp_close_all(const unsigned long *daemons, Py_ssize_t ndaemons)
     }
     xi_lock(&xi_registry_mu);
     xi_shutting_down = 1;
+    if (xi_exit_daemons == NULL && ndaemons > 0 &&
+        (xi_exit_daemons = PyMem_RawMalloc(sizeof(unsigned long) * (size_t)ndaemons)) != NULL) {
+        memcpy(xi_exit_daemons, daemons, sizeof(unsigned long) * (size_t)ndaemons);
+        xi_exit_ndaemons = ndaemons;
+    }
     xi_unlock(&xi_registry_mu);
     for (;;) {
         xi_interp *rec = NULL;
@@ -1842,6 +1867,11 @@ xi_interp_close_all(const unsigned long *daemons, Py_ssize_t ndaemons)
         /* let running calls finish (those of daemon threads: interrupted, every 100 ms
          * while they keep it busy), then close: posted under the lock that saw it idle,
          * so a daemon thread that calls again at once cannot keep it open */
+        /* from now on its daemon threads cannot call in again: a thread that keeps
+         * calling would keep it busy for ever */
+        xi_lock(&rec->mu);
+        rec->exiting = 1;
+        xi_unlock(&rec->mu);
         xi_closer closer = {rec, PyMem_RawCalloc(1, sizeof(xi_job))};
         int sleepers = 0, idle = 0; /* (stays 0 when out of memory) */
         while (closer.job != NULL) {

@@ -284,7 +284,6 @@ mod_encode(PyObject *module, PyObject *obj)
     return r;
 }
 
-static PyObject *mod_call_pending(PyObject *module, PyObject *ignored);
 
 PyObject *
 xi_execution_failed(xi_state *st)
@@ -311,8 +310,6 @@ static PyMethodDef module_methods[] = {
      "_encode(obj) -> (stream bytes, pieces, out-of-band segments, bytes held in place): "
      "how obj is encoded (for tests and benchmarks)"},
     {"__getattr__", mod_getattr, METH_O, "ExecutionFailed, made on first use"},
-    {"_call_pending", mod_call_pending, METH_NOARGS,
-     "_call_pending(): the call being made into this interpreter (the core's own use)"},
     {"_rebuild", mod_rebuild, METH_VARARGS,
      "_rebuild(kind, id): this interpreter's object for a shared object"},
     {"_describe_exception", mod_describe_exception, METH_O,
@@ -570,8 +567,16 @@ mod_call_pending(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
         return NULL;
     }
     pending_func = pending_args = pending_kwargs = NULL;
-    return PyObject_Call(func, args, kwargs);
+    PyObject *result = PyObject_Call(func, args, kwargs);
+    /* the call's own code ends here: an interrupt that comes now must not replace its
+     * result as this frame returns (run_request unmasked it) */
+    xi_interp_mask();
+    return result;
 }
+
+static PyMethodDef call_pending_def = {
+    "_call_pending", mod_call_pending, METH_NOARGS,
+    "_call_pending(): the call being made into this interpreter (the core's own use)"};
 
 static int
 init_exceptions(PyObject *module, xi_state *st)
@@ -613,7 +618,9 @@ init_exceptions(PyObject *module, xi_state *st)
             goto done;
         }
     }
-    PyObject *pending = PyObject_GetAttrString(module, "_call_pending");
+    /* without a reference to the module: the frame's code object holds it among its
+     * constants, which the garbage collector does not traverse */
+    PyObject *pending = PyCFunction_New(&call_pending_def, NULL);
     if (pending == NULL || PyDict_SetItemString(ns, "_call_pending", pending) < 0) {
         Py_XDECREF(pending);
         goto done;
@@ -701,11 +708,16 @@ xi_call_in_main(xi_state *st, PyObject *func, PyObject *args, PyObject *kwargs)
             }
         }
     }
+    /* a profile or trace function may make a call of its own in between: restored */
+    PyObject *saved_func = pending_func, *saved_args = pending_args;
+    PyObject *saved_kwargs = pending_kwargs;
     pending_func = func;
     pending_args = args;
     pending_kwargs = kwargs;
     PyObject *result = PyEval_EvalCode(st->call_code, globals, globals);
-    pending_func = pending_args = pending_kwargs = NULL; /* taken, unless it failed first */
+    pending_func = saved_func;
+    pending_args = saved_args;
+    pending_kwargs = saved_kwargs;
     Py_DECREF(func);
     return result;
 }

@@ -576,11 +576,34 @@ mutex_acquire(PyObject *self, PyObject *args, PyObject *kwargs)
     return rc < 0 ? NULL : PyBool_FromLong(rc);
 }
 
+static PyObject *mutex_release(PyObject *self, PyObject *ignored);
+
+/* `with` takes an interrupt() aimed at its call inside __enter__, the lock released
+ * again: raised once __enter__ has returned, CPython 3.14 would skip __exit__ and leave
+ * the lock taken. The GIL is held from this check until __enter__ returns, and an
+ * interrupt is set holding it, so none can land in between. */
+static int
+entered_interrupted(void)
+{
+    return xi_interp_in_call() && xi_interp_take_interrupt();
+}
+
 static PyObject *
 mutex_enter(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     int rc = any_lock_acquire(lock_of(self), XI_FOREVER);
-    return rc < 0 ? NULL : PyBool_FromLong(rc);
+    if (rc < 0) {
+        return NULL;
+    }
+    if (rc == 1 && entered_interrupted()) {
+        PyObject *exc = PyErr_GetRaisedException();
+        PyObject *r = mutex_release(self, NULL);
+        Py_XDECREF(r);
+        PyErr_Clear();
+        PyErr_SetRaisedException(exc);
+        return NULL;
+    }
+    return PyBool_FromLong(rc);
 }
 
 static PyObject *
@@ -671,11 +694,26 @@ semaphore_acquire(PyObject *self, PyObject *args, PyObject *kwargs)
     return rc < 0 ? NULL : PyBool_FromLong(rc);
 }
 
+static PyObject *semaphore_release(PyObject *self, PyObject *args, PyObject *kwargs);
+
 static PyObject *
 semaphore_enter(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     int rc = block_on(BASIC(self), semaphore_try, BASIC(self), XI_FOREVER);
-    return rc < 0 ? NULL : PyBool_FromLong(rc);
+    if (rc < 0) {
+        return NULL;
+    }
+    if (rc == 1 && entered_interrupted()) {
+        PyObject *exc = PyErr_GetRaisedException();
+        PyObject *empty = PyTuple_New(0);
+        PyObject *r = empty ? semaphore_release(self, empty, NULL) : NULL;
+        Py_XDECREF(r);
+        Py_XDECREF(empty);
+        PyErr_Clear();
+        PyErr_SetRaisedException(exc);
+        return NULL;
+    }
+    return PyBool_FromLong(rc);
 }
 
 static PyObject *

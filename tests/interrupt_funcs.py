@@ -204,3 +204,11 @@ def dump_frames():
 
     return "\n".join("".join(traceback.format_stack(f)[-5:])
                      for f in sys._current_frames().values())
+
+
+def with_lock_until(lock, end, started=None):
+    """``with lock:`` over and over until the monotonic time ``end``."""
+    touch(started)
+    while time.monotonic() < end:
+        with lock:
+            pass

@@ -119,3 +119,34 @@ def test_ctrl_c_as_a_call_returns_a_borrowed_result(run_py, tmp_path):
     res = parse(proc.stdout)
     assert res["KI"] == "30"
     assert res["AFTER"] == "3"
+
+
+@pytest.mark.parametrize("kind", ["Lock", "RLock", "Condition"])
+def test_interrupts_never_leave_a_with_lock_taken(interp, tmp_path, kind):
+    # an interrupt that lands right after __enter__ returned would skip __exit__ on
+    # CPython 3.14: __enter__ takes it instead, the lock released
+    lock = getattr(xi, kind)()
+    started = str(tmp_path / "started")
+    end = time.monotonic() + 3.0
+    calls = [0]
+
+    def driver():
+        while time.monotonic() < end:
+            calls[0] += 1
+            try:
+                interp.run(inf.with_lock_until, lock, end, started)
+            except KeyboardInterrupt:
+                pass  # it landed somewhere: call again
+
+    done = in_thread(driver)
+    wait_for_file(started)
+    sent = 0
+    while time.monotonic() < end - 0.3:
+        interp.interrupt()
+        sent += 1
+        time.sleep(0.001)
+    done()
+    assert calls[0] > 1, sent
+    # taken from another thread: a lock left taken (an RLock too) would refuse
+    assert lock.acquire(timeout=1), f"the lock was left taken after {sent} interrupts"
+    lock.release()

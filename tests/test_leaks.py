@@ -139,3 +139,29 @@ for name, step in [("raw_core", raw_core), ("ours_bare", ours_bare),
     mib = 1 << 20
     assert got["ours_bare"] < got["raw_core"] + 1 * mib, out
     assert got["ours"] < got["raw_imports"] + 1 * mib, out
+
+
+def test_the_module_is_freed_with_its_interpreter():
+    """An interpreter that imported the package (made by CPython's own module, so that
+    only the import differs) keeps no more than one that imported other modules: the
+    package's module state, and what it refers to, go with the interpreter."""
+    got, out = measure("""
+try:
+    import _interpreters as raw
+    new = raw.create
+    run = raw.exec
+except ImportError:
+    import _xxsubinterpreters as raw
+    new = lambda: raw.create(isolated=True)
+    run = raw.run_string
+path = "import sys; sys.path[:] = %r\\n" % (sys.path,)
+def with_imports(code):
+    def step(i):
+        x = new()
+        run(x, path + code)
+        raw.destroy(x)
+    return step
+print("others", per_iteration(with_imports("import pickle, io, queue, json, types"), 30, 5))
+print("package", per_iteration(with_imports("import extrainterpreters"), 30, 5))
+""", timeout=600)
+    assert got["package"] < got["others"] + 1 * (1 << 20), out
