@@ -399,10 +399,8 @@ is_array(PyObject *obj)
     return strcmp(Py_TYPE(obj)->tp_name, "array.array") == 0 && PyObject_CheckBuffer(obj);
 }
 
-/* A memoryview, or an array.array, as a PickleBuffer over C-contiguous memory (a
- * contiguous copy of a memoryview that is not). New reference. */
-static PyObject *
-as_picklebuffer(xi_state *st, PyObject *obj)
+PyObject *
+xi_stream_picklebuffer(xi_state *st, PyObject *obj)
 {
     Py_buffer view;
     if (PyObject_GetBuffer(obj, &view, PyBUF_FULL_RO) < 0) {
@@ -456,7 +454,7 @@ pickler_reducer_override(PyObject *self, PyObject *obj)
         return NULL;
     }
     if (PyMemoryView_Check(obj) || is_array(obj)) {
-        PyObject *pb = as_picklebuffer(st, obj);
+        PyObject *pb = xi_stream_picklebuffer(st, obj);
         if (pb == NULL) {
             return NULL;
         }

@@ -37,6 +37,11 @@ int xi_stream_pickle(xi_state *st, PyObject *obj, PyObject **chunks, PyObject **
 int xi_stream_pickle_by_value(xi_state *st, PyObject *obj, PyObject **chunks,
                               PyObject **oob);
 
+/* A memoryview or an array.array as a PickleBuffer over C-contiguous memory (a
+ * contiguous copy, of the same format and shape and as writable, of a memoryview that
+ * is not). New reference. */
+PyObject *xi_stream_picklebuffer(xi_state *st, PyObject *obj);
+
 /* Unpickles the stream made of `n` pieces; `buffers` (or NULL) are its out-of-band
  * buffers. New reference, or NULL with an exception set. The pieces are only read
  * during the call. */

@@ -73,27 +73,6 @@ get_cloudpickle(xi_state *st)
     return st->cp_dumps;
 }
 
-/* A memoryview as a PickleBuffer over C-contiguous memory (a contiguous copy when the
- * view is not). New reference. */
-static PyObject *
-memoryview_as_picklebuffer(xi_state *st, PyObject *mv)
-{
-    Py_buffer view;
-    if (PyObject_GetBuffer(mv, &view, PyBUF_FULL_RO) < 0) {
-        return NULL; /* released view: ValueError */
-    }
-    int contiguous = PyBuffer_IsContiguous(&view, 'C');
-    PyBuffer_Release(&view);
-    PyObject *src = contiguous ? Py_NewRef(mv)
-                               : PyMemoryView_GetContiguous(mv, PyBUF_READ, 'C');
-    if (src == NULL) {
-        return NULL;
-    }
-    PyObject *pb = PyObject_CallOneArg(st->PickleBuffer, src);
-    Py_DECREF(src);
-    return pb;
-}
-
 /* Replaces a top-level value that should travel out of band by a PickleBuffer over it.
  * New reference; sets *changed when it substituted. */
 static PyObject *
@@ -101,7 +80,7 @@ substitute(xi_state *st, PyObject *obj, int *changed)
 {
     if (PyMemoryView_Check(obj)) {
         *changed = 1;
-        return memoryview_as_picklebuffer(st, obj);
+        return xi_stream_picklebuffer(st, obj);
     }
     if ((PyBytes_CheckExact(obj) && PyBytes_GET_SIZE(obj) >= XI_OOB_MIN) ||
         (PyByteArray_CheckExact(obj) && PyByteArray_GET_SIZE(obj) >= XI_OOB_MIN)) {
