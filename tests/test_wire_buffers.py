@@ -238,8 +238,10 @@ def test_a_bytearray_resized_by_another_thread_is_never_torn(interp):
                 out = interp.run(bf.identity, [ba, lambda: 1])
             except xi.NotShareableError:
                 continue
+            # whole: one of the lengths the bytearray had (a failed del leaves an
+            # extend in place), and nothing but what was written
             assert set(out[0]) <= {ord("a"), ord("b")}
-            assert len(out[0]) in (70 * KiB, 70 * KiB + 100)
+            assert len(out[0]) >= 70 * KiB and (len(out[0]) - 70 * KiB) % 100 == 0
     finally:
         stop.set()
         t.join()
