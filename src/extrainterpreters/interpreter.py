@@ -64,6 +64,19 @@ def _stdlib_whence(id_):
         return "unknown"
 
 
+def _raising_execution_failed(fn, /, *args, **kwargs):
+    """fn(*args, **kwargs), with concurrent.interpreters' contract: a failure of the
+    code run in the interpreter raises its ExecutionFailed alone."""
+    try:
+        return fn(*args, **kwargs)
+    except BaseException as exc:
+        failed = _remote_failure(exc)
+        if failed is None:
+            raise
+    failed.__cause__ = failed.__context__ = None
+    raise failed
+
+
 def _remote_failure(exc):
     """The ExecutionFailed of an exception that a call re-raised, else None."""
     if isinstance(exc, ExecutionFailed) and hasattr(exc, "excinfo"):
@@ -251,30 +264,14 @@ class Interpreter:
         """Run func(*args, **kwargs) in the interpreter and return its result.
 
         As concurrent.interpreters: an exception raised there raises ExecutionFailed."""
-        handle = self._open()
-        try:
-            return handle.call(func, *args, **kwargs)
-        except BaseException as exc:
-            failed = _remote_failure(exc)
-            if failed is None:
-                raise
-        failed.__cause__ = failed.__context__ = None
-        raise failed
+        return _raising_execution_failed(self._open().call, func, *args, **kwargs)
 
     def exec(self, code, /):
         """Run code in the interpreter's __main__: source (str), a code object, or a
         function taking no arguments (its body runs as the script).
 
         As concurrent.interpreters: an exception raised there raises ExecutionFailed."""
-        try:
-            self._exec(code)
-            return
-        except BaseException as exc:
-            failed = _remote_failure(exc)
-            if failed is None:
-                raise
-        failed.__cause__ = failed.__context__ = None
-        raise failed
+        _raising_execution_failed(self._exec, code)
 
     def run_string(self, code, /):
         """exec() with the exception contract of run(): the original type is raised."""
