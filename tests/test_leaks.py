@@ -99,17 +99,9 @@ print("alive", xi._xi._live_objects() - base)
     assert got["objects"] < 256, out  # bytes per 8 objects
 
 
-def test_interpreter_create_close_against_cpython():
-    """Interpreters created and closed, against CPython's own create/destroy in the same
-    process. CPython itself keeps about 1.5-1.8 MiB per interpreter (3.12, 3.13), and more
-    for every module the interpreter imported, so a bare interpreter of ours is measured
-    against a raw one that loaded this library's C core (as ours does when it starts),
-    and one that ran a call (importing this package and the test functions) against a
-    raw one that imported the same modules. (CPython 3.15 keeps nothing for a bare
-    interpreter, but still keeps memory for the modules one imported.)"""
-    got, out = measure("""
-code = "import sys; sys.path[:] = %r\\nimport extrainterpreters, remote_funcs" % (sys.path,)
-core = "import sys; sys.path[:] = %r\\nimport extrainterpreters._xi" % (sys.path,)
+# Body prefix: CPython's own module for interpreters, and raw_step(code), a step that
+# creates an interpreter, runs code there (with this sys.path) and destroys it.
+RAW = """
 try:
     import _interpreters as raw
     new = raw.create
@@ -118,14 +110,27 @@ except ImportError:
     import _xxsubinterpreters as raw
     new = lambda: raw.create(isolated=True)
     run = raw.run_string
-def raw_core(i):
-    x = new()
-    run(x, core)
-    raw.destroy(x)
-def raw_imports(i):
-    x = new()
-    run(x, code)
-    raw.destroy(x)
+def raw_step(code):
+    source = "import sys; sys.path[:] = %r\\n%s" % (sys.path, code)
+    def step(i):
+        x = new()
+        run(x, source)
+        raw.destroy(x)
+    return step
+"""
+
+
+def test_interpreter_create_close_against_cpython():
+    """Interpreters created and closed, against CPython's own create/destroy in the same
+    process. CPython itself keeps about 1.5-1.8 MiB per interpreter (3.12, 3.13), and more
+    for every module the interpreter imported, so a bare interpreter of ours is measured
+    against a raw one that loaded this library's C core (as ours does when it starts),
+    and one that ran a call (importing this package and the test functions) against a
+    raw one that imported the same modules. (CPython 3.15 keeps nothing for a bare
+    interpreter, but still keeps memory for the modules one imported.)"""
+    got, out = measure(RAW + """
+raw_core = raw_step("import extrainterpreters._xi")
+raw_imports = raw_step("import extrainterpreters, remote_funcs")
 def ours_bare(i):
     xi.Interpreter().start().close()
 def ours(i):
@@ -145,23 +150,8 @@ def test_the_module_is_freed_with_its_interpreter():
     """An interpreter that imported the package (made by CPython's own module, so that
     only the import differs) keeps no more than one that imported other modules: the
     package's module state, and what it refers to, go with the interpreter."""
-    got, out = measure("""
-try:
-    import _interpreters as raw
-    new = raw.create
-    run = raw.exec
-except ImportError:
-    import _xxsubinterpreters as raw
-    new = lambda: raw.create(isolated=True)
-    run = raw.run_string
-path = "import sys; sys.path[:] = %r\\n" % (sys.path,)
-def with_imports(code):
-    def step(i):
-        x = new()
-        run(x, path + code)
-        raw.destroy(x)
-    return step
-print("others", per_iteration(with_imports("import pickle, io, queue, json, types"), 30, 5))
-print("package", per_iteration(with_imports("import extrainterpreters"), 30, 5))
+    got, out = measure(RAW + """
+print("others", per_iteration(raw_step("import pickle, io, queue, json, types"), 30, 5))
+print("package", per_iteration(raw_step("import extrainterpreters"), 30, 5))
 """, timeout=600)
     assert got["package"] < got["others"] + 1 * (1 << 20), out
