@@ -51,17 +51,12 @@ def fingerprint(x):
 
 
 def make(kind, size, seed=0):
-    data = bytes((i * 7 + seed) & 0xFF for i in range(min(size, 4096))) * (size // 4096 + 1)
-    data = data[:size]
-    if kind == "bytes":
-        return data
-    if kind == "bytearray":
-        return bytearray(data)
-    if kind == "memoryview":
-        return memoryview(bytearray(data))
+    """remote_funcs.make_payload, and an array.array of bytes too."""
+    import remote_funcs as rf
+
     if kind == "array":
-        return array.array("B", data)
-    raise ValueError(kind)
+        return array.array("B", rf.pattern(size, seed))
+    return rf.make_payload(kind, size, seed)
 
 
 def nested(kind, size):
