@@ -118,7 +118,8 @@ struct xi_interp {
     _Atomic int njobs;
     char errmsg[512];
 
-    /* owner thread only */
+    /* owner thread only (owner_ident: written by it before the interpreter runs, then
+     * read-only, also by threads whose jobs it runs) */
     PyThreadState *owner_ts;       /* the interpreter's first thread state */
     PyThreadState *owner_main_ts;  /* its main-interpreter thread state */
     unsigned long owner_ident;
@@ -1478,7 +1479,8 @@ wait_job(xi_interp *rec, xi_job *job)
 static void
 abandon_job(xi_interp *rec, xi_job *job)
 {
-    (void)xi_interp_interrupt(rec);
+    /* only the owner thread's call: other threads' calls into it are not ours */
+    (void)xi_interp_interrupt_thread(rec, rec->owner_ident);
     PyThreadState *saved = PyEval_SaveThread();
     xi_lock(&rec->mu);
     int64_t deadline = xi_now_ns() + 200 * 1000 * 1000;

@@ -289,7 +289,18 @@ PyObject *
 xi_execution_failed(xi_state *st)
 {
     if (st->ExecutionFailed == NULL) {
-        st->ExecutionFailed = PyObject_CallNoArgs(st->make_execution_failed);
+        /* the call imports, so another thread of this interpreter may get here too
+         * meanwhile: the first class stored is the one every caller gets */
+        PyObject *cls = PyObject_CallNoArgs(st->make_execution_failed);
+        if (cls == NULL) {
+            return NULL;
+        }
+        if (st->ExecutionFailed == NULL) {
+            st->ExecutionFailed = cls;
+        }
+        else {
+            Py_DECREF(cls);
+        }
     }
     return st->ExecutionFailed;
 }

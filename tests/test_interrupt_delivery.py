@@ -150,3 +150,47 @@ def test_interrupts_never_leave_a_with_lock_taken(interp, tmp_path, kind):
     # taken from another thread: a lock left taken (an RLock too) would refuse
     assert lock.acquire(timeout=1), f"the lock was left taken after {sent} interrupts"
     lock.release()
+
+
+ABANDON_SPARES_OTHERS = """
+import os, signal, sys, threading, time
+sys.path.insert(0, sys.argv[1])
+import extrainterpreters as xi
+import interrupt_funcs as inf
+
+interp = xi.Interpreter().start()
+tmp = sys.argv[2]
+caught = []
+for r in range(int(sys.argv[3])):
+    other_started = os.path.join(tmp, f"other{r}")
+    started = os.path.join(tmp, str(r))
+    seen = []
+    other = threading.Thread(
+        target=lambda: seen.append(interp.run(inf.count_interrupts, 1, 1.5, other_started)))
+    other.start()
+    while not os.path.exists(other_started):
+        time.sleep(0.001)
+    def ctrl_c():
+        while not os.path.exists(started):
+            time.sleep(0.001)
+        os.kill(os.getpid(), signal.SIGINT)
+    t = threading.Thread(target=ctrl_c)
+    t.start()
+    try:
+        interp.run(inf.big_result_after_interrupt, started, 10)
+    except KeyboardInterrupt:
+        pass
+    t.join()
+    other.join()
+    caught.append(seen[0])
+print("OTHER", sum(caught), flush=True)
+interp.close()
+"""
+
+
+def test_ctrl_c_interrupts_only_the_main_threads_call(run_py, tmp_path):
+    # Ctrl-C stops the call that the main thread made (run by the owner thread); a call
+    # that another thread makes into the same interpreter at that time goes on untouched
+    proc = run_py(ABANDON_SPARES_OTHERS, timeout=120, args=[TESTS_DIR, str(tmp_path), "5"])
+    assert_clean_exit(proc)
+    assert parse(proc.stdout)["OTHER"] == "0"
