@@ -280,11 +280,18 @@ queue_dealloc(PyObject *op)
         xi_state *st = (xi_state *)PyType_GetModuleState(tp);
         if (st != NULL && st->queue_wrappers != NULL) {
             PyObject *exc = PyErr_GetRaisedException();
-            PyObject *key = PyLong_FromUnsignedLongLong(self->q->hdr.id);
-            if (key != NULL && PyDict_DelItem(st->queue_wrappers, key) < 0) {
-                PyErr_Clear();
+            /* The entry may already be another wrapper's: a collection clears the
+             * weak references of all its garbage before freeing any, and code run
+             * meanwhile (a finalizer) may have made a new wrapper for this queue. */
+            PyObject *live = cached_wrapper(st, self->q->hdr.id);
+            if (live == NULL) {
+                PyObject *key = PyLong_FromUnsignedLongLong(self->q->hdr.id);
+                if (key != NULL && PyDict_DelItem(st->queue_wrappers, key) < 0) {
+                    PyErr_Clear();
+                }
+                Py_XDECREF(key);
             }
-            Py_XDECREF(key);
+            Py_XDECREF(live);
             PyErr_SetRaisedException(exc);
         }
         xi_shared_decref(&self->q->hdr);

@@ -166,6 +166,30 @@ def test_queue_put_into_itself_is_the_same_queue():
     assert q.get_nowait() == 1
 
 
+def test_queue_id_keeps_a_wrapper_made_while_the_old_one_is_collected():
+    # a collection clears weak references to all its garbage, then runs finalizers,
+    # then frees: a wrapper made by a finalizer stays the one Queue(id) returns
+    import gc
+
+    made = []
+
+    class Finalizer:
+        def __del__(self):
+            made.append(xi.Queue(self.qid))
+
+    for _ in range(20):
+        q = xi.Queue()
+        holder = Finalizer()
+        holder.qid = q.id
+        holder.cycle = (holder, q)
+        qid = q.id
+        del q, holder
+        gc.collect()
+        assert made, "the finalizer did not run"
+        again = made.pop()
+        assert xi.Queue(qid) is again
+
+
 def test_route_pickle_embedded_in_exec_code(interp):
     q = xi.Queue()
     interp.exec(f"import pickle\nq = pickle.loads({pickle.dumps(q)!r})\nq.put('via exec')")
