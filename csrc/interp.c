@@ -1315,6 +1315,9 @@ owner_main(void *arg)
     rec->id = PyInterpreterState_GetID(rec->interp);
     if (setup_interpreter(rec) < 0) {
         describe_error(rec, "setting up the interpreter failed");
+#if XI_LIFECYCLE_LOCK
+        run_exit_work(); /* as end_interpreter: outside of the lock */
+#endif
         LIFECYCLE_BEGIN();
         Py_EndInterpreter(ts);
         LIFECYCLE_END();
