@@ -1159,6 +1159,37 @@ run_exit_work(void)
 }
 #endif
 
+/* Ends the interpreter whose first thread state (owner_ts) is current on the owner
+ * thread: after a normal life and after a failed set-up alike. */
+static void
+finalize_owned(xi_interp *rec)
+{
+    /* Py_EndInterpreter joins the threads started with threading, but aborts the
+     * process if any other thread state is left (threads started with _thread): wait
+     * for those threads to end first. */
+    while (other_thread_states(rec) > joinable_threads()) {
+        Py_BEGIN_ALLOW_THREADS
+        struct timespec pause = {0, 5 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+        Py_END_ALLOW_THREADS
+    }
+#if XI_LIFECYCLE_LOCK
+    /* What Py_EndInterpreter would do first, done here, outside of the lock: join the
+     * threads started with threading, run the atexit hooks (either may create or close
+     * interpreters). Py_EndInterpreter then finds nothing left to do there. */
+    run_exit_work();
+#endif
+    /* Queue items it lent become owned before its objects go */
+    xi_state *st = xi_loaded_state();
+    if (st != NULL) {
+        xi_lender_close(st, 0);
+    }
+    LIFECYCLE_BEGIN();
+    Py_EndInterpreter(rec->owner_ts);
+    LIFECYCLE_END();
+    rec->owner_ts = NULL;
+}
+
 /* Ends the interpreter; runs on the owner thread, which holds nothing. */
 static void
 end_interpreter(xi_interp *rec)
@@ -1192,30 +1223,7 @@ end_interpreter(xi_interp *rec)
         }
         entries = next;
     }
-    /* Py_EndInterpreter joins the threads started with threading, but aborts the
-     * process if any other thread state is left (threads started with _thread): wait
-     * for those threads to end first. */
-    while (other_thread_states(rec) > joinable_threads()) {
-        Py_BEGIN_ALLOW_THREADS
-        struct timespec pause = {0, 5 * 1000 * 1000};
-        nanosleep(&pause, NULL);
-        Py_END_ALLOW_THREADS
-    }
-#if XI_LIFECYCLE_LOCK
-    /* What Py_EndInterpreter would do first, done here, outside of the lock: join the
-     * threads started with threading, run the atexit hooks (either may create or close
-     * interpreters). Py_EndInterpreter then finds nothing left to do there. */
-    run_exit_work();
-#endif
-    /* Queue items it lent become owned before its objects go */
-    xi_state *st = xi_loaded_state();
-    if (st != NULL) {
-        xi_lender_close(st, 0);
-    }
-    LIFECYCLE_BEGIN();
-    Py_EndInterpreter(rec->owner_ts);
-    LIFECYCLE_END();
-    rec->owner_ts = NULL;
+    finalize_owned(rec);
 }
 
 static void
@@ -1315,13 +1323,7 @@ owner_main(void *arg)
     rec->id = PyInterpreterState_GetID(rec->interp);
     if (setup_interpreter(rec) < 0) {
         describe_error(rec, "setting up the interpreter failed");
-#if XI_LIFECYCLE_LOCK
-        run_exit_work(); /* as end_interpreter: outside of the lock */
-#endif
-        LIFECYCLE_BEGIN();
-        Py_EndInterpreter(ts);
-        LIFECYCLE_END();
-        rec->owner_ts = NULL;
+        finalize_owned(rec);
         drop_main_thread_state(rec);
         finish(rec, XI_ST_FAILED);
         xi_interp_decref(rec);
@@ -1482,12 +1484,22 @@ wait_job(xi_interp *rec, xi_job *job)
 static void
 abandon_job(xi_interp *rec, xi_job *job)
 {
-    /* only the owner thread's call: other threads' calls into it are not ours */
-    (void)xi_interp_interrupt_thread(rec, rec->owner_ident);
     PyThreadState *saved = PyEval_SaveThread();
     xi_lock(&rec->mu);
+    int interrupted = 0;
     int64_t deadline = xi_now_ns() + 200 * 1000 * 1000;
     while (atomic_load(&job->state) < XI_JOB_DONE) {
+        if (!interrupted && atomic_load(&job->state) != XI_JOB_POSTED) {
+            /* Past POSTED, the job is on rec->active until it is done, so this
+             * reaches it. Only the owner thread's call: other threads' calls into
+             * the interpreter are not ours. */
+            xi_unlock(&rec->mu);
+            (void)xi_interp_interrupt_thread(rec, rec->owner_ident);
+            xi_lock(&rec->mu);
+            interrupted = 1;
+            deadline = xi_now_ns() + 200 * 1000 * 1000;
+            continue;
+        }
         int st = atomic_load(&job->state);
         if (st == XI_JOB_POSTED) {
             /* not started: take it back */

@@ -382,3 +382,58 @@ def test_many_interpreters_created_and_closed():
         with xi.Interpreter() as it:
             assert it.run(rf.add, 1, 1) == 2
     assert live_ids() == before
+
+
+# --- a new interpreter whose set-up fails ------------------------------------------------
+
+BROKEN_PACKAGE = '''
+import _thread, atexit, sys, time
+FAKE = __path__[0].rsplit("/", 1)[0]
+
+def hook():
+    # from the half-set-up interpreter, make and close one with the real library
+    sys.path.remove(FAKE)
+    for name in [n for n in sys.modules if n.startswith("extrainterpreters")]:
+        del sys.modules[name]
+    import extrainterpreters as real
+    interp = real.Interpreter().start()
+    print("HOOK", interp.call(sum, [1, 2]), flush=True)
+    interp.close()
+
+atexit.register(hook)
+_thread.start_new_thread(time.sleep, (0.3,))
+raise ImportError("broken on purpose")
+'''
+
+SETUP_FAILS = """
+import sys
+import extrainterpreters as xi
+sys.path.insert(0, sys.argv[1])
+for _ in range(3):
+    try:
+        xi.Interpreter().start()
+    except xi.InterpreterError as exc:
+        print("REFUSED", "broken on purpose" in str(exc), flush=True)
+sys.path.remove(sys.argv[1])
+interp = xi.Interpreter().start()
+print("AFTER", interp.call(sum, [3]), flush=True)
+interp.close()
+"""
+
+
+def test_a_failed_set_up_ends_the_interpreter_as_any_ending_does(run_py, tmp_path):
+    # the package fails to import in the new interpreter after starting a _thread thread
+    # and registering an atexit hook that makes another interpreter: the failed one
+    # waits for that thread and runs the hook (outside of the 3.12 lifecycle lock)
+    # before it is ended
+    from conftest import assert_clean_exit
+
+    fake = tmp_path / "extrainterpreters"
+    fake.mkdir()
+    (fake / "__init__.py").write_text(BROKEN_PACKAGE)
+    proc = run_py(SETUP_FAILS, timeout=120, args=[str(tmp_path)])
+    assert_clean_exit(proc)
+    lines = proc.stdout.splitlines()
+    assert lines.count("REFUSED True") == 3, proc.stdout + proc.stderr
+    assert lines.count("HOOK 3") == 3, proc.stdout + proc.stderr
+    assert "AFTER 3" in lines
