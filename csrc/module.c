@@ -661,11 +661,11 @@ done:
  * globals are this interpreter's __main__. The names the function brought that __main__
  * lacks are added to it; the names __main__ has already win. */
 static PyObject *
-rebind_to_main(PyObject *func, PyObject *globals)
+rebind_to_main(PyObject *func, PyObject *globals, int merge)
 {
     PyObject *old = PyFunction_GetGlobals(func), *key, *value;
     Py_ssize_t pos = 0;
-    while (PyDict_Next(old, &pos, &key, &value)) {
+    while (merge && PyDict_Next(old, &pos, &key, &value)) {
         if (PyDict_SetDefault(globals, key, value) == NULL) {
             return NULL;
         }
@@ -700,6 +700,39 @@ rebind_to_main(PyObject *func, PyObject *globals)
     return nf;
 }
 
+/* Whether a function is a copy sent by value (defined in a function of another module,
+ * so not importable by name) that uses no global and no closure variable: its globals
+ * hold only the names that cloudpickle gives every such copy. The standard library runs
+ * these "stateless" functions in the target's __main__; so does a call here. */
+static int
+is_stateless_copy(PyObject *func, PyObject *modname)
+{
+    if (PyFunction_GetClosure(func) != NULL) {
+        return 0;
+    }
+    static const char *const base[] = {"__builtins__", "__file__", "__name__", "__package__",
+                                       "__path__"};
+    PyObject *g = PyFunction_GetGlobals(func), *key, *value;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(g, &pos, &key, &value)) {
+        int known = 0;
+        for (size_t i = 0; PyUnicode_Check(key) && i < sizeof(base) / sizeof(base[0]); i++) {
+            known |= PyUnicode_CompareWithASCIIString(key, base[i]) == 0;
+        }
+        if (!known) {
+            return 0;
+        }
+    }
+    PyObject *mod = PyImport_GetModule(modname); /* new reference, or NULL */
+    if (mod == NULL) {
+        PyErr_Clear();
+        return 1;
+    }
+    int copy = !PyModule_Check(mod) || PyModule_GetDict(mod) != g;
+    Py_DECREF(mod);
+    return copy;
+}
+
 PyObject *
 xi_call_in_main(xi_state *st, PyObject *func, PyObject *args, PyObject *kwargs)
 {
@@ -711,11 +744,13 @@ xi_call_in_main(xi_state *st, PyObject *func, PyObject *args, PyObject *kwargs)
     Py_INCREF(func);
     if (PyFunction_Check(func) && PyFunction_GetGlobals(func) != globals) {
         PyObject *modname = PyFunction_GetModule(func); /* borrowed */
-        if (modname != NULL && PyUnicode_Check(modname) &&
-            PyUnicode_CompareWithASCIIString(modname, "__main__") == 0) {
-            Py_SETREF(func, rebind_to_main(func, globals));
-            if (func == NULL) {
-                return NULL;
+        if (modname != NULL && PyUnicode_Check(modname)) {
+            int from_main = PyUnicode_CompareWithASCIIString(modname, "__main__") == 0;
+            if (from_main || is_stateless_copy(func, modname)) {
+                Py_SETREF(func, rebind_to_main(func, globals, from_main));
+                if (func == NULL) {
+                    return NULL;
+                }
             }
         }
     }

@@ -321,6 +321,45 @@ def test_main_function_sees_the_target_main(run_py):
                      "EXEC": "3", "AGAIN": "target"}
 
 
+def test_a_stateless_local_function_runs_in_the_target_main(interp):
+    # as the standard library: a function that is not importable by name and uses no
+    # global and no closure variable runs with the target's __main__ as its globals
+    def set_global(name, value):
+        globals()[name] = value
+
+    def get_global(name):
+        return globals().get(name)
+
+    assert interp.call(get_global, "__name__") == "__main__"
+    assert interp.call(get_global, "spam") is None
+    interp.exec("spam = True")
+    assert interp.call(get_global, "spam") is True
+    interp.call(set_global, "spam", 42)
+    assert interp.run(get_global, "spam") == 42
+    interp.exec("assert spam == 42, repr(spam)")
+
+
+def test_a_local_function_using_its_module_keeps_its_module_globals(interp):
+    # one that uses a global of its module still runs with (a copy of) that module's
+    # globals, not the target's __main__
+    def uses_module_global():
+        return (pytest.__name__, globals()["__name__"])
+
+    assert interp.call(uses_module_global) == ("pytest", __name__)
+
+
+@stdlib_only
+def test_stateless_local_function_globals_match_the_stdlib(interp, std_interp):
+    def get_global(name):
+        return globals().get(name)
+
+    for it in (interp, std_interp):
+        it.exec("marker = 7")
+    assert interp.call(get_global, "marker") == std_interp.call(get_global, "marker") == 7
+    assert (interp.call(get_global, "__name__")
+            == std_interp.call(get_global, "__name__") == "__main__")
+
+
 # --- queues -----------------------------------------------------------------------------------------
 
 def test_queue_by_id():
