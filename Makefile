@@ -92,7 +92,7 @@ venv build: $(foreach v,$(VERSIONS),.venv-$v/.deps)  ## venv per Python + build 
 # allocator (each subinterpreter has its own) fails loudly there. Not on 3.12, whose
 # own races between subinterpreters running in parallel (in the interpreter itself,
 # not in this library) make that allocator abort now and then.
-test: $(foreach v,$(VERSIONS),.venv-$v/.deps)  ## strict build + pytest on every Python, then test-asan and test-debug
+test: $(foreach v,$(VERSIONS),.venv-$v/.deps)  ## strict build + pytest + stubtest on every Python, then test-asan and test-debug
 	@summary=(); failed=0
 	for v in $(VERSIONS); do
 		echo "== Python $$v: build (XI_WERROR=1) and pytest"
@@ -108,6 +108,8 @@ test: $(foreach v,$(VERSIONS),.venv-$v/.deps)  ## strict build + pytest on every
 			124) summary+=("FAIL  Python $$v: timed out after $(TEST_TIMEOUT); $$n"); failed=1 ;;
 			*) summary+=("FAIL  Python $$v: pytest exit status $$rc; $$n"); failed=1 ;;
 		esac
+		if $(MAKE) --no-print-directory typecheck-$$v; then summary+=("PASS  Python $$v: stubtest")
+		else summary+=("FAIL  Python $$v: stubtest (see above)"); failed=1; fi
 		if [[ $$v != 3.12 && $$v != 3.13 ]]; then
 			echo "== Python $$v: CPython's own concurrent.interpreters tests, with this library in its place"
 			rc=0; $(MAKE) --no-print-directory stdlib-suite-$$v || rc=$$?
@@ -158,6 +160,19 @@ test-asan: $(ASAN_VENV)/.deps  ## pytest with ASan+UBSan (newest Python)
 	if ((status == 124)); then echo "test-asan: pytest timed out after $(TEST_TIMEOUT)" >&2; exit 1; fi
 	if ((status)); then echo "test-asan: pytest exit status $$status" >&2; exit 1; fi
 	echo "test-asan: no sanitizer report"
+
+# mypy's stubtest: the type stubs (src/extrainterpreters/*.pyi) against the package
+# installed in .venv-3.X, C core included (its text signatures). It runs in the venv's
+# folder, so that it imports the installed package and leaves its cache there.
+typecheck: $(foreach v,$(VERSIONS),.venv-$v/.deps)  ## build, then stubtest on every Python
+	for v in $(VERSIONS); do
+		$(call install,.venv-$$v)
+		$(MAKE) --no-print-directory typecheck-$$v
+	done
+
+typecheck-%: .venv-%/.deps  ## stubtest on the package already installed in .venv-3.X
+	@echo "== Python $*: stubtest"
+	cd .venv-$* && bin/python -m mypy.stubtest --mypy-config-file $(CURDIR)/pyproject.toml extrainterpreters
 
 # CPython's own tests of concurrent.interpreters and InterpreterPoolExecutor (3.14+),
 # with this library in place of the standard modules (tests/stdlib_suite). Its Lib/test
@@ -213,4 +228,4 @@ clean:  ## remove venvs and build products
 	rm -rf .venv-3.* .venv-asan-3.* .venv-debug-3.* build src/*.egg-info .pytest_cache .hypothesis
 	find . -path ./.git -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
-.PHONY: help venv build test test-asan test-debug demo bench clean
+.PHONY: help venv build test typecheck test-asan test-debug demo bench clean

@@ -192,7 +192,7 @@ buffer_hash(PyObject *op)
 }
 
 static PyMethodDef buffer_methods[] = {
-    {"__reduce__", buffer_reduce, METH_NOARGS, NULL},
+    {"__reduce__", buffer_reduce, METH_NOARGS, "__reduce__($self, /)\n--\n\n"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -221,6 +221,7 @@ static PyType_Slot buffer_slots[] = {
     {Py_tp_richcompare, buffer_richcompare},
     {Py_tp_hash, buffer_hash},
     {Py_tp_doc,
+     "SharedBuffer(size)\n--\n\n"
      "SharedBuffer(size | bytes-like)\n\n"
      "Zero-filled (or initialised) memory shared by every interpreter it is passed to:\n"
      "memoryview(buf) reads and writes it in place, without copying."},

@@ -262,15 +262,15 @@ handle_repr(PyObject *self)
 
 static PyMethodDef handle_methods[] = {
     {"call", (PyCFunction)(void (*)(void))handle_call, METH_FASTCALL | METH_KEYWORDS,
-     "call(func, /, *args, **kwargs): run func there and return its result"},
-    {"exec", handle_exec, METH_O, "exec(code): run source code in its __main__"},
+     "call($self, func, /, *args, **kwargs)\n--\n\nrun func there and return its result"},
+    {"exec", handle_exec, METH_O, "exec($self, code, /)\n--\n\nrun source code in its __main__"},
     {"prepare_main", handle_prepare_main, METH_O,
-     "prepare_main(ns): bind the dict's items as names in its __main__"},
+     "prepare_main($self, ns, /)\n--\n\nbind the dict's items as names in its __main__"},
     {"interrupt", (PyCFunction)(void (*)(void))handle_interrupt, METH_FASTCALL,
-     "interrupt(thread=None): raise KeyboardInterrupt in every call running there, or in\n"
+     "interrupt($self, thread=None, /)\n--\n\nraise KeyboardInterrupt in every call running there, or in\n"
      "those that the thread with that ident runs there"},
-    {"is_running", handle_is_running, METH_NOARGS, "whether any call is running there"},
-    {"close", handle_close, METH_NOARGS, "end the interpreter (owning handles only)"},
+    {"is_running", handle_is_running, METH_NOARGS, "is_running($self, /)\n--\n\nwhether any call is running there"},
+    {"close", handle_close, METH_NOARGS, "close($self, /)\n--\n\nend the interpreter (owning handles only)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -318,41 +318,41 @@ mod_getattr(PyObject *module, PyObject *name)
 
 static PyMethodDef module_methods[] = {
     {"_encode", mod_encode, METH_O,
-     "_encode(obj) -> (stream bytes, pieces, out-of-band segments, bytes held in place): "
+     "_encode(obj, /)\n--\n\n-> (stream bytes, pieces, out-of-band segments, bytes held in place): "
      "how obj is encoded (for tests and benchmarks)"},
-    {"__getattr__", mod_getattr, METH_O, "ExecutionFailed, made on first use"},
+    {"__getattr__", mod_getattr, METH_O, "__getattr__(name, /)\n--\n\nExecutionFailed, made on first use"},
     {"_rebuild", mod_rebuild, METH_VARARGS,
-     "_rebuild(kind, id): this interpreter's object for a shared object"},
+     "_rebuild(kind, id, /)\n--\n\nthis interpreter's object for a shared object"},
     {"_describe_exception", mod_describe_exception, METH_O,
-     "_describe_exception(exc): a picklable description of exc, for _raise_described()"},
+     "_describe_exception(exc, /)\n--\n\na picklable description of exc, for _raise_described()"},
     {"_raise_described", mod_raise_described, METH_O,
-     "_raise_described(desc): raise the exception described, as a call would"},
+     "_raise_described(desc, /)\n--\n\nraise the exception described, as a call would"},
     {"_queue_errors", mod_queue_errors, METH_NOARGS,
-     "(QueueEmpty, QueueFull, QueueShutDown), made on first use"},
-    {"_queue_ids", mod_queue_ids, METH_NOARGS, "ids of the live queues of the process"},
+     "_queue_errors()\n--\n\n(QueueEmpty, QueueFull, QueueShutDown), made on first use"},
+    {"_queue_ids", mod_queue_ids, METH_NOARGS, "_queue_ids()\n--\n\nids of the live queues of the process"},
     {"_live_objects", mod_live_objects, METH_NOARGS,
-     "how many shared objects are alive in the process (for tests)"},
+     "_live_objects()\n--\n\nhow many shared objects are alive in the process (for tests)"},
     {"_decode_wire", mod_decode_wire, METH_VARARGS,
-     "_decode_wire(data, marshal, exception, fdata=None, fname=False): decode raw packet "
+     "_decode_wire(data, marshal, exception, fdata=None, fname=False, /)\n--\n\ndecode raw packet "
      "streams (for tests)"},
     {"shared_objects", mod_shared_objects, METH_NOARGS,
-     "shared_objects() -> [(kind, id, references)]: every shared object alive in the "
+     "shared_objects()\n--\n\n-> [(kind, id, references)]: every shared object alive in the "
      "process, by id. References count wrappers in every interpreter and items or "
      "calls in flight that hold the object."},
     {"_loans", mod_loans, METH_NOARGS,
-     "(out, returned, bytes): Queue items this interpreter lent (for tests)"},
+     "_loans()\n--\n\n(out, returned, bytes): Queue items this interpreter lent (for tests)"},
     {"create", mod_create, METH_O,
-     "create(sys_path) -> Handle: a new interpreter (own GIL) with that sys.path"},
-    {"handle", mod_handle, METH_O, "handle(id) -> Handle: a non-owning handle"},
-    {"list_all", mod_list_all, METH_NOARGS, "ids of the live interpreters made here"},
-    {"current_id", mod_current_id, METH_NOARGS, "id of the current interpreter"},
-    {"main_id", mod_main_id, METH_NOARGS, "id of the main interpreter"},
+     "create(sys_path, /)\n--\n\n-> Handle: a new interpreter (own GIL) with that sys.path"},
+    {"handle", mod_handle, METH_O, "handle(id, /)\n--\n\n-> Handle: a non-owning handle"},
+    {"list_all", mod_list_all, METH_NOARGS, "list_all()\n--\n\nids of the live interpreters made here"},
+    {"current_id", mod_current_id, METH_NOARGS, "current_id()\n--\n\nid of the current interpreter"},
+    {"main_id", mod_main_id, METH_NOARGS, "main_id()\n--\n\nid of the main interpreter"},
     {"close_all", mod_close_all, METH_VARARGS,
-     "close_all(daemons=()): close every interpreter once its calls return (calls run "
+     "close_all(daemons=(), /)\n--\n\nclose every interpreter once its calls return (calls run "
      "by the threads whose idents are given are interrupted instead); no new ones "
      "afterwards"},
     {"_extension_kind", xi_mod_extension_kind, METH_O,
-     "_extension_kind(module) -> (init, multiple_interpreters, gil): what a module's "
+     "_extension_kind(module, /)\n--\n\n-> (init, multiple_interpreters, gil): what a module's "
      "definition declares about subinterpreters"},
     {NULL, NULL, 0, NULL},
 };
@@ -587,7 +587,7 @@ mod_call_pending(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 
 static PyMethodDef call_pending_def = {
     "_call_pending", mod_call_pending, METH_NOARGS,
-    "_call_pending(): the call being made into this interpreter (the core's own use)"};
+    "_call_pending()\n--\n\nthe call being made into this interpreter (the core's own use)"};
 
 static int
 init_exceptions(PyObject *module, xi_state *st)

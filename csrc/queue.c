@@ -786,26 +786,26 @@ queue_hash(PyObject *self)
 
 static PyMethodDef queue_methods[] = {
     {"put", (PyCFunction)(void (*)(void))queue_put, METH_VARARGS | METH_KEYWORDS,
-     "put(item, block=True, timeout=None)"},
-    {"put_nowait", queue_put_nowait, METH_O, "put(item, block=False)"},
+     "put($self, /, item, block=True, timeout=None)\n--\n\nput item at the tail; QueueFull when the timeout expires"},
+    {"put_nowait", queue_put_nowait, METH_O, "put_nowait($self, item, /)\n--\n\nput(item, block=False)"},
     {"get", (PyCFunction)(void (*)(void))queue_get, METH_VARARGS | METH_KEYWORDS,
-     "get(block=True, timeout=None) -> item"},
-    {"get_nowait", queue_get_nowait, METH_NOARGS, "get(block=False)"},
-    {"task_done", queue_task_done, METH_NOARGS, "a got item is processed"},
-    {"join", queue_join, METH_NOARGS, "wait until every item put is processed"},
+     "get($self, /, block=True, timeout=None)\n--\n\n-> item at the head; QueueEmpty when the timeout expires"},
+    {"get_nowait", queue_get_nowait, METH_NOARGS, "get_nowait($self, /)\n--\n\nget(block=False)"},
+    {"task_done", queue_task_done, METH_NOARGS, "task_done($self, /)\n--\n\na got item is processed"},
+    {"join", queue_join, METH_NOARGS, "join($self, /)\n--\n\nwait until every item put is processed"},
     {"shutdown", (PyCFunction)(void (*)(void))queue_shutdown, METH_VARARGS | METH_KEYWORDS,
-     "shutdown(immediate=False): put() raises QueueShutDown from now on; get() too once "
+     "shutdown($self, /, immediate=False)\n--\n\nput() raises QueueShutDown from now on; get() too once "
      "the queue is empty (at once with immediate=True, which drops the items)"},
-    {"qsize", queue_qsize, METH_NOARGS, "number of items"},
-    {"empty", queue_empty, METH_NOARGS, "whether there is no item"},
-    {"full", queue_full, METH_NOARGS, "whether there are maxsize items"},
+    {"qsize", queue_qsize, METH_NOARGS, "qsize($self, /)\n--\n\nnumber of items"},
+    {"empty", queue_empty, METH_NOARGS, "empty($self, /)\n--\n\nwhether there is no item"},
+    {"full", queue_full, METH_NOARGS, "full($self, /)\n--\n\nwhether there are maxsize items"},
     {"get_async", (PyCFunction)(void (*)(void))queue_get_async, METH_VARARGS | METH_KEYWORDS,
-     "get_async(timeout=None): awaitable get() that does not occupy a thread"},
+     "get_async($self, /, timeout=None)\n--\n\nawaitable get() that does not occupy a thread"},
     {"put_async", (PyCFunction)(void (*)(void))queue_put_async, METH_VARARGS | METH_KEYWORDS,
-     "put_async(item, timeout=None): awaitable put() that does not occupy a thread"},
-    {"_add_waiter", queue_add_waiter, METH_VARARGS, "_add_waiter(fd, putter)"},
-    {"_remove_waiter", queue_remove_waiter, METH_VARARGS, "_remove_waiter(fd, putter)"},
-    {"__reduce__", queue_reduce, METH_NOARGS, NULL},
+     "put_async($self, /, item, timeout=None)\n--\n\nawaitable put() that does not occupy a thread"},
+    {"_add_waiter", queue_add_waiter, METH_VARARGS, "_add_waiter($self, fd, putter, /)\n--\n\n"},
+    {"_remove_waiter", queue_remove_waiter, METH_VARARGS, "_remove_waiter($self, fd, putter, /)\n--\n\n"},
+    {"__reduce__", queue_reduce, METH_NOARGS, "__reduce__($self, /)\n--\n\n"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -831,7 +831,7 @@ static PyType_Slot queue_slots[] = {
     {Py_tp_richcompare, queue_richcompare},
     {Py_tp_hash, queue_hash},
     {Py_tp_doc,
-     "Queue(maxsize=0)\n\n"
+     "Queue(maxsize=0)\n--\n\n"
      "A FIFO queue that every interpreter it is passed to shares, with queue.Queue's "
      "API."},
     {0, NULL},

@@ -157,9 +157,9 @@ reader_dealloc(PyObject *op)
 }
 
 static PyMethodDef reader_methods[] = {
-    {"read", reader_read, METH_O, NULL},
-    {"readinto", reader_readinto, METH_O, NULL},
-    {"readline", reader_readline, METH_NOARGS, NULL},
+    {"read", reader_read, METH_O, "read($self, n, /)\n--\n\n"},
+    {"readinto", reader_readinto, METH_O, "readinto($self, buffer, /)\n--\n\n"},
+    {"readline", reader_readline, METH_NOARGS, "readline($self, /)\n--\n\n"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -322,7 +322,7 @@ writer_dealloc(PyObject *op)
 }
 
 static PyMethodDef writer_methods[] = {
-    {"write", writer_write, METH_O, NULL},
+    {"write", writer_write, METH_O, "write($self, data, /)\n--\n\n"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -472,7 +472,7 @@ pickler_reducer_override(PyObject *self, PyObject *obj)
 }
 
 static PyMethodDef pickler_methods[] = {
-    {"reducer_override", pickler_reducer_override, METH_O, NULL},
+    {"reducer_override", pickler_reducer_override, METH_O, "reducer_override($self, obj, /)\n--\n\n"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -681,7 +681,7 @@ buffer_value(PyObject *Py_UNUSED(module), PyObject *x)
 }
 
 static PyMethodDef buffer_value_def = {
-    "_buffer_value", buffer_value, METH_O, "_buffer_value(x) -> x"};
+    "_buffer_value", buffer_value, METH_O, "_buffer_value(x, /)\n--\n\n-> x"};
 
 int
 xi_stream_init(PyObject *module, xi_state *st)

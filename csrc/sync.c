@@ -1371,12 +1371,12 @@ event_wait_async(PyObject *self, PyObject *args, PyObject *kwargs)
 }
 
 #define ASYNC_WAITER_METHODS                                                            \
-    {"_add_waiter", basic_add_waiter, METH_O, NULL},                                    \
-    {"_remove_waiter", basic_remove_waiter, METH_O, NULL}
+    {"_add_waiter", basic_add_waiter, METH_O, "_add_waiter($self, fd, /)\n--\n\n"},                                    \
+    {"_remove_waiter", basic_remove_waiter, METH_O, "_remove_waiter($self, fd, /)\n--\n\n"}
 
 /* ------------------------------------------------------------ types */
 
-#define COMMON_METHODS {"__reduce__", sync_reduce, METH_NOARGS, NULL}
+#define COMMON_METHODS {"__reduce__", sync_reduce, METH_NOARGS, "__reduce__($self, /)\n--\n\n"}
 #define KW (METH_VARARGS | METH_KEYWORDS)
 #define F(fn) ((PyCFunction)(void (*)(void))(fn))
 
@@ -1391,71 +1391,71 @@ static PyMemberDef common_members[] = {
 };
 
 static PyMethodDef lock_methods[] = {
-    {"acquire_async", F(lock_acquire_async), KW, "acquire_async(timeout=None) -> bool: awaitable acquire()"},
+    {"acquire_async", F(lock_acquire_async), KW, "acquire_async($self, /, timeout=None)\n--\n\nawaitable acquire() -> bool; False on timeout"},
     ASYNC_WAITER_METHODS,
-    {"acquire", F(mutex_acquire), KW, "acquire(blocking=True, timeout=-1) -> bool"},
-    {"release", mutex_release, METH_NOARGS, "release the lock (any thread may)"},
-    {"locked", lock_locked, METH_NOARGS, "whether the lock is held"},
-    {"__enter__", mutex_enter, METH_NOARGS, NULL},
-    {"__exit__", mutex_exit, METH_VARARGS, NULL},
+    {"acquire", F(mutex_acquire), KW, "acquire($self, /, blocking=True, timeout=-1)\n--\n\n-> bool"},
+    {"release", mutex_release, METH_NOARGS, "release($self, /)\n--\n\nrelease the lock (any thread may)"},
+    {"locked", lock_locked, METH_NOARGS, "locked($self, /)\n--\n\nwhether the lock is held"},
+    {"__enter__", mutex_enter, METH_NOARGS, "__enter__($self, /)\n--\n\n"},
+    {"__exit__", mutex_exit, METH_VARARGS, "__exit__($self, /, *exc_info)\n--\n\n"},
     COMMON_METHODS,
     {NULL, NULL, 0, NULL},
 };
 
 static PyMethodDef rlock_methods[] = {
-    {"acquire_async", F(lock_acquire_async), KW, "acquire_async(timeout=None) -> bool: awaitable acquire()"},
+    {"acquire_async", F(lock_acquire_async), KW, "acquire_async($self, /, timeout=None)\n--\n\nawaitable acquire() -> bool; False on timeout"},
     ASYNC_WAITER_METHODS,
-    {"acquire", F(mutex_acquire), KW, "acquire(blocking=True, timeout=-1) -> bool"},
-    {"release", mutex_release, METH_NOARGS, "release one level (the owner only)"},
-    {"locked", lock_locked, METH_NOARGS, "whether the lock is held"},
+    {"acquire", F(mutex_acquire), KW, "acquire($self, /, blocking=True, timeout=-1)\n--\n\n-> bool"},
+    {"release", mutex_release, METH_NOARGS, "release($self, /)\n--\n\nrelease one level (the owner only)"},
+    {"locked", lock_locked, METH_NOARGS, "locked($self, /)\n--\n\nwhether the lock is held"},
     {"_is_owned", rlock_is_owned_meth, METH_NOARGS,
-     "whether this (interpreter, thread) owns it"},
-    {"__enter__", mutex_enter, METH_NOARGS, NULL},
-    {"__exit__", mutex_exit, METH_VARARGS, NULL},
+     "_is_owned($self, /)\n--\n\nwhether this (interpreter, thread) owns it"},
+    {"__enter__", mutex_enter, METH_NOARGS, "__enter__($self, /)\n--\n\n"},
+    {"__exit__", mutex_exit, METH_VARARGS, "__exit__($self, /, *exc_info)\n--\n\n"},
     COMMON_METHODS,
     {NULL, NULL, 0, NULL},
 };
 
 static PyMethodDef semaphore_methods[] = {
-    {"acquire_async", F(lock_acquire_async), KW, "acquire_async(timeout=None) -> bool: awaitable acquire()"},
+    {"acquire_async", F(lock_acquire_async), KW, "acquire_async($self, /, timeout=None)\n--\n\nawaitable acquire() -> bool; False on timeout"},
     ASYNC_WAITER_METHODS,
-    {"acquire", F(semaphore_acquire), KW, "acquire(blocking=True, timeout=None) -> bool"},
-    {"release", F(semaphore_release), KW, "release(n=1)"},
-    {"__enter__", semaphore_enter, METH_NOARGS, NULL},
-    {"__exit__", semaphore_exit, METH_VARARGS, NULL},
+    {"acquire", F(semaphore_acquire), KW, "acquire($self, /, blocking=True, timeout=None)\n--\n\n-> bool"},
+    {"release", F(semaphore_release), KW, "release($self, /, n=1)\n--\n\nrelease n times"},
+    {"__enter__", semaphore_enter, METH_NOARGS, "__enter__($self, /)\n--\n\n"},
+    {"__exit__", semaphore_exit, METH_VARARGS, "__exit__($self, /, *exc_info)\n--\n\n"},
     COMMON_METHODS,
     {NULL, NULL, 0, NULL},
 };
 
 static PyMethodDef event_methods[] = {
-    {"wait_async", F(event_wait_async), KW, "wait_async(timeout=None) -> bool: awaitable wait()"},
+    {"wait_async", F(event_wait_async), KW, "wait_async($self, /, timeout=None)\n--\n\nawaitable wait() -> bool"},
     ASYNC_WAITER_METHODS,
-    {"set", event_set, METH_NOARGS, "set the flag and wake every waiter"},
-    {"clear", event_clear, METH_NOARGS, "clear the flag"},
-    {"is_set", event_is_set, METH_NOARGS, "whether the flag is set"},
-    {"wait", F(event_wait), KW, "wait(timeout=None) -> bool"},
+    {"set", event_set, METH_NOARGS, "set($self, /)\n--\n\nset the flag and wake every waiter"},
+    {"clear", event_clear, METH_NOARGS, "clear($self, /)\n--\n\nclear the flag"},
+    {"is_set", event_is_set, METH_NOARGS, "is_set($self, /)\n--\n\nwhether the flag is set"},
+    {"wait", F(event_wait), KW, "wait($self, /, timeout=None)\n--\n\n-> bool"},
     COMMON_METHODS,
     {NULL, NULL, 0, NULL},
 };
 
 static PyMethodDef condition_methods[] = {
-    {"acquire", F(mutex_acquire), KW, "acquire the underlying lock"},
-    {"release", mutex_release, METH_NOARGS, "release the underlying lock"},
-    {"wait", F(condition_wait), KW, "wait(timeout=None) -> bool"},
-    {"wait_for", F(condition_wait_for), KW, "wait_for(predicate, timeout=None)"},
-    {"notify", F(condition_notify), KW, "notify(n=1)"},
-    {"notify_all", condition_notify_all, METH_NOARGS, "wake every waiter"},
-    {"__enter__", mutex_enter, METH_NOARGS, NULL},
-    {"__exit__", mutex_exit, METH_VARARGS, NULL},
+    {"acquire", F(mutex_acquire), KW, "acquire($self, /, blocking=True, timeout=-1)\n--\n\nacquire the underlying lock"},
+    {"release", mutex_release, METH_NOARGS, "release($self, /)\n--\n\nrelease the underlying lock"},
+    {"wait", F(condition_wait), KW, "wait($self, /, timeout=None)\n--\n\n-> bool"},
+    {"wait_for", F(condition_wait_for), KW, "wait_for($self, /, predicate, timeout=None)\n--\n\nwait until predicate() is true; returns its last value"},
+    {"notify", F(condition_notify), KW, "notify($self, /, n=1)\n--\n\nwake up to n waiters"},
+    {"notify_all", condition_notify_all, METH_NOARGS, "notify_all($self, /)\n--\n\nwake every waiter"},
+    {"__enter__", mutex_enter, METH_NOARGS, "__enter__($self, /)\n--\n\n"},
+    {"__exit__", mutex_exit, METH_VARARGS, "__exit__($self, /, *exc_info)\n--\n\n"},
     COMMON_METHODS,
     {NULL, NULL, 0, NULL},
 };
 
 static PyMethodDef barrier_methods[] = {
-    {"wait", F(barrier_wait), KW, "wait(timeout=None) -> index"},
-    {"reset", barrier_reset, METH_NOARGS, "back to the empty state; waiters get "
+    {"wait", F(barrier_wait), KW, "wait($self, /, timeout=None)\n--\n\n-> index"},
+    {"reset", barrier_reset, METH_NOARGS, "reset($self, /)\n--\n\nback to the empty state; waiters get "
                                           "BrokenBarrierError"},
-    {"abort", barrier_abort, METH_NOARGS, "break the barrier"},
+    {"abort", barrier_abort, METH_NOARGS, "abort($self, /)\n--\n\nbreak the barrier"},
     COMMON_METHODS,
     {NULL, NULL, 0, NULL},
 };
@@ -1479,27 +1479,27 @@ static PyGetSetDef barrier_getset[] = {
 
 static PyType_Slot lock_slots[] = TYPE_SLOTS(
     lock_new, lock_methods, common_getset,
-    "Lock()\n\nthreading.Lock, shared by every interpreter it is passed to.");
+    "Lock()\n--\n\nthreading.Lock, shared by every interpreter it is passed to.");
 static PyType_Slot rlock_slots[] = TYPE_SLOTS(
     rlock_new, rlock_methods, common_getset,
-    "RLock()\n\nthreading.RLock across interpreters; the owner is an (interpreter, "
+    "RLock()\n--\n\nthreading.RLock across interpreters; the owner is an (interpreter, "
     "thread) pair.");
 static PyType_Slot semaphore_slots[] = TYPE_SLOTS(
     semaphore_new, semaphore_methods, common_getset,
-    "Semaphore(value=1)\n\nthreading.Semaphore across interpreters.");
+    "Semaphore(value=1)\n--\n\nthreading.Semaphore across interpreters.");
 static PyType_Slot bounded_semaphore_slots[] = TYPE_SLOTS(
     bounded_semaphore_new, semaphore_methods, common_getset,
-    "BoundedSemaphore(value=1)\n\nthreading.BoundedSemaphore across interpreters.");
+    "BoundedSemaphore(value=1)\n--\n\nthreading.BoundedSemaphore across interpreters.");
 static PyType_Slot event_slots[] = TYPE_SLOTS(
     event_new, event_methods, common_getset,
-    "Event()\n\nthreading.Event across interpreters.");
+    "Event()\n--\n\nthreading.Event across interpreters.");
 static PyType_Slot condition_slots[] = TYPE_SLOTS(
     condition_new, condition_methods, common_getset,
-    "Condition(lock=None)\n\nthreading.Condition across interpreters; lock is an "
+    "Condition(lock=None)\n--\n\nthreading.Condition across interpreters; lock is an "
     "extrainterpreters Lock or RLock (a new RLock by default).");
 static PyType_Slot barrier_slots[] = TYPE_SLOTS(
     barrier_new, barrier_methods, barrier_getset,
-    "Barrier(parties, action=None, timeout=None)\n\nthreading.Barrier across "
+    "Barrier(parties, action=None, timeout=None)\n--\n\nthreading.Barrier across "
     "interpreters; the action runs in the interpreter of the thread that completes "
     "the barrier.");
 

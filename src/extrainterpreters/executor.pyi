@@ -1,0 +1,38 @@
+import concurrent.futures as _cf
+from collections.abc import Callable, Iterable, Iterator
+from types import TracebackType
+from typing import Any, Literal, ParamSpec, TypeVar
+
+__all__ = ["BrokenInterpreterPool", "InterpreterPoolExecutor"]
+
+_T = TypeVar("_T")
+_P = ParamSpec("_P")
+
+class BrokenInterpreterPool(_cf.BrokenExecutor): ...
+
+class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        thread_name_prefix: str = "",
+        initializer: Callable[..., object] | None = None,
+        initargs: tuple[Any, ...] = (),
+    ) -> None: ...
+    def submit(
+        self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs
+    ) -> _cf.Future[_T]: ...
+    def map(
+        self,
+        fn: Callable[..., _T],
+        *iterables: Iterable[Any],
+        timeout: float | None = None,
+        chunksize: int = 1,
+        buffersize: int | None = None,
+    ) -> Iterator[_T]: ...
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> Literal[False]: ...
