@@ -505,7 +505,9 @@ set_not_shareable(xi_state *st, PyObject *culprit)
     }
     else {
         Py_XDECREF(better);
-        if (PyErr_ExceptionMatches(PyExc_MemoryError)) {
+        if (PyErr_Occurred() && (PyErr_ExceptionMatches(PyExc_MemoryError) ||
+                                 !PyErr_ExceptionMatches(PyExc_Exception))) {
+            /* out of memory, or interrupted (KeyboardInterrupt): that is raised */
             Py_DECREF(msg);
             Py_XDECREF(cause);
             return -1;

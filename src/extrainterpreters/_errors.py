@@ -165,10 +165,17 @@ def not_shareable_message(culprit, message, cause):
     if refused is not None:
         # pickling it imported a module that this interpreter cannot load
         return f"{_type_name(culprit)} object cannot be shared with another interpreter: {refused}"
-    try:
-        path = _locate(culprit, [_MAX_TRIES])
-    except Exception:  # noqa: BLE001 - a search that fails leaves the message as it is
-        path = []
+    import pickle
+
+    path = []
+    # searched only when something could not be pickled (not, say, a BufferError of a
+    # buffer resized meanwhile): the search pickles the parts again, running their
+    # reduce methods
+    if isinstance(cause, (TypeError, AttributeError, pickle.PicklingError)):
+        try:
+            path = _locate(culprit, [_MAX_TRIES])
+        except Exception:  # noqa: BLE001 - a search that fails leaves the message as it is
+            path = []
     described = _describe(culprit)
     if not path:
         if described is None:
