@@ -559,20 +559,66 @@ do_get(PyObject *self, PyObject *block, PyObject *timeout)
     return value;
 }
 
+/* unbounditems, as concurrent.interpreters takes it (None, UNBOUND, UNBOUND_ERROR or
+ * UNBOUND_REMOVE): checked, and nothing else. An item is a copy owned by the queue,
+ * independent of the interpreter that put it, so it never becomes unbound when that
+ * interpreter is destroyed. 0, or -1 with NotImplementedError (as the standard
+ * library) for any other value. */
+static int
+check_unbounditems(PyObject *unbounditems)
+{
+    if (unbounditems == NULL || unbounditems == Py_None) {
+        return 0;
+    }
+    PyObject *pkg = PyImport_ImportModule("extrainterpreters");
+    PyObject *ok = pkg ? PyObject_CallMethod(pkg, "_is_unbound_op", "O", unbounditems) : NULL;
+    Py_XDECREF(pkg);
+    if (ok == NULL) {
+        return -1;
+    }
+    int truth = PyObject_IsTrue(ok);
+    Py_DECREF(ok);
+    if (truth < 0) {
+        return -1;
+    }
+    if (!truth) {
+        PyErr_Format(PyExc_NotImplementedError, "unsupported unbound replacement op %R",
+                     unbounditems);
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *
 queue_put(PyObject *self, PyObject *args, PyObject *kwargs)
 {
-    PyObject *obj, *block = NULL, *timeout = Py_None;
-    static char *kwlist[] = {"item", "block", "timeout", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OO:put", kwlist, &obj, &block, &timeout)) {
+    PyObject *obj, *block = NULL, *timeout = Py_None, *unbounditems = NULL;
+    static char *kwlist[] = {"item", "block", "timeout", "unbounditems", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OO$O:put", kwlist, &obj, &block,
+                                     &timeout, &unbounditems)) {
+        return NULL;
+    }
+    if (check_unbounditems(unbounditems) < 0) {
         return NULL;
     }
     return do_put(self, obj, block, timeout);
 }
 
 static PyObject *
-queue_put_nowait(PyObject *self, PyObject *obj)
+queue_put_nowait(PyObject *self, PyObject *args, PyObject *kwargs)
 {
+    PyObject *obj, *unbounditems = NULL;
+    static char *kwlist[] = {"item", "unbounditems", NULL};
+    if (kwargs == NULL && PyTuple_GET_SIZE(args) == 1) {
+        obj = PyTuple_GET_ITEM(args, 0);
+    }
+    else if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$O:put_nowait", kwlist, &obj,
+                                          &unbounditems)) {
+        return NULL;
+    }
+    if (check_unbounditems(unbounditems) < 0) {
+        return NULL;
+    }
     return do_put(self, obj, Py_False, Py_None);
 }
 
@@ -786,8 +832,13 @@ queue_hash(PyObject *self)
 
 static PyMethodDef queue_methods[] = {
     {"put", (PyCFunction)(void (*)(void))queue_put, METH_VARARGS | METH_KEYWORDS,
-     "put($self, /, item, block=True, timeout=None)\n--\n\nput item at the tail; QueueFull when the timeout expires"},
-    {"put_nowait", queue_put_nowait, METH_O, "put_nowait($self, item, /)\n--\n\nput(item, block=False)"},
+     "put($self, /, item, block=True, timeout=None, *, unbounditems=None)\n--\n\n"
+     "put item at the tail; QueueFull when the timeout expires. unbounditems is accepted "
+     "as in concurrent.interpreters (UNBOUND, UNBOUND_ERROR, UNBOUND_REMOVE) and changes "
+     "nothing: an item is a copy that outlives the interpreter that put it."},
+    {"put_nowait", (PyCFunction)(void (*)(void))queue_put_nowait,
+     METH_VARARGS | METH_KEYWORDS,
+     "put_nowait($self, /, item, *, unbounditems=None)\n--\n\nput(item, block=False)"},
     {"get", (PyCFunction)(void (*)(void))queue_get, METH_VARARGS | METH_KEYWORDS,
      "get($self, /, block=True, timeout=None)\n--\n\n-> item at the head; QueueEmpty when the timeout expires"},
     {"get_nowait", queue_get_nowait, METH_NOARGS, "get_nowait($self, /)\n--\n\nget(block=False)"},

@@ -162,6 +162,31 @@ refers_to_main(PyObject *stream)
                   "__main__", 8) != NULL;
 }
 
+/* Whether, after the C pickler raised first_error, the error cloudpickle raised (the
+ * one set now) is the one to report: when the C pickler failed only to find an object
+ * by name (a lambda, a local or __main__ function: pickle.PicklingError, or
+ * AttributeError on 3.12), cloudpickle pickled it by value and names what inside it
+ * cannot be pickled. Not when cloudpickle itself is missing. */
+static int
+by_value_names_culprit(xi_state *st, PyObject *first_error)
+{
+    (void)st;
+    if (!PyErr_Occurred() || PyErr_ExceptionMatches(PyExc_ImportError) ||
+        !PyErr_ExceptionMatches(PyExc_Exception)) {
+        return 0;
+    }
+    if (PyObject_TypeCheck(first_error, (PyTypeObject *)PyExc_AttributeError)) {
+        return 1;
+    }
+    PyObject *current = PyErr_GetRaisedException();
+    PyObject *pickling_error = import_attr("pickle", "PicklingError");
+    int rc = pickling_error ? PyObject_IsInstance(first_error, pickling_error) : 0;
+    Py_XDECREF(pickling_error);
+    PyErr_Clear();
+    PyErr_SetRaisedException(current);
+    return rc == 1;
+}
+
 /* Pickles obj: the C pickler when it can name everything (and names nothing of
  * __main__, which differs in every interpreter), cloudpickle otherwise. Out-of-band
  * buffers are appended to `buffers` when it is not NULL. New reference to the stream,
@@ -201,7 +226,7 @@ pickle_value(xi_state *st, PyObject *obj, PyObject *buffers, int *by_value)
     if (cp != NULL) {
         stream = call_dumps(st, cp, obj, callback);
     }
-    if (stream == NULL && first_error != NULL) {
+    if (stream == NULL && first_error != NULL && !by_value_names_culprit(st, first_error)) {
         /* the C pickler's message is the clearer one */
         PyErr_Clear();
         PyErr_SetRaisedException(first_error);
@@ -238,7 +263,7 @@ pickle_pieces(xi_state *st, PyObject *obj, PyObject **chunks, PyObject **oob)
         first_error = PyErr_GetRaisedException();
     }
     int rc = get_cloudpickle(st) == NULL ? -1 : xi_stream_pickle_by_value(st, obj, chunks, oob);
-    if (rc < 0 && first_error != NULL) {
+    if (rc < 0 && first_error != NULL && !by_value_names_culprit(st, first_error)) {
         /* the C pickler's message is the clearer one */
         PyErr_Clear();
         PyErr_SetRaisedException(first_error);
@@ -468,6 +493,26 @@ set_not_shareable(xi_state *st, PyObject *culprit)
     if (msg == NULL) {
         Py_XDECREF(cause);
         return -1;
+    }
+    /* the unpicklable object inside culprit, named (Python code: error path only) */
+    PyObject *helpers = PyImport_ImportModule("extrainterpreters._errors");
+    PyObject *better = helpers ? PyObject_CallMethod(helpers, "not_shareable_message", "OOO",
+                                                     culprit, msg, cause ? cause : Py_None)
+                               : NULL;
+    Py_XDECREF(helpers);
+    if (better != NULL && PyUnicode_Check(better)) {
+        Py_SETREF(msg, better);
+    }
+    else {
+        Py_XDECREF(better);
+        if (PyErr_Occurred() && (PyErr_ExceptionMatches(PyExc_MemoryError) ||
+                                 !PyErr_ExceptionMatches(PyExc_Exception))) {
+            /* out of memory, or interrupted (KeyboardInterrupt): that is raised */
+            Py_DECREF(msg);
+            Py_XDECREF(cause);
+            return -1;
+        }
+        PyErr_Clear();
     }
     PyObject *exc = PyObject_CallOneArg(st->NotShareableError, msg);
     Py_DECREF(msg);
@@ -992,10 +1037,34 @@ xi_describe_exception(xi_state *st, PyObject *exc, int64_t interp_id)
         PyErr_Clear();
         formatted = PyUnicode_FromString("");
     }
+    PyObject *refused = NULL;
+    if (exc != NULL) {
+        /* an extension module refused this interpreter (maybe under a message of the
+         * package that imported it): said so, with what to do */
+        PyObject *helpers = PyImport_ImportModule("extrainterpreters._errors");
+        refused = helpers ? PyObject_CallMethod(helpers, "refused_message", "O", exc) : NULL;
+        Py_XDECREF(helpers);
+        if (refused == NULL || !PyUnicode_Check(refused)) {
+            PyErr_Clear();
+            Py_CLEAR(refused);
+        }
+        else if (msg != NULL && PyUnicode_Contains(msg, refused) != 1) {
+            PyErr_Clear();
+            Py_SETREF(msg, Py_NewRef(refused));
+        }
+    }
     if (exc != NULL) {
         PyObject *a = PyObject_GetAttrString(exc, "args");
         if (a == NULL) {
             PyErr_Clear();
+        }
+        if (refused != NULL && msg != NULL && PyUnicode_Compare(msg, refused) == 0 &&
+            PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_ImportError)) {
+            /* the ImportError raised again in the caller says it too */
+            Py_XSETREF(a, PyTuple_Pack(1, refused));
+            if (a == NULL) {
+                PyErr_Clear();
+            }
         }
         args = pickle_or_none(st, a ? a : Py_None);
         Py_XDECREF(a);
@@ -1019,6 +1088,7 @@ xi_describe_exception(xi_state *st, PyObject *exc, int64_t interp_id)
     Py_XDECREF(formatted);
     Py_XDECREF(args);
     Py_XDECREF(state);
+    Py_XDECREF(refused);
     return desc;
 }
 

@@ -82,9 +82,11 @@ def test_c_types_signatures():
     assert params(xi.Queue.put) == [("self", "POSITIONAL_ONLY", E),
                                     ("item", "POSITIONAL_OR_KEYWORD", E),
                                     ("block", "POSITIONAL_OR_KEYWORD", True),
-                                    ("timeout", "POSITIONAL_OR_KEYWORD", None)]
+                                    ("timeout", "POSITIONAL_OR_KEYWORD", None),
+                                    ("unbounditems", "KEYWORD_ONLY", None)]
     assert params(xi.Queue.put_nowait) == [("self", "POSITIONAL_ONLY", E),
-                                           ("item", "POSITIONAL_ONLY", E)]
+                                           ("item", "POSITIONAL_OR_KEYWORD", E),
+                                           ("unbounditems", "KEYWORD_ONLY", None)]
     assert str(inspect.signature(xi.Lock().acquire)) == "(blocking=True, timeout=-1)"
 
 
@@ -98,8 +100,10 @@ def test_c_types_cannot_be_subclassed():
 def test_signatures_match_what_the_c_code_parses():
     # every keyword the signatures name is accepted by that name
     q = xi.Queue(maxsize=2)
-    q.put(item=1, block=True, timeout=None)
+    q.put(item=1, block=True, timeout=None, unbounditems=None)
     assert q.get(block=False, timeout=None) == 1
+    q.put_nowait(item=2, unbounditems=None)
+    assert q.get_nowait() == 2
     q.shutdown(immediate=False)
     lock = xi.Lock()
     assert lock.acquire(blocking=False, timeout=-1)
@@ -122,4 +126,4 @@ def test_signatures_match_what_the_c_code_parses():
     assert xi.Semaphore(value=0).acquire(blocking=False) is False
     # positional-only parameters are refused by name
     with pytest.raises(TypeError):
-        xi.Queue().put_nowait(item=1)
+        xi._xi._encode(obj=1)

@@ -64,8 +64,8 @@ def _is_unbound_op(value):
     # this package's markers, or the standard library's (Python 3.14 and later)
     import sys
 
-    std = sys.modules.get("concurrent.interpreters._crossinterp")
-    return any(value is __getattr__(name) or value is getattr(std, name, None)
+    std = [sys.modules.get(f"concurrent.interpreters.{m}") for m in ("_crossinterp", "_queues")]
+    return any(value is __getattr__(name) or any(value is getattr(m, name, None) for m in std)
                for name in _UNBOUND)
 
 

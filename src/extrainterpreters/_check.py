@@ -15,30 +15,15 @@ is reported, not fatal. A module that does not load is reported with the reason:
 import argparse
 import json
 import os
-import re
 import sys
 import sysconfig
 from concurrent.futures import ThreadPoolExecutor
 
-# CPython's message when an extension module refuses a subinterpreter
-_REFUSED = re.compile(r"module (\S+) does not support loading in subinterpreters")
+from ._errors import refused_extension
 
 _MULTI = {0: "Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED",
           1: "Py_MOD_MULTIPLE_INTERPRETERS_SUPPORTED",
           2: "Py_MOD_PER_INTERPRETER_GIL_SUPPORTED"}
-
-
-def refused_extension(exc):
-    """The name of the extension module whose refusal of subinterpreters caused
-    ``exc`` (found in its message or in its chain of causes), or None."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        m = _REFUSED.search(str(exc))
-        if m:
-            return m.group(1)
-        exc = exc.__cause__ or exc.__context__
-    return None
 
 
 def _try_import(name):

@@ -87,6 +87,29 @@ def _remote_failure(exc):
     return None
 
 
+# generator, coroutine, iterable coroutine, async generator: calling one returns a value
+_CO_RETURNS_AN_OBJECT = 0x20 | 0x80 | 0x100 | 0x200
+
+
+def _returns_a_value(code):
+    """Whether code may return something other than None (CPython's check for scripts:
+    every return must return the constant None)."""
+    if code.co_flags & _CO_RETURNS_AN_OBJECT:
+        return True
+    import dis
+
+    previous = None
+    for ins in dis.get_instructions(code):
+        if ins.opname == "RETURN_CONST" and ins.argval is not None:  # 3.12, 3.13
+            return True
+        if ins.opname == "RETURN_VALUE" and not (
+                previous is not None and previous.opname == "LOAD_CONST"
+                and previous.argval is None):
+            return True
+        previous = ins
+    return False
+
+
 def _exec_code(data):
     """Runs in the target: marshalled code in its __main__."""
     exec(marshal.loads(data), sys.modules["__main__"].__dict__)
@@ -292,6 +315,9 @@ class Interpreter:
             code = c
         if not isinstance(code, types.CodeType):
             raise TypeError(f"unsupported script {code!r}")
+        if _returns_a_value(code):
+            # as concurrent.interpreters: a script's value would be lost
+            raise ValueError("code that returns a value is not a script")
         handle.call(_exec_code, marshal.dumps(code))
 
     def prepare_main(self, ns=None, /, **kw):
