@@ -1497,7 +1497,6 @@ abandon_job(xi_interp *rec, xi_job *job)
             (void)xi_interp_interrupt_thread(rec, rec->owner_ident);
             xi_lock(&rec->mu);
             interrupted = 1;
-            deadline = xi_now_ns() + 200 * 1000 * 1000;
             continue;
         }
         int st = atomic_load(&job->state);
@@ -1524,6 +1523,8 @@ abandon_job(xi_interp *rec, xi_job *job)
         }
         if (st == XI_JOB_DECODING) {
             xi_wait(&rec->changed, &rec->mu);
+            /* the call's own code gets its 200 ms from when it starts */
+            deadline = xi_now_ns() + 200 * 1000 * 1000;
         }
     }
     /* Who releases a finished result is decided here, under the lock: a borrowed one

@@ -700,10 +700,11 @@ rebind_to_main(PyObject *func, PyObject *globals, int merge)
     return nf;
 }
 
-/* Whether a function is a copy sent by value (defined in a function of another module,
- * so not importable by name) that uses no global and no closure variable: its globals
- * hold only the names that cloudpickle gives every such copy. The standard library runs
- * these "stateless" functions in the target's __main__; so does a call here. */
+/* Whether (1) or not (0) a function is a copy sent by value (defined in a function of
+ * another module, so not importable by name) that uses no global and no closure
+ * variable: its globals hold only the names that cloudpickle gives every such copy. The
+ * standard library runs these "stateless" functions in the target's __main__; so does a
+ * call here. -1 with the exception set when interrupted. */
 static int
 is_stateless_copy(PyObject *func, PyObject *modname)
 {
@@ -725,6 +726,9 @@ is_stateless_copy(PyObject *func, PyObject *modname)
     }
     PyObject *mod = PyImport_GetModule(modname); /* new reference, or NULL */
     if (mod == NULL) {
+        if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_Exception)) {
+            return -1; /* Ctrl-C or exit: it goes out */
+        }
         PyErr_Clear();
         return 1;
     }
@@ -746,7 +750,12 @@ xi_call_in_main(xi_state *st, PyObject *func, PyObject *args, PyObject *kwargs)
         PyObject *modname = PyFunction_GetModule(func); /* borrowed */
         if (modname != NULL && PyUnicode_Check(modname)) {
             int from_main = PyUnicode_CompareWithASCIIString(modname, "__main__") == 0;
-            if (from_main || is_stateless_copy(func, modname)) {
+            int stateless = from_main ? 0 : is_stateless_copy(func, modname);
+            if (stateless < 0) {
+                Py_DECREF(func);
+                return NULL;
+            }
+            if (from_main || stateless) {
                 Py_SETREF(func, rebind_to_main(func, globals, from_main));
                 if (func == NULL) {
                     return NULL;

@@ -155,6 +155,15 @@ call_dumps(xi_state *st, PyObject *dumps, PyObject *obj, PyObject *callback)
     return PyObject_Vectorcall(dumps, argv, 1, callback ? st->kw_dumps_cb : st->kw_dumps);
 }
 
+/* Whether the error being raised came from outside: Ctrl-C, interrupt(), exit, or
+ * memory running out (never to be replaced by another error). */
+static int
+interrupted_or_no_memory(void)
+{
+    return PyErr_ExceptionMatches(PyExc_MemoryError) ||
+           !PyErr_ExceptionMatches(PyExc_Exception);
+}
+
 static int
 refers_to_main(PyObject *stream)
 {
@@ -171,8 +180,13 @@ static int
 by_value_names_culprit(xi_state *st, PyObject *first_error)
 {
     (void)st;
-    if (!PyErr_Occurred() || PyErr_ExceptionMatches(PyExc_ImportError) ||
-        !PyErr_ExceptionMatches(PyExc_Exception)) {
+    if (!PyErr_Occurred()) {
+        return 0;
+    }
+    if (interrupted_or_no_memory()) {
+        return 1; /* Ctrl-C, exit or no memory: that goes out, not a pickling error */
+    }
+    if (PyErr_ExceptionMatches(PyExc_ImportError)) {
         return 0;
     }
     if (PyObject_TypeCheck(first_error, (PyTypeObject *)PyExc_AttributeError)) {
@@ -180,6 +194,10 @@ by_value_names_culprit(xi_state *st, PyObject *first_error)
     }
     PyObject *current = PyErr_GetRaisedException();
     PyObject *pickling_error = import_attr("pickle", "PicklingError");
+    if (pickling_error == NULL && interrupted_or_no_memory()) {
+        Py_DECREF(current);
+        return 1;
+    }
     int rc = pickling_error ? PyObject_IsInstance(first_error, pickling_error) : 0;
     Py_XDECREF(pickling_error);
     PyErr_Clear();
@@ -209,8 +227,7 @@ pickle_value(xi_state *st, PyObject *obj, PyObject *buffers, int *by_value)
         goto done;
     }
     if (stream == NULL) {
-        if (PyErr_ExceptionMatches(PyExc_MemoryError) ||
-            !PyErr_ExceptionMatches(PyExc_Exception)) {
+        if (interrupted_or_no_memory()) {
             goto done;
         }
         first_error = PyErr_GetRaisedException();
@@ -251,8 +268,7 @@ pickle_pieces(xi_state *st, PyObject *obj, PyObject **chunks, PyObject **oob)
     if (xi_stream_pickle(st, obj, chunks, oob) == 0) {
         return 0;
     }
-    if (PyErr_ExceptionMatches(PyExc_MemoryError) ||
-        !PyErr_ExceptionMatches(PyExc_Exception)) {
+    if (interrupted_or_no_memory()) {
         return -1;
     }
     PyObject *first_error = NULL;
@@ -505,8 +521,7 @@ set_not_shareable(xi_state *st, PyObject *culprit)
     }
     else {
         Py_XDECREF(better);
-        if (PyErr_Occurred() && (PyErr_ExceptionMatches(PyExc_MemoryError) ||
-                                 !PyErr_ExceptionMatches(PyExc_Exception))) {
+        if (PyErr_Occurred() && interrupted_or_no_memory()) {
             /* out of memory, or interrupted (KeyboardInterrupt): that is raised */
             Py_DECREF(msg);
             Py_XDECREF(cause);

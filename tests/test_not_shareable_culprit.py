@@ -177,3 +177,24 @@ def test_queue_put_names_the_culprit():
         q.put(lambda: held)
     assert "its closure variable 'held' holds a '_thread.lock' object" in str(ei.value)
     assert q.empty()
+
+
+class _InterruptsOnce:
+    """Its pickling raises KeyboardInterrupt the first time (as a Ctrl-C landing there
+    would), TypeError after that."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __reduce_ex__(self, protocol):
+        self.calls += 1
+        if self.calls == 1:
+            raise KeyboardInterrupt
+        raise TypeError("cannot pickle this")
+
+
+def test_ctrl_c_while_a_lambda_is_pickled_by_value_is_not_swallowed(interp):
+    for send in (lambda f: xi.Queue().put(f), lambda f: interp.run(f)):
+        held = _InterruptsOnce()
+        with pytest.raises(KeyboardInterrupt):
+            send(lambda: held)

@@ -158,3 +158,20 @@ def test_other_import_errors_keep_their_message(refusing):
         refusing.run(importlib.import_module, "xi_refusing_no_such_module")
     assert "does not support subinterpreters" not in str(ei.value)
     assert "xi_refusing_no_such_module" in str(ei.value)
+
+
+def test_another_error_raised_while_handling_a_refusal_keeps_its_message(refusing):
+    # a handler that raises its own error (from None, or as a different type) is not
+    # reported as the refusal
+    src = ("def f(module):\n"
+           "    try:\n"
+           "        __import__(module)\n"
+           "    except ImportError:\n"
+           "        raise ValueError('config key x missing') from None\n")
+    refusing.exec(src)
+    with pytest.raises(xi.ExecutionFailed) as ei:
+        refusing.call(eval, "f('xi_refusing')")
+    assert ei.value.excinfo.msg == "config key x missing"
+    refusing.exec(src.replace(" from None", ""))
+    with pytest.raises(ValueError, match="^config key x missing$"):
+        refusing.run(eval, "f('xi_refusing')")

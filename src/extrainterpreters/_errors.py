@@ -30,13 +30,20 @@ def refused_extension(exc):
         m = _REFUSED.search(str(exc))
         if m:
             return m.group(1)
-        exc = exc.__cause__ or exc.__context__
+        if exc.__cause__ is not None:
+            exc = exc.__cause__
+        elif not exc.__suppress_context__:
+            exc = exc.__context__
+        else:
+            exc = None
     return None
 
 
 def refused_message(exc):
     """The message for a failure caused by an extension module that refuses
     subinterpreters, or None when ``exc`` is not one."""
+    if not isinstance(exc, ImportError):
+        return None  # another error, raised while handling one: its own message stays
     name = refused_extension(exc)
     if name is None:
         return None
@@ -52,10 +59,21 @@ def _pickle_error(obj):
     except ImportError:
         import pickle as pickler
     try:
-        pickler.dumps(obj, protocol=5)
+        # into a file that keeps nothing: a large part costs no memory here
+        pickler.Pickler(_Discard(), protocol=5).dump(obj)
+    except MemoryError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any failure is the answer
         return exc
     return None
+
+
+class _Discard:
+    """A file that drops what is written to it."""
+
+    @staticmethod
+    def write(data):
+        return len(data)
 
 
 def _global_names(code, seen=None):
@@ -133,7 +151,9 @@ def _locate(obj, budget, depth=0, seen=None):
         return []
     seen.add(id(obj))
     for label, value in _parts(obj):
-        if isinstance(value, _ATOMS) or budget[0] <= 0:
+        if budget[0] <= 0:
+            return []
+        if isinstance(value, _ATOMS):
             continue
         budget[0] -= 1
         error = _pickle_error(value)

@@ -103,7 +103,8 @@ def _returns_a_value(code):
         if ins.opname == "RETURN_CONST" and ins.argval is not None:  # 3.12, 3.13
             return True
         if ins.opname == "RETURN_VALUE" and not (
-                previous is not None and previous.opname == "LOAD_CONST"
+                previous is not None
+                and previous.opname in ("LOAD_CONST", "LOAD_COMMON_CONSTANT")  # 3.15
                 and previous.argval is None):
             return True
         previous = ins
