@@ -25,17 +25,19 @@ REPO_ROOT = os.path.dirname(BENCH_DIR)
 if BENCH_DIR not in sys.path:
     sys.path.insert(0, BENCH_DIR)
 
-# (key, script, title, chart file or None, row-name regex that the chart shows)
+# (key, script, section title, chart file, chart title, row-name regex of the chart's rows)
 SECTIONS = [
     ("interpreter", "bench_interpreter.py", "Calls, data, life cycle (Interpreter)",
-     "calls.png", r"^a\. "),
+     "calls.png", "Calls: run(f, 1) round trip", r"^a\. "),
     ("queue", "bench_queue.py", "Queue: put+get, ping-pong, streams", "queue.png",
-     r"^[12]\. "),
-    ("sync", "bench_sync.py", "Locks and events", "locks.png", r"."),
+     "Queue: put+get and ping-pong", r"^[12]\. "),
+    ("sync", "bench_sync.py", "Locks and events", "locks.png", "Locks and events", r"."),
     ("executor", "bench_executor.py", "InterpreterPoolExecutor: map, submit, CPU-bound job",
-     "pool.png", r"^[12]\. "),
-    ("data", "bench_data.py", "Data-heavy map and encoding", "data.png", r"^3\. "),
-    ("joblib", "bench_joblib.py", "joblib backends", "joblib.png", r"."),
+     "pool.png", "InterpreterPoolExecutor: map and submit", r"^[12]\. "),
+    ("data", "bench_data.py", "Data-heavy map and encoding", "data.png",
+     "Data-heavy map: zlib.crc32 over 4 MiB blocks", r"^3\. "),
+    ("joblib", "bench_joblib.py", "joblib backends", "joblib.png",
+     "joblib: the interpreters backend vs loky and threading", r"."),
 ]
 SCALING_CHART = "scaling.png"
 CHART_DIR = "benchmarks"  # under --out
@@ -217,9 +219,9 @@ def render_markdown(results, chart_dir=CHART_DIR, charts=()):
              "are faster). **target** is the project's own goal for the row; `info` rows "
              "have none; `n/a`: the baseline does not exist on this Python (the standard "
              "library's `concurrent.interpreters` and `InterpreterPoolExecutor` are 3.14+). "
-             "Each chart shows, per measurement, our time and the baseline's from the same "
-             "rows, on a log scale.", ""]
-    for key, script, title, chart, _regex in SECTIONS:
+             "Each chart shows, per row, our median time and the baseline's, on a log scale, "
+             "and the row's ratio as \"x faster\" or \"x slower\".", ""]
+    for key, script, title, chart, _chart_title, _regex in SECTIONS:
         doc = scripts.get(key)
         if doc is None:
             continue
@@ -292,16 +294,19 @@ def pair_chart(rows, title, path):
     lo, hi = min(ours + base), max(ours + base)
     ax.set_xlim(lo / 3, hi * 60)
     for y, r in zip(ys, rows):
-        v = r["base"] / r["ours"]
+        # the row's own value (a paired row's is the median of its rounds' ratios)
+        v = r.get("value") or r["ours"] / r["base"]
+        v = 1 / v if r.get("kind") == "ratio" else v
         txt = f"{v:.2f}x faster" if v >= 1 else f"{1 / v:.2f}x slower"
         ax.text(max(r["ours"], r["base"]) * 1.3, y, f"{fmt_t(r['ours'])} vs "
                 f"{fmt_t(r['base'])}: {txt}", va="center", fontsize=8)
-    ax.set_xlabel("time (log scale; shorter is better)")
+    ax.set_xlabel("time per operation or job (log scale; shorter is better)")
     ax.set_title(title)
-    ax.legend(loc="lower right", fontsize=8)
-    ax.grid(axis="x", which="both", alpha=0.25)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09 - 0.5 / (n + 2)), ncol=2,
+              fontsize=8, frameon=False)
+    ax.grid(axis="x", which="major", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -341,11 +346,12 @@ def draw_charts(results, chart_dir):
     """Every chart that has data; returns the file names written."""
     os.makedirs(chart_dir, exist_ok=True)
     written = []
-    for key, script, title, chart, regex in SECTIONS:
+    for key, _script, _title, chart, chart_title, regex in SECTIONS:
         doc = results["scripts"].get(key)
         rows = chart_rows(doc.get("rows", []), regex) if doc else []
         if rows:
-            pair_chart(rows, f"{title} (Python {results['machine']['python']})",
+            pair_chart(rows, f"{chart_title} (Python {results['machine']['python']}, "
+                             f"{results['machine']['cores']} CPUs)",
                        os.path.join(chart_dir, chart))
             written.append(chart)
     sc = (results["scripts"].get("scale") or {}).get("scaling")
