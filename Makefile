@@ -207,7 +207,7 @@ demo: examples/demo.py .venv-$(NEWEST)/.deps  ## run examples/demo.py on the new
 BENCH_PYTHON ?= $(firstword $(filter-out 3.12 3.13,$(VERSIONS)) $(NEWEST))
 BENCH_ARGS ?=
 bench: benchmarks/report.py requirements-bench.txt .venv-$(BENCH_PYTHON)/.deps  ## docs/benchmarks.md + charts (one Python)
-	echo "== Python $(BENCH_PYTHON): build, install requirements-bench.txt, run benchmarks/report.py"
+	@echo "== Python $(BENCH_PYTHON): build, install requirements-bench.txt, run benchmarks/report.py"
 	$(call install,.venv-$(BENCH_PYTHON))
 	PYTHONWARNINGS=ignore .venv-$(BENCH_PYTHON)/bin/python -m pip install -q -r requirements-bench.txt
 	.venv-$(BENCH_PYTHON)/bin/python benchmarks/report.py $(BENCH_ARGS)

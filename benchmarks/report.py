@@ -47,11 +47,17 @@ OURS_COLOR, BASE_COLOR = "#1f77b4", "#ff7f0e"
 
 # ---------------------------------------------------------------- the machine
 
+def short_path(path):
+    """``path`` relative to the repository when it is inside it."""
+    rel = os.path.relpath(path, REPO_ROOT)
+    return path if rel.startswith("..") else rel
+
+
 def machine_info():
     info = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
             "ram": None, "os": platform.platform(), "python": platform.python_version(),
             "implementation": f"{platform.python_implementation()} "
-                              f"{platform.python_version()} ({sys.executable})"}
+                              f"{platform.python_version()} ({short_path(sys.executable)})"}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -103,6 +109,8 @@ def run_script(args, json_path):
     except (OSError, ValueError) as e:
         return {"rows": [], "error": f"exit code {rc}, no results ({e})", "took": took}
     doc["exit_code"], doc["took"] = rc, took
+    if "executable" in doc:
+        doc["executable"] = short_path(doc["executable"])
     return doc
 
 
@@ -198,9 +206,11 @@ def render_markdown(results, chart_dir=CHART_DIR, charts=()):
     lines = ["# Benchmarks", "",
              f"Written by `make bench` (`benchmarks/report.py`, {results['mode']} run) on "
              f"{results['started']}; the run took {results['took']:.0f} s. Every baseline "
-             "ran in the same run, on the same machine, alternating with extrainterpreters "
-             "round by round; absolute times on a shared machine mean little, the ratios "
-             "are what to read.", "",
+             "ran in the same run, on the same machine, most of them alternating with "
+             "extrainterpreters round by round (the notes say where not); absolute times on "
+             "a shared machine mean little, the ratios are what to read. A load average "
+             "above the number of cores means other work shared the machine: the parallel "
+             "rows (CPU-bound jobs, scaling) suffer most.", "",
              "| | |", "|---|---|",
              f"| CPU | {m['cpu']} |",
              f"| cores | {m['cores']} (`os.cpu_count()`) |",
@@ -208,7 +218,8 @@ def render_markdown(results, chart_dir=CHART_DIR, charts=()):
              f"| OS | {m['os']} |",
              f"| Python | {m['implementation']} |",
              f"| extrainterpreters | {m.get('extrainterpreters') or '?'} (this tree) |",
-             f"| extrainterpreters 0.3.0 | in its own virtualenv (bench-venvs/seed-X.Y) on "
+             f"| extrainterpreters 0.3.0 | in its own virtualenv "
+             f"(bench-venvs/seed-{'.'.join(m['python'].split('.')[:2])}) on "
              f"the same Python, calls only: 0.3.0 has no pool, no locks, and its README "
              f"calls its Queue broken |",
              f"| joblib | {m.get('joblib') or 'not installed'} |",
@@ -220,7 +231,9 @@ def render_markdown(results, chart_dir=CHART_DIR, charts=()):
              "have none; `n/a`: the baseline does not exist on this Python (the standard "
              "library's `concurrent.interpreters` and `InterpreterPoolExecutor` are 3.14+). "
              "Each chart shows, per row, our median time and the baseline's, on a log scale, "
-             "and the row's ratio as \"x faster\" or \"x slower\".", ""]
+             "and the row's ratio as \"x faster\" or \"x slower\" (where a row's ratio is "
+             "the median of its rounds' own ratios it can differ from the ratio of the two "
+             "medians).", ""]
     for key, script, title, chart, _chart_title, _regex in SECTIONS:
         doc = scripts.get(key)
         if doc is None:
@@ -299,10 +312,12 @@ def pair_chart(rows, title, path):
         v = 1 / v if r.get("kind") == "ratio" else v
         txt = f"{v:.2f}x faster" if v >= 1 else f"{1 / v:.2f}x slower"
         ax.text(max(r["ours"], r["base"]) * 1.3, y, f"{fmt_t(r['ours'])} vs "
-                f"{fmt_t(r['base'])}: {txt}", va="center", fontsize=8)
+                f"{fmt_t(r['base'])}; row: {txt}", va="center", fontsize=8)
     ax.set_xlabel("time per operation or job (log scale; shorter is better)")
     ax.set_title(title)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09 - 0.5 / (n + 2)), ncol=2,
+    # below the x label: about 0.6 inch under the axes (their height: the figure's less
+    # about 1.2 inch of title and labels)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.6 / (0.75 * n + 0.4)), ncol=2,
               fontsize=8, frameon=False)
     ax.grid(axis="x", which="major", alpha=0.3)
     fig.tight_layout()
