@@ -259,7 +259,9 @@ def render_markdown(results, chart_dir=CHART_DIR, charts=()):
 
             lines += [f"`benchmarks/scale.py`: {sc['job']}, the same chunks on each pool, "
                       f"{sc['rounds']} rounds per width; speedup = serial time / pool time, "
-                      f"the median of each round's own. On a bigger machine: "
+                      f"the median of each round's own (median pool time in brackets); load "
+                      f"average {sc.get('load_before', '?')} before, {sc.get('load_after', '?')} "
+                      f"after. On a bigger machine: "
                       "`python benchmarks/scale.py --widths 1,2,4,8,16` writes the same "
                       "chart and table.", ""]
             if SCALING_CHART in charts:
@@ -348,8 +350,10 @@ def scaling_chart(scaling, path):
     ax.set_xlabel("workers")
     ax.set_ylabel("speedup over serial (higher is better)")
     ax.set_ylim(bottom=0)
+    load = (f", load average {scaling['load_before']} -> {scaling['load_after']}"
+            if scaling.get("load_before") else "")
     ax.set_title(f"CPU scaling: {scaling['job']}\nPython {scaling.get('python', '?')}, "
-                 f"{cpus} CPUs", fontsize=10)
+                 f"{cpus} CPUs{load}", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -112,7 +112,7 @@ def measure(widths, seconds, rounds):
 
     result = {"widths": list(widths), "cpus": os.cpu_count(), "rounds": rounds,
               "job": f"count_primes(0, {n:,}) in {len(chunks)} chunks",
-              "python": platform.python_version(), "serial": {},
+              "python": platform.python_version(), "load_before": load_avg(), "serial": {},
               "contenders": {c: {} for c in CONTENDERS if c in makers}}
     rows = []
     try:
@@ -146,6 +146,7 @@ def measure(widths, seconds, rounds):
     finally:
         for ex in forks.values():
             ex.shutdown()
+    result["load_after"] = load_avg()
     return result, rows
 
 
@@ -216,8 +217,10 @@ def main(argv=None):
     with open(os.path.join(cfg.out, "scaling.json"), "w") as f:
         json.dump(scaling, f, indent=1)
     with open(os.path.join(cfg.out, "scaling.md"), "w") as f:
-        f.write(f"# CPU scaling\n\n{scaling['job']}; speedup over serial (median pool "
-                f"time); Python {scaling['python']}, {scaling['cpus']} CPUs.\n\n")
+        f.write(f"# CPU scaling\n\n{scaling['job']}; speedup over serial (the median of "
+                f"each round's own), median time in brackets; Python {scaling['python']}, "
+                f"{scaling['cpus']} CPUs, load average {scaling['load_before']} before, "
+                f"{scaling['load_after']} after.\n\n")
         f.write(scaling_markdown(scaling))
     if not cfg.no_chart:
         import report
