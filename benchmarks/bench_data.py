@@ -32,7 +32,7 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 if BENCH_DIR not in sys.path:
     sys.path.insert(0, BENCH_DIR)
 
-from _bench import (MiB, Row, alternate, arg_parser, begin, finish, fork_pool,  # noqa: E402
+from _bench import (MiB, NARow, Row, alternate, arg_parser, begin, finish, fork_pool,  # noqa: E402
                     forkserver_pool, load_xi, med, perf, progress, section_runner)
 from _data_tasks import wait_at  # noqa: E402
 
@@ -110,8 +110,9 @@ def crc_map(xi, cfg, rows):
         rows.append(Row(f"{head} stdlib InterpreterPoolExecutor", o, med(samples["stdlib"]),
                         target=0.8))
     else:
-        rows.append(Row(f"{head} stdlib pool", None, None,
-                        note="n/a: the standard library has no InterpreterPoolExecutor before 3.14"))
+        rows.append(NARow(f"{head} stdlib pool",
+                          "n/a: the standard library has no InterpreterPoolExecutor before 3.14",
+                          "<= 0.8"))
     rows.append(Row(f"{head} fork ProcessPoolExecutor(2)", o, med(forked),
                     note="the fork pool's rounds ran before any subinterpreter existed"))
     rows.append(Row(f"{head} forkserver ProcessPoolExecutor(2)", o, med(samples["forkserver"])))

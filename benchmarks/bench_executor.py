@@ -94,10 +94,11 @@ def bench_map(xi, cfg, rows, pools):
         measures["fsp"] = timed(fsp)
     for m in measures.values():
         m()
+    procs = [label for key, label in (("ppe", "fork"), ("ppe1000", "fork chunksize=1000"),
+                                      ("fsp", "forkserver")) if key in measures]
     progress(f"1. map(f, range({n:,})): {rounds} rounds "
-             f"({'with' if sipe is not None else 'without'} the stdlib's pool, "
-             f"with {', '.join(k for k in measures if k.startswith(('ppe', 'fsp'))) or 'no'} "
-             "process pools)")
+             f"({'with' if sipe is not None else 'without'} the stdlib's pool; process "
+             f"pools: {', '.join(procs) or 'none'})")
     s = dict(zip(measures, alternate(rounds, *measures.values())))
     o = med(s["ours"])
     rows.append(Row(f"1. map(f, range({n:,})) vs ThreadPoolExecutor(2).map", o, med(s["tpe"]),
@@ -151,7 +152,7 @@ def bench_submit(xi, cfg, rows, pools):
         submit_loop(ex, 50)
         measures.append(lambda ex=ex: submit_loop(ex, m))
     progress(f"2. submit(f, 1).result(): {rounds} rounds x {n:,} calls"
-             + (f" ({m:,} on the stdlib's pool and process pools)"
+             + (f" ({m:,} on the stdlib's pool and the process pools)"
                 if len(measures) > 2 else ""))
     o, b, *rest = alternate(rounds, *measures)
     rows.append(Row("2. submit(f, 1).result() vs ThreadPoolExecutor(2)", med(o), med(b),

@@ -203,6 +203,14 @@ def render_markdown(results, chart_dir=CHART_DIR, charts=()):
     chart files that exist (their names under ``chart_dir``)."""
     m = results["machine"]
     scripts = results["scripts"]
+    seed_rows = [r for r in (scripts.get("interpreter") or {}).get("rows", [])
+                 if "0.3.0" in r["name"] and r.get("base")]
+    if seed_rows:
+        seed = (f"in its own virtualenv (bench-venvs/seed-{'.'.join(m['python'].split('.')[:2])})"
+                " on the same Python; calls only: 0.3.0 has no pool and no locks, and its "
+                "README calls its Queue broken")
+    else:
+        seed = "not measured in this run"
     lines = ["# Benchmarks", "",
              f"Written by `make bench` (`benchmarks/report.py`, {results['mode']} run) on "
              f"{results['started']}; the run took {results['took']:.0f} s. Every baseline "
@@ -218,10 +226,7 @@ def render_markdown(results, chart_dir=CHART_DIR, charts=()):
              f"| OS | {m['os']} |",
              f"| Python | {m['implementation']} |",
              f"| extrainterpreters | {m.get('extrainterpreters') or '?'} (this tree) |",
-             f"| extrainterpreters 0.3.0 | in its own virtualenv "
-             f"(bench-venvs/seed-{'.'.join(m['python'].split('.')[:2])}) on "
-             f"the same Python, calls only: 0.3.0 has no pool, no locks, and its README "
-             f"calls its Queue broken |",
+             f"| extrainterpreters 0.3.0 | {seed} |",
              f"| joblib | {m.get('joblib') or 'not installed'} |",
              f"| load average (1/5/15 min) | before {results['load_before']}, after "
              f"{results['load_after']} |", "",

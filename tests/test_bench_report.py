@@ -90,6 +90,7 @@ def test_markdown_tables_header_and_notes(tmp_path):
     assert table_line(md, "3. call vs concurrent.interpreters") == [
         "3. call vs concurrent.interpreters", "-", "n/a", "-", "<= 0.2", "n/a"]
     assert table_line(md, "5. lock vs threading.Lock")[3:] == ["3.000", "<= 2", "FAIL"]
+    assert "| extrainterpreters 0.3.0 | not measured in this run |" in md
     assert "- 1. put+get vs threads: n items" in md
     assert "- 4. broken: **error** RuntimeError: boom" in md
     # sections whose script did not run are left out, and so is a chart not drawn
@@ -119,3 +120,15 @@ def test_scaling_table():
         "extrainterpreters", "0.91x (550 ms)", "1.93x (270 ms)"]
     assert table_line(md, "ThreadPool") == ["ThreadPool", "1.00x (500 ms)", "-"]
     assert table_line(md, "serial (reference)") == ["serial (reference)", "500 ms", "520 ms"]
+
+
+def test_header_names_the_seed_venv_when_0_3_0_was_measured(tmp_path):
+    seed = _bench.Row("a. run(f, 1), main thread, vs extrainterpreters 0.3.0", 2e-6, 3e-4,
+                      "speedup", 20)
+    results = results_with({"rows": []})
+    results["scripts"]["interpreter"] = script_json(tmp_path, [seed])
+    md = report.render_markdown(results)
+    line = table_line(md, "extrainterpreters 0.3.0")
+    assert line[1].startswith("in its own virtualenv (bench-venvs/seed-3.15)"), line
+    assert table_line(md, "a. run(f, 1), main thread, vs extrainterpreters 0.3.0")[3:] == [
+        "150.00x", ">= 20x", "PASS"]
