@@ -213,12 +213,27 @@ demo: examples/demo.py .venv-$(NEWEST)/.deps  ## run examples/demo.py on the new
 	$(call install,.venv-$(NEWEST))
 	.venv-$(NEWEST)/bin/python examples/demo.py
 
+# `make bench`: benchmarks/report.py on one Python, writing docs/benchmarks.md and its
+# charts (docs/benchmarks/*.png). BENCH_PYTHON defaults to the newest 3.14+ found (the
+# stdlib's concurrent.interpreters and InterpreterPoolExecutor are baselines there),
+# else the newest; matplotlib (requirements-bench.txt) goes into that venv only here.
+# BENCH_ARGS go to report.py (--quick, --only ..., --widths ...), e.g.
+# `make bench BENCH_PYTHON=3.13 BENCH_ARGS=--quick`.
+BENCH_PYTHON ?= $(firstword $(filter-out 3.12 3.13,$(VERSIONS)) $(NEWEST))
 BENCH_ARGS ?=
-bench: benchmarks/run_all.py $(foreach v,$(VERSIONS),.venv-$v/.deps)  ## run benchmarks/run_all.py on every Python
+bench: benchmarks/report.py requirements-bench.txt .venv-$(BENCH_PYTHON)/.deps  ## docs/benchmarks.md + charts (one Python)
+	@echo "== Python $(BENCH_PYTHON): build, install requirements-bench.txt, run benchmarks/report.py"
+	$(call install,.venv-$(BENCH_PYTHON))
+	PYTHONWARNINGS=ignore .venv-$(BENCH_PYTHON)/bin/python -m pip install -q -r requirements-bench.txt
+	.venv-$(BENCH_PYTHON)/bin/python benchmarks/report.py $(BENCH_ARGS)
+
+# The tables of every benchmark on every Python (no document, no charts).
+BENCH_ALL_ARGS ?=
+bench-all: benchmarks/run_all.py $(foreach v,$(VERSIONS),.venv-$v/.deps)  ## benchmarks/run_all.py on every Python
 	for v in $(VERSIONS); do
 		echo "===== Python $$v"
 		$(call install,.venv-$$v)
-		.venv-$$v/bin/python benchmarks/run_all.py $(BENCH_ARGS)
+		.venv-$$v/bin/python benchmarks/run_all.py $(BENCH_ALL_ARGS)
 	done
 
 examples/demo.py benchmarks/run_all.py:
@@ -228,4 +243,4 @@ clean:  ## remove venvs and build products
 	rm -rf .venv-3.* .venv-asan-3.* .venv-debug-3.* build src/*.egg-info .pytest_cache .hypothesis
 	find . -path ./.git -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
-.PHONY: help venv build test typecheck test-asan test-debug demo bench clean
+.PHONY: help venv build test typecheck test-asan test-debug demo bench bench-all clean

@@ -4,6 +4,7 @@ import argparse
 import concurrent.futures as cf
 import faulthandler
 import functools
+import json
 import multiprocessing
 import os
 import platform
@@ -94,6 +95,15 @@ class Row:
         return [self.name, fmt_t(self.ours), fmt_t(self.base), vs,
                 self.target_str(), self.status()]
 
+    def to_dict(self):
+        """The row as plain data (``--json``): times in seconds, None where missing."""
+        d = {"name": self.name, "ours": self.ours, "base": self.base, "kind": self.kind,
+             "target": self.target, "target_str": self.target_str(), "value": self.value(),
+             "status": self.status(), "note": self.note, "error": self.error}
+        if self.status() in ("n/a", "ERROR"):
+            d["value"] = None
+        return d
+
     def target_str(self):
         if self.target is None:
             return "-"
@@ -136,6 +146,9 @@ class NARow(Row):
 
     def cells(self):
         return [self.name, "-", "n/a", "-", self._target_str, "n/a"]
+
+    def target_str(self):
+        return self._target_str
 
 
 # ---------------------------------------------------------------- the stdlib's interpreters
@@ -229,6 +242,13 @@ def fork_pool(workers):
     return cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
 
 
+def forkserver_pool(workers):
+    """A ProcessPoolExecutor(workers) using the forkserver start method (workers are
+    forked from a fresh server process, so subinterpreters here do not matter)."""
+    return cf.ProcessPoolExecutor(workers,
+                                  mp_context=multiprocessing.get_context("forkserver"))
+
+
 def arg_parser(doc, only, example="1,3", quick_help="fewer rounds and operations"):
     """The options every benchmark takes; ``doc`` is its module docstring and ``only``
     the letters or digits of all its sections."""
@@ -238,7 +258,21 @@ def arg_parser(doc, only, example="1,3", quick_help="fewer rounds and operations
     ap.add_argument("--only", default=only, help=f"sections to run, e.g. '{example}'")
     ap.add_argument("--timeout", type=float, default=1800,
                     help="dump all tracebacks and exit after this many seconds")
+    ap.add_argument("--json", default=None, metavar="PATH",
+                    help="also write the rows to PATH as JSON (benchmarks/report.py reads it)")
     return ap
+
+
+_json_path = None
+
+
+def write_json(path, rows, **extra):
+    """Writes ``rows`` (Row objects) and ``extra`` to ``path`` as one JSON object."""
+    doc = {"python": platform.python_version(), "executable": sys.executable,
+           "cpus": os.cpu_count(), "load_avg": load_avg(),
+           "rows": [r.to_dict() for r in rows], **extra}
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=1)
 
 
 def begin(ap, argv, ignore_unknown=True):
@@ -251,6 +285,8 @@ def begin(ap, argv, ignore_unknown=True):
             progress(f"ignoring arguments: {' '.join(unknown)}")
     else:
         cfg = ap.parse_args(argv)
+    global _json_path
+    _json_path = getattr(cfg, "json", None)
     faulthandler.dump_traceback_later(cfg.timeout, exit=True)
     return cfg, set(cfg.only.replace(",", "").lower())
 
@@ -308,5 +344,8 @@ def finish(rows, t_start, check, skewed=None):
     skew = f" (other work on this machine skews the {skewed} rows)" if skewed else ""
     print(f"\ntargets met: {n_pass}, missed or broken: {n_fail}; "
           f"took {perf() - t_start:.1f} s; load average now {load_avg()}{skew}", flush=True)
+    if _json_path:
+        write_json(_json_path, rows, script=os.path.basename(sys.argv[0]),
+                   took=perf() - t_start)
     faulthandler.cancel_dump_traceback_later()
     return 1 if (check and n_fail) else 0

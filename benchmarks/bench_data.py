@@ -14,12 +14,12 @@ ratio.
      which is how they were encoded before large buffers could travel by reference.
      Target: at most 1.05x.
   3. ``pool.map(zlib.crc32, blocks)``, 32 blocks of 4 MiB, 2 workers, vs the standard
-     library's InterpreterPoolExecutor (3.14+; target: at most 0.8x), a fork
-     ProcessPoolExecutor and a serial loop (for reference). Pools are warm.
-     Two more rows bound what any pool can reach when each worker holds its own
-     copy of its block: the CPU floor is the serial time of one copy plus one
-     crc32 per block, divided by the 2 workers; the last row is that floor over the
-     standard library's time, the best ratio such a pool can show against it.
+     library's InterpreterPoolExecutor (3.14+; target: at most 0.8x), and for reference
+     fork and forkserver ProcessPoolExecutors, a ThreadPoolExecutor and a serial loop.
+     Pools are warm. Two more rows bound what an interpreter pool can reach when each
+     worker holds its own copy of its block: the CPU floor is the serial time of one
+     copy plus one crc32 per block, divided by the 2 workers; one row is that floor
+     over the standard library's time, the best ratio such a pool can show against it.
   4. Pool start: from creating an InterpreterPoolExecutor(N), N = the number of CPUs,
      until each of its N workers has run a task (they meet at a shared Barrier), vs
      creating one interpreter and running one call in it. Target: at most 1.5x.
@@ -35,8 +35,8 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 if BENCH_DIR not in sys.path:
     sys.path.insert(0, BENCH_DIR)
 
-from _bench import (MiB, Row, alternate, arg_parser, begin, finish, fork_pool,  # noqa: E402
-                    load_xi, med, perf, progress, section_runner)
+from _bench import (MiB, NARow, Row, alternate, arg_parser, begin, finish, fork_pool,  # noqa: E402
+                    forkserver_pool, load_xi, med, perf, progress, section_runner)
 from _data_tasks import wait_at  # noqa: E402
 
 
@@ -71,48 +71,65 @@ def small_objects(xi, cfg, rows):
 
 
 def crc_map(xi, cfg, rows):
+    import concurrent.futures as cf
+
     blocks = [os.urandom(4 * MiB) for _ in range(8 if cfg.quick else 32)]
     expected = [zlib.crc32(b) for b in blocks]
     rounds = 3 if cfg.quick else 7
     progress("3. map(crc32) over 4 MiB blocks, 2 workers")
+
+    def mapped(pool):
+        return lambda: timed(lambda: list(pool.map(zlib.crc32, blocks)))
+
+    # fork before any subinterpreter exists
     with fork_pool(2) as fork:
         list(fork.map(zlib.crc32, blocks[:2]))
-        forked = [timed(lambda: list(fork.map(zlib.crc32, blocks))) for _ in range(rounds)]
-    serial = [timed(lambda: [zlib.crc32(b) for b in blocks]) for _ in range(rounds)]
+        forked = [mapped(fork)() for _ in range(rounds)]
+    try:
+        from concurrent.futures import InterpreterPoolExecutor as StdPool
+    except ImportError:
+        StdPool = None
+    with xi.InterpreterPoolExecutor(2) as ours, cf.ThreadPoolExecutor(2) as threads, \
+            forkserver_pool(2) as fsp:
+        pools = {"ours": ours, "threads": threads, "forkserver": fsp}
+        std = StdPool(2) if StdPool is not None else None
+        try:
+            if std is not None:
+                pools["stdlib"] = std
+            for pool in pools.values():
+                assert list(pool.map(zlib.crc32, blocks)) == expected
+            pools["serial"] = None
+            measures = [mapped(p) if p is not None
+                        else (lambda: timed(lambda: [zlib.crc32(b) for b in blocks]))
+                        for p in pools.values()]
+            samples = dict(zip(pools, alternate(rounds, *measures)))
+        finally:
+            if std is not None:
+                std.shutdown()
     views = [memoryview(b) for b in blocks]
     copies = [timed(lambda: [len(bytes(v)) for v in views]) for _ in range(rounds)]
-    floor = (med(serial) + med(copies)) / 2
-    measures = []
-    with xi.InterpreterPoolExecutor(2) as ours:
-        assert list(ours.map(zlib.crc32, blocks)) == expected
-        measures.append(lambda: timed(lambda: list(ours.map(zlib.crc32, blocks))))
-        try:
-            from concurrent.futures import InterpreterPoolExecutor as StdPool
-        except ImportError:
-            StdPool = None
-        if StdPool is not None:
-            with StdPool(2) as std:
-                assert list(std.map(zlib.crc32, blocks)) == expected
-                measures.append(lambda: timed(lambda: list(std.map(zlib.crc32, blocks))))
-                samples = alternate(rounds, *measures)
-        else:
-            samples = alternate(rounds, *measures)
+    floor = (med(samples["serial"]) + med(copies)) / 2
     n = len(blocks)
+    o = med(samples["ours"])
+    head = f"3. map(crc32, {n} x 4 MiB), 2 workers vs"
     if StdPool is not None:
-        rows.append(Row(f"3. map(crc32, {n} x 4 MiB), 2 workers vs stdlib InterpreterPoolExecutor",
-                        med(samples[0]), med(samples[1]), target=0.8))
-        rows.append(Row(f"3. CPU floor (copy + crc32 per block, over 2 cores) vs stdlib pool",
-                        floor, med(samples[1]),
-                        note="the lowest ratio a one-copy pool can reach here"))
+        rows.append(Row(f"{head} stdlib InterpreterPoolExecutor", o, med(samples["stdlib"]),
+                        target=0.8))
+        rows.append(Row("3. CPU floor (one copy + crc32 per block, over 2 cores) vs stdlib pool",
+                        floor, med(samples["stdlib"]),
+                        note="the lowest ratio a pool that copies each block once can reach"))
+    rows.append(Row(f"{head} the CPU floor", o, floor))
     else:
-        rows.append(Row(f"3. map(crc32, {n} x 4 MiB), 2 workers vs stdlib pool", None, None,
-                        note="n/a: the standard library has no InterpreterPoolExecutor before 3.14"))
-    rows.append(Row(f"3. map(crc32, {n} x 4 MiB), 2 workers vs fork ProcessPoolExecutor(2)",
-                    med(samples[0]), med(forked)))
-    rows.append(Row(f"3. map(crc32, {n} x 4 MiB), 2 workers vs serial", med(samples[0]),
-                    med(serial)))
-    rows.append(Row(f"3. map(crc32, {n} x 4 MiB), 2 workers vs the CPU floor", med(samples[0]),
-                    floor))
+        rows.append(NARow(f"{head} stdlib pool",
+                          "n/a: the standard library has no InterpreterPoolExecutor before 3.14",
+                          "<= 0.8"))
+    rows.append(Row(f"{head} fork ProcessPoolExecutor(2)", o, med(forked),
+                    note="the fork pool's rounds ran before any subinterpreter existed"))
+    rows.append(Row(f"{head} forkserver ProcessPoolExecutor(2)", o, med(samples["forkserver"])))
+    rows.append(Row(f"{head} ThreadPoolExecutor(2)", o, med(samples["threads"]),
+                    note="zlib.crc32 releases the GIL on large buffers, so threads run in "
+                         "parallel and copy nothing"))
+    rows.append(Row(f"{head} serial", o, med(samples["serial"])))
 
 
 def pool_start(xi, cfg, rows):

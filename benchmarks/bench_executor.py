@@ -14,10 +14,11 @@ each round's own ratio.
   1. ``list(pool.map(f, range(20000)))`` with a trivial importable ``f``, default
      chunksize for all: vs ``ThreadPoolExecutor(2).map``, vs the stdlib's
      ``InterpreterPoolExecutor(2).map`` and vs ``ProcessPoolExecutor(2).map`` (fork);
-     ProcessPoolExecutor with chunksize=1000 for reference.
+     for reference ProcessPoolExecutor with chunksize=1000 and with forkserver.
   2. ``pool.submit(f, 1).result()`` round trip, one call after the other, vs the same
      on ``ThreadPoolExecutor(2)`` and on the stdlib's ``InterpreterPoolExecutor(2)``
-     (fewer calls per round there).
+     (fewer calls per round there); for reference ``ProcessPoolExecutor(2)`` with fork
+     and with forkserver (fewer calls too).
   3. A pure-Python CPU-bound job (count the primes below N by trial division, N
      calibrated to take about 0.6 s of CPU time serially) split in 128 chunks,
      submitted to the pool largest first, vs the same chunks run serially in the main
@@ -46,8 +47,8 @@ if BENCH_DIR not in sys.path:
     sys.path.insert(0, BENCH_DIR)
 
 from _bench import (NO_STDLIB, NARow, PairedRow, Row, alternate, arg_parser, begin,  # noqa: E402
-                    ensure_bytecode, finish, fmt_t, fork_pool, load_xi, med, paired, perf,
-                    progress, section_runner, stdlib_pool_class)
+                    ensure_bytecode, finish, fmt_t, fork_pool, forkserver_pool, load_xi, med,
+                    paired, perf, progress, section_runner, stdlib_pool_class)
 from _workloads import count_primes, identity, pause, timed_primes  # noqa: E402
 
 WORKERS = 2
@@ -70,6 +71,7 @@ def warm(ex):
 
 def bench_map(xi, cfg, rows, pools):
     ipe, tpe, ppe, sipe = pools["ipe"], pools["tpe"], pools["ppe"], pools["sipe"]
+    fsp = pools["fsp"]
     rounds, n = cfg.rounds_1, MAP_ITEMS
     expect = list(range(n))
 
@@ -82,37 +84,46 @@ def bench_map(xi, cfg, rows, pools):
             return dt
         return one
 
-    measures = [timed(ipe), timed(tpe)]
+    measures = {"ours": timed(ipe), "tpe": timed(tpe)}
     if sipe is not None:
-        measures.append(timed(sipe))
+        measures["sipe"] = timed(sipe)
     if ppe is not None:
-        measures += [timed(ppe), timed(ppe, chunksize=1000)]
-    for m in measures:
+        measures["ppe"] = timed(ppe)
+        measures["ppe1000"] = timed(ppe, chunksize=1000)
+    if fsp is not None:
+        measures["fsp"] = timed(fsp)
+    for m in measures.values():
         m()
+    procs = [label for key, label in (("ppe", "fork"), ("ppe1000", "fork chunksize=1000"),
+                                      ("fsp", "forkserver")) if key in measures]
     progress(f"1. map(f, range({n:,})): {rounds} rounds "
-             f"({'with' if sipe is not None else 'without'} the stdlib's pool, "
-             f"{'with' if ppe is not None else 'without'} ProcessPoolExecutor)")
-    s = alternate(rounds, *measures)
-    o = med(s[0])
-    rows.append(Row(f"1. map(f, range({n:,})) vs ThreadPoolExecutor(2).map", o, med(s[1]),
+             f"({'with' if sipe is not None else 'without'} the stdlib's pool; process "
+             f"pools: {', '.join(procs) or 'none'})")
+    s = dict(zip(measures, alternate(rounds, *measures.values())))
+    o = med(s["ours"])
+    rows.append(Row(f"1. map(f, range({n:,})) vs ThreadPoolExecutor(2).map", o, med(s["tpe"]),
                     "ratio", 1.0, note="default chunksize for both; the result list is "
                                        "built inside the clock"))
     name = f"1. map(f, range({n:,})) vs {STDLIB_POOL}.map"
     if sipe is None:
         rows.append(NARow(name, NO_STDLIB, "<= 0.1"))
     else:
-        rows.append(paired(name, s[0], s.pop(2), "ratio", 0.1,
+        rows.append(paired(name, s["ours"], s["sipe"], "ratio", 0.1,
                            note="default chunksize for both (the stdlib's pool sends one "
                                 "item per task); ratio: median of each round's own ratio"))
     if ppe is None:
         rows.append(Row.failed(f"1. map(f, range({n:,})) vs ProcessPoolExecutor(2).map",
                                "ProcessPoolExecutor(fork) unavailable"))
-        return
-    rows.append(Row(f"1. map(f, range({n:,})) vs ProcessPoolExecutor(2).map (speedup)",
-                    o, med(s[2]), "speedup", 10,
-                    note="fork, default chunksize=1 for both"))
-    rows.append(Row("1. map vs ProcessPoolExecutor(2).map(chunksize=1000) (info)",
-                    o, med(s[3]), "speedup", None))
+    else:
+        rows.append(Row(f"1. map(f, range({n:,})) vs ProcessPoolExecutor(2).map (speedup)",
+                        o, med(s["ppe"]), "speedup", 10,
+                        note="fork, default chunksize=1 for both"))
+        rows.append(Row("1. map vs ProcessPoolExecutor(2).map(chunksize=1000) (info)",
+                        o, med(s["ppe1000"]), "speedup", None))
+    if fsp is not None:
+        rows.append(Row(f"1. map(f, range({n:,})) vs ProcessPoolExecutor(2, forkserver).map "
+                        "(speedup, info)", o, med(s["fsp"]), "speedup", None,
+                        note="forkserver, default chunksize=1 for both"))
 
 
 # ---------------------------------------------------------------- 2. submit
@@ -127,6 +138,9 @@ def submit_loop(ex, n):
 
 def bench_submit(xi, cfg, rows, pools):
     ipe, tpe, sipe = pools["ipe"], pools["tpe"], pools["sipe"]
+    procs = [(key, label, pools[key]) for key, label in
+             (("ppe", "ProcessPoolExecutor(2, fork)"),
+              ("fsp", "ProcessPoolExecutor(2, forkserver)")) if pools[key] is not None]
     rounds, n, m = cfg.rounds_2, cfg.calls_2, cfg.calls_2_std
     measures = [lambda: submit_loop(ipe, n), lambda: submit_loop(tpe, n)]
     submit_loop(ipe, 200)
@@ -134,18 +148,26 @@ def bench_submit(xi, cfg, rows, pools):
     if sipe is not None:
         submit_loop(sipe, 50)
         measures.append(lambda: submit_loop(sipe, m))
+    for _, _, ex in procs:
+        submit_loop(ex, 50)
+        measures.append(lambda ex=ex: submit_loop(ex, m))
     progress(f"2. submit(f, 1).result(): {rounds} rounds x {n:,} calls"
-             + (f" ({m:,} on the stdlib's pool)" if sipe is not None else ""))
-    o, b, *st = alternate(rounds, *measures)
+             + (f" ({m:,} on the stdlib's pool and the process pools)"
+                if len(measures) > 2 else ""))
+    o, b, *rest = alternate(rounds, *measures)
     rows.append(Row("2. submit(f, 1).result() vs ThreadPoolExecutor(2)", med(o), med(b),
                     "ratio", 1.5, note=f"{n:,} sequential round trips per round"))
     name = f"2. submit(f, 1).result() vs {STDLIB_POOL}"
     if sipe is None:
         rows.append(NARow(name, NO_STDLIB, "<= 0.5"))
     else:
-        rows.append(paired(name, o, st[0], "ratio", 0.5,
+        rows.append(paired(name, o, rest.pop(0), "ratio", 0.5,
                            note=f"{m:,} sequential round trips per round on the stdlib's "
                                 "pool; ratio: median of each round's own ratio"))
+    for (_, label, _), samples in zip(procs, rest):
+        rows.append(paired(f"2. submit(f, 1).result() vs {label} (info)", o, samples,
+                           "ratio", None,
+                           note=f"{m:,} sequential round trips per round on the process pool"))
 
 
 # ---------------------------------------------------------------- 3. CPU-bound
@@ -357,15 +379,22 @@ def main(argv=None):
     ensure_bytecode()
     warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
 
-    pools = {"ppe": None, "sipe": None}
+    pools = {"ppe": None, "sipe": None, "fsp": None}
     # Fork the process pool before any interpreter or thread exists.
-    if sections & set("13"):
+    if sections & set("123"):
         try:
             ppe = fork_pool(WORKERS)
             warm(ppe)
             pools["ppe"] = ppe
         except Exception as e:
             progress(f"ProcessPoolExecutor(fork) unavailable: {e!r}")
+    if sections & set("12"):
+        try:
+            fsp = forkserver_pool(WORKERS)
+            warm(fsp)
+            pools["fsp"] = fsp
+        except Exception as e:
+            progress(f"ProcessPoolExecutor(forkserver) unavailable: {e!r}")
 
     xi = load_xi(cfg, "InterpreterPoolExecutor", "aio.run")
     if xi is None:
@@ -398,7 +427,7 @@ def main(argv=None):
     section("2", "2. submit round trip", bench_submit, xi, cfg, rows, pools)
     section("3", "3. CPU-bound job", bench_cpu, xi, cfg, rows, pools)
     section("4", "4. aio.run", bench_aio, xi, cfg, rows, pools)
-    for key in ("ipe", "sipe", "tpe", "ppe"):
+    for key in ("ipe", "sipe", "tpe", "ppe", "fsp"):
         if pools.get(key) is not None:
             pools[key].shutdown()
 

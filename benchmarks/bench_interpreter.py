@@ -132,7 +132,7 @@ def bench_round_trip(xi, cfg, rows):
 
         # By-value callables (a lambda is pickled by value on every call), measured
         # from a non-main thread so that only the serialization differs from above.
-        name = "a. run(lambda x: x, 1), other thread (info)"
+        name = "a. run(lambda x: x, 1), other thread, vs ThreadPoolExecutor (info)"
         progress("a. run(lambda x: x, 1) from another thread (by value)")
         n2 = max(20, n // 10)
         fn = lambda x: x  # noqa: E731
