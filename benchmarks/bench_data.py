@@ -118,11 +118,11 @@ def crc_map(xi, cfg, rows):
         rows.append(Row("3. CPU floor (one copy + crc32 per block, over 2 cores) vs stdlib pool",
                         floor, med(samples["stdlib"]),
                         note="the lowest ratio a pool that copies each block once can reach"))
-    rows.append(Row(f"{head} the CPU floor", o, floor))
     else:
         rows.append(NARow(f"{head} stdlib pool",
                           "n/a: the standard library has no InterpreterPoolExecutor before 3.14",
                           "<= 0.8"))
+    rows.append(Row(f"{head} the CPU floor", o, floor))
     rows.append(Row(f"{head} fork ProcessPoolExecutor(2)", o, med(forked),
                     note="the fork pool's rounds ran before any subinterpreter existed"))
     rows.append(Row(f"{head} forkserver ProcessPoolExecutor(2)", o, med(samples["forkserver"])))
