@@ -594,6 +594,12 @@ queue_put(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     PyObject *obj, *block = NULL, *timeout = Py_None, *unbounditems = NULL;
     static char *kwlist[] = {"item", "block", "timeout", "unbounditems", NULL};
+    if (kwargs == NULL) { /* the common case, without the keyword parser's cost */
+        if (!PyArg_UnpackTuple(args, "put", 1, 3, &obj, &block, &timeout)) {
+            return NULL;
+        }
+        return do_put(self, obj, block, timeout);
+    }
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OO$O:put", kwlist, &obj, &block,
                                      &timeout, &unbounditems)) {
         return NULL;
@@ -627,7 +633,13 @@ queue_get(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     PyObject *block = NULL, *timeout = Py_None;
     static char *kwlist[] = {"block", "timeout", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OO:get", kwlist, &block, &timeout)) {
+    if (kwargs == NULL) { /* the common case, without the keyword parser's cost */
+        if (!PyArg_UnpackTuple(args, "get", 0, 2, &block, &timeout)) {
+            return NULL;
+        }
+    }
+    else if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OO:get", kwlist, &block,
+                                          &timeout)) {
         return NULL;
     }
     return do_get(self, block, timeout);
