@@ -219,8 +219,14 @@ typedef struct {
     PyObject_HEAD
     PyObject *chunks;
     Py_ssize_t expect;   /* the large object the last flush announced is next: its length */
+    Py_ssize_t framed;   /* bytes of flushes (frames) written in this dump */
     int names_main;      /* a frame has "__main__" in it */
 } xi_writer;
+
+/* A reused pickler keeps the memo table it grew to (clear_memo empties it, but every
+ * later clear walks its whole size): after a dump whose frames exceed this, the pickler
+ * is dropped and the next dump makes a new one. */
+#define XI_PK_KEEP_MAX (32 * 1024)
 
 static uint64_t
 le_u(const unsigned char *p, int n)
@@ -279,6 +285,7 @@ writer_write(PyObject *op, PyObject *obj)
         if (PyBytes_GET_SIZE(obj) != expect) {
             writer_scan_flush(w, (const unsigned char *)PyBytes_AS_STRING(obj),
                               PyBytes_GET_SIZE(obj));
+            w->framed += PyBytes_GET_SIZE(obj);
         }
         item = Py_NewRef(obj);
     }
@@ -601,6 +608,7 @@ xi_stream_pickle(xi_state *st, PyObject *obj, PyObject **chunks, PyObject **oob)
     }
     xi_writer *w = (xi_writer *)writer;
     w->expect = -1;
+    w->framed = 0;
     w->names_main = 0;
     st->pk_type_seen = NULL;
     PyObject *r = PyObject_CallMethodOneArg(pk, st->str_dump, obj);
@@ -635,6 +643,12 @@ xi_stream_pickle(xi_state *st, PyObject *obj, PyObject **chunks, PyObject **oob)
     }
     if (cached) {
         st->pk_busy = 0;
+        if (w->framed > XI_PK_KEEP_MAX) {
+            Py_CLEAR(st->pk);
+            Py_CLEAR(st->pk_chunks);
+            Py_CLEAR(st->pk_oob);
+            Py_CLEAR(st->pk_writer);
+        }
     }
     Py_DECREF(pk);
     Py_DECREF(pk_chunks);

@@ -243,3 +243,26 @@ def test_str_over_2gib_as_argument_and_queue_item(interp):
     q.put(s)
     got = q.get_nowait()
     assert len(got) == HUGE and got[-3:] == "xyz" and got is not s
+
+
+def test_a_large_encode_leaves_later_small_encodes_as_fast_as_before():
+    # the reused pickler must not keep a memo table grown by one large value: clearing
+    # it on every later encode made each of them cost as much as the large one's memo
+    import time
+
+    from extrainterpreters import _xi
+
+    small = [1, "a", range(3)]  # not a marshal value: the pickler encodes it
+
+    def best(n=300):
+        times = []
+        for _ in range(n):
+            t = time.perf_counter()
+            _xi._encode(small)
+            times.append(time.perf_counter() - t)
+        return min(times)
+
+    before = best()
+    _xi._encode({str(i): f"v{i}" for i in range(200_000)})
+    after = best()
+    assert after < 20 * before + 20e-6, (before, after)
