@@ -93,6 +93,7 @@ typedef struct {
     PyObject *pk_oob;          /* ... and its out-of-band buffers */
     PyObject *pk_writer;       /* ... through this file object */
     int pk_busy;
+    int pk_grown;              /* ... its last dump was large (stream.c: XI_PK_KEEP_MAX) */
     PyObject *pk_type_seen;    /* borrowed: a type reducer_override found not of __main__
                                   in the dump under way */
     PyObject *MainReference;   /* raised by the pickler at a name of __main__ */

@@ -223,9 +223,10 @@ typedef struct {
     int names_main;      /* a frame has "__main__" in it */
 } xi_writer;
 
-/* A reused pickler keeps the memo table it grew to (clear_memo empties it, but every
- * later clear walks its whole size): after a dump whose frames exceed this, the pickler
- * is dropped and the next dump makes a new one. */
+/* A reused pickler keeps the memo table it grew to: clear_memo empties it, but every
+ * later clear walks its whole size. A dump whose frames exceed this marks the pickler
+ * grown; it is kept while dumps stay that large (its table saves them growing one), and
+ * dropped after the first smaller one, so that small dumps do not pay for the table. */
 #define XI_PK_KEEP_MAX (32 * 1024)
 
 static uint64_t
@@ -643,7 +644,10 @@ xi_stream_pickle(xi_state *st, PyObject *obj, PyObject **chunks, PyObject **oob)
     }
     if (cached) {
         st->pk_busy = 0;
-        if (w->framed > XI_PK_KEEP_MAX) {
+        int large = w->framed > XI_PK_KEEP_MAX;
+        int drop = st->pk_grown && !large;
+        st->pk_grown = large && !drop;
+        if (drop) {
             Py_CLEAR(st->pk);
             Py_CLEAR(st->pk_chunks);
             Py_CLEAR(st->pk_oob);
