@@ -12,6 +12,8 @@ Parallel more than once finds them.
      calibrated to take about 0.6 s of CPU time serially, as 64 ``delayed`` calls.
      Target: at least as fast as loky.
   2. 10,000 tiny tasks (``delayed(identity)(i)``). Target: 5x faster than loky.
+     For reference: joblib's own sequential backend (no worker, no transfer) against
+     loky, the most any backend can gain there.
      For reference: the same from a cold start (a new pool: the first Parallel call of
      a program), which loky pays in starting processes.
 
@@ -100,13 +102,17 @@ def bench_tiny(cfg, rows):
     def tasks():
         return (delayed(identity)(i) for i in range(TINY))
 
-    measures = [runner(b, tasks, expect) for b in ("interpreters", "loky", "threading")]
+    measures = [runner(b, tasks, expect)
+                for b in ("interpreters", "loky", "threading", "sequential")]
     progress(f"2. {TINY:,} tiny tasks: {cfg.rounds_2} rounds")
-    ours, loky, threads = alternate(cfg.rounds_2, *measures)
+    ours, loky, threads, sequential = alternate(cfg.rounds_2, *measures)
     rows.append(paired(f"2. {TINY:,} tiny tasks vs loky (speedup)", ours, loky, "speedup",
                        5.0, "warm pools, auto-batching"))
     rows.append(paired(f"2. {TINY:,} tiny tasks vs threading (speedup, info)", ours,
                        threads, "speedup", None, "threading does not auto-batch"))
+    rows.append(paired(f"2. {TINY:,} tiny tasks, joblib's sequential backend vs loky "
+                       "(speedup, info)", sequential, loky, "speedup", None,
+                       "no worker at all: the most any backend can gain over warm loky"))
 
     # cold start: a new pool each time (interpreters: a new InterpreterPoolExecutor;
     # loky: its reusable executor shut down first)
