@@ -726,8 +726,9 @@ is_stateless_copy(PyObject *func, PyObject *modname)
     }
     PyObject *mod = PyImport_GetModule(modname); /* new reference, or NULL */
     if (mod == NULL) {
-        if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_Exception)) {
-            return -1; /* Ctrl-C or exit: it goes out */
+        if (PyErr_Occurred() && (PyErr_ExceptionMatches(PyExc_MemoryError) ||
+                                 !PyErr_ExceptionMatches(PyExc_Exception))) {
+            return -1; /* Ctrl-C, exit or no memory: it goes out */
         }
         PyErr_Clear();
         return 1;

@@ -623,20 +623,28 @@ xi_stream_pickle(xi_state *st, PyObject *obj, PyObject **chunks, PyObject **oob)
     PyObject *exc = PyErr_GetRaisedException();
     PyObject *cleared = PyObject_CallMethodNoArgs(pk, st->str_clear_memo);
     Py_XDECREF(cleared);
+    int stale = cleared == NULL; /* a pickler whose state is not known to be clean */
     if (rc == 0 && cleared != NULL) {
         *chunks = take_items(pk_chunks);
         *oob = *chunks ? take_items(pk_oob) : NULL;
         if (*oob == NULL) {
             Py_CLEAR(*chunks);
             rc = -1;
+            stale = 1;
         }
     }
     else {
         rc = -1;
+        PyObject *err = PyErr_GetRaisedException(); /* clear_memo's, if it failed */
         if (PyList_SetSlice(pk_chunks, 0, PY_SSIZE_T_MAX, NULL) < 0 ||
             PyList_SetSlice(pk_oob, 0, PY_SSIZE_T_MAX, NULL) < 0) {
+            stale = 1;
+            if (err == NULL) {
+                err = PyErr_GetRaisedException();
+            }
             PyErr_Clear();
         }
+        PyErr_SetRaisedException(err);
     }
     if (exc != NULL) {
         PyErr_Clear();
@@ -645,7 +653,7 @@ xi_stream_pickle(xi_state *st, PyObject *obj, PyObject **chunks, PyObject **oob)
     if (cached) {
         st->pk_busy = 0;
         int large = w->framed > XI_PK_KEEP_MAX;
-        int drop = st->pk_grown && !large;
+        int drop = stale || (st->pk_grown && !large);
         st->pk_grown = large && !drop;
         if (drop) {
             Py_CLEAR(st->pk);
