@@ -232,6 +232,31 @@ def alternate(rounds, *measures):
 
 med = statistics.median
 
+
+def calibrate_primes(seconds):
+    """N such that count_primes(0, N) (_workloads) takes about ``seconds`` of CPU time
+    here (cost ~ N ** 1.5). CPU time of this thread, so that other work on the machine
+    does not shrink the job."""
+    from _workloads import count_primes
+
+    n = 20_000
+    while True:
+        t0 = time.thread_time()
+        count_primes(0, n)
+        dt = time.thread_time() - t0
+        if dt > 0.1:
+            break
+        n *= 2
+    return max(20_000, int(n * (seconds / dt) ** (2 / 3)))
+
+
+def split_range(n, k, largest_first=False):
+    """k ranges covering [0, n); with largest_first, the last (most expensive for
+    count_primes) first."""
+    bounds = [n * i // k for i in range(k + 1)]
+    order = reversed(range(k)) if largest_first else range(k)
+    return [(bounds[i], bounds[i + 1]) for i in order]
+
 # ---------------------------------------------------------------- set-up
 
 def fork_pool(workers):

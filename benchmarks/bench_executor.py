@@ -38,7 +38,6 @@ import asyncio
 import concurrent.futures as cf
 import os
 import sys
-import time
 import traceback
 import warnings
 
@@ -47,6 +46,7 @@ if BENCH_DIR not in sys.path:
     sys.path.insert(0, BENCH_DIR)
 
 from _bench import (NO_STDLIB, NARow, PairedRow, Row, alternate, arg_parser, begin,  # noqa: E402
+                    calibrate_primes, split_range,
                     ensure_bytecode, finish, fmt_t, fork_pool, forkserver_pool, load_xi, med,
                     paired, perf, progress, section_runner, stdlib_pool_class)
 from _workloads import count_primes, identity, pause, timed_primes  # noqa: E402
@@ -172,27 +172,6 @@ def bench_submit(xi, cfg, rows, pools):
 
 # ---------------------------------------------------------------- 3. CPU-bound
 
-def calibrate(seconds):
-    """N such that count_primes(0, N) takes about ``seconds`` of CPU time here (cost
-    ~ N ** 1.5). CPU time of this thread, so that other work on the machine does not
-    shrink the job."""
-    n = 20_000
-    while True:
-        t0 = time.thread_time()
-        count_primes(0, n)
-        dt = time.thread_time() - t0
-        if dt > 0.1:
-            break
-        n *= 2
-    return max(20_000, int(n * (seconds / dt) ** (2 / 3)))
-
-
-def split(n, k):
-    """k ranges covering [0, n), largest (most expensive) first."""
-    bounds = [n * i // k for i in range(k + 1)]
-    return [(bounds[i], bounds[i + 1]) for i in reversed(range(k))]
-
-
 def run_chunks(ex, chunks):
     """(primes counted, CPU seconds the chunks took where they ran)."""
     futs = [ex.submit(timed_primes, lo, hi) for lo, hi in chunks]
@@ -201,8 +180,9 @@ def run_chunks(ex, chunks):
 
 
 def bench_cpu(xi, cfg, rows, pools):
-    n = calibrate(cfg.cpu_seconds)
-    fine, coarse = split(n, CHUNKS), split(n, COARSE_CHUNKS)
+    n = calibrate_primes(cfg.cpu_seconds)
+    fine = split_range(n, CHUNKS, largest_first=True)
+    coarse = split_range(n, COARSE_CHUNKS, largest_first=True)
     expect = sum(count_primes(lo, hi) for lo, hi in coarse)
     ipe, ppe, sipe = pools["ipe"], pools["ppe"], pools["sipe"]
     rounds = cfg.rounds_3

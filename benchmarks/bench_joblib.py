@@ -21,37 +21,19 @@ The exit code is 0 even when a target is missed, unless ``--check`` is given.
 """
 import os
 import sys
-import time
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 if BENCH_DIR not in sys.path:
     sys.path.insert(0, BENCH_DIR)
 
-from _bench import (PairedRow, Row, alternate, arg_parser, begin, ensure_bytecode,  # noqa: E402
+from _bench import (PairedRow, Row, alternate, arg_parser, begin, calibrate_primes,  # noqa: E402
+                    ensure_bytecode, split_range,
                     finish, load_xi, perf, progress, section_runner)
 from _workloads import count_primes, identity  # noqa: E402
 
 N_JOBS = 2
 TINY = 10_000
 CHUNKS = 64
-
-
-def calibrate(seconds):
-    """N such that count_primes(0, N) takes about ``seconds`` of CPU time here."""
-    n = 20_000
-    while True:
-        t0 = time.thread_time()
-        count_primes(0, n)
-        dt = time.thread_time() - t0
-        if dt > 0.1:
-            break
-        n *= 2
-    return max(20_000, int(n * (seconds / dt) ** (2 / 3)))
-
-
-def split(n, k):
-    bounds = [n * i // k for i in range(k + 1)]
-    return [(bounds[i], bounds[i + 1]) for i in range(k)]
 
 
 def runner(backend, tasks, expect):
@@ -77,8 +59,8 @@ def paired(name, ours, base, kind, target, note):
 def bench_cpu(cfg, rows):
     from joblib import delayed
 
-    n = calibrate(cfg.cpu_seconds)
-    chunks = split(n, CHUNKS)
+    n = calibrate_primes(cfg.cpu_seconds)
+    chunks = split_range(n, CHUNKS)
     expect = [count_primes(lo, hi) for lo, hi in chunks]
 
     def tasks():

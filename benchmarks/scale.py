@@ -34,7 +34,8 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 if BENCH_DIR not in sys.path:
     sys.path.insert(0, BENCH_DIR)
 
-from _bench import (Row, alternate, ensure_bytecode, fork_pool, forkserver_pool,  # noqa: E402
+from _bench import (Row, alternate, calibrate_primes, ensure_bytecode, fork_pool,  # noqa: E402
+                    forkserver_pool, split_range,
                     load_avg, med, perf, print_table, progress, stdlib_pool_class,
                     write_json)
 from _workloads import count_primes, identity, pause  # noqa: E402
@@ -47,25 +48,6 @@ THREADS = "ThreadPool"
 CONTENDERS = (OURS, STDLIB, FORK, FORKSERVER, THREADS)
 
 
-def calibrate(seconds):
-    """N such that count_primes(0, N) takes about ``seconds`` of this thread's CPU time
-    (cost ~ N ** 1.5)."""
-    n = 20_000
-    while True:
-        t0 = time.thread_time()
-        count_primes(0, n)
-        dt = time.thread_time() - t0
-        if dt > 0.1:
-            break
-        n *= 2
-    return max(20_000, int(n * (seconds / dt) ** (2 / 3)))
-
-
-def split(n, k):
-    bounds = [n * i // k for i in range(k + 1)]
-    return [(bounds[i], bounds[i + 1]) for i in reversed(range(k))]
-
-
 def warm(ex, width):
     for f in [ex.submit(pause, 0.05) for _ in range(width)]:
         f.result()
@@ -76,9 +58,9 @@ def measure(widths, seconds, rounds):
     """Runs the measurement; returns the ``scaling`` dict that report.py charts."""
     ensure_bytecode()
     warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
-    n = calibrate(seconds)
-    chunks = split(n, 8 * max(widths))
-    expect = sum(count_primes(lo, hi) for lo, hi in split(n, 4))
+    n = calibrate_primes(seconds)
+    chunks = split_range(n, 8 * max(widths), largest_first=True)
+    expect = sum(count_primes(lo, hi) for lo, hi in split_range(n, 4, largest_first=True))
 
     makers = {OURS: None, FORK: fork_pool, FORKSERVER: forkserver_pool,
               THREADS: cf.ThreadPoolExecutor}
