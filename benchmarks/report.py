@@ -25,6 +25,8 @@ REPO_ROOT = os.path.dirname(BENCH_DIR)
 if BENCH_DIR not in sys.path:
     sys.path.insert(0, BENCH_DIR)
 
+from _bench import load_avg  # noqa: E402
+
 # (key, script, section title, chart file, chart title, row-name regex of the chart's rows)
 SECTIONS = [
     ("interpreter", "bench_interpreter.py", "Calls, data, life cycle (Interpreter)",
@@ -82,13 +84,6 @@ def machine_info():
         except Exception:
             info[dist] = None
     return info
-
-
-def load_avg():
-    try:
-        return "/".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "?"
 
 
 # ---------------------------------------------------------------- running
