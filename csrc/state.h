@@ -72,7 +72,7 @@ typedef struct {
     PyObject *dumps;           /* _pickle.dumps */
     PyObject *loads;           /* _pickle.loads */
     PyObject *PickleBuffer;    /* _pickle.PickleBuffer */
-    PyObject *cp_dumps;        /* cloudpickle.dumps, imported on first need */
+    PyObject *cp_dumps;        /* _byvalue.dumps (cloudpickle with marshalled code), on first need */
     PyObject *format_exc;      /* traceback.format_exception, imported on first need */
     PyObject *SimpleNamespace; /* types.SimpleNamespace */
     PyObject *kw_dumps;        /* ("protocol",) */
@@ -98,7 +98,7 @@ typedef struct {
                                   in the dump under way */
     PyObject *MainReference;   /* raised by the pickler at a name of __main__ */
     PyObject *buffer_value;    /* _xi._buffer_value */
-    PyObject *cp_Pickler;      /* cloudpickle.Pickler, imported on first need */
+    PyObject *cp_Pickler;      /* _byvalue.Pickler, imported on first need */
     PyObject *str_dump, *str_clear_memo, *str_load, *str_module;
 
     /* Queue items this interpreter lent (loan.h): raw memory, made on first loan */

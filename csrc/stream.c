@@ -674,7 +674,7 @@ xi_stream_pickle_by_value(xi_state *st, PyObject *obj, PyObject **chunks, PyObje
 {
     *chunks = *oob = NULL;
     if (st->cp_Pickler == NULL) {
-        PyObject *cp = PyImport_ImportModule("cloudpickle");
+        PyObject *cp = PyImport_ImportModule("extrainterpreters._byvalue");
         st->cp_Pickler = cp ? PyObject_GetAttrString(cp, "Pickler") : NULL;
         Py_XDECREF(cp);
         if (st->cp_Pickler == NULL) {

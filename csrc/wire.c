@@ -63,7 +63,7 @@ static PyObject *
 get_cloudpickle(xi_state *st)
 {
     if (st->cp_dumps == NULL) {
-        PyObject *mod = PyImport_ImportModule("cloudpickle");
+        PyObject *mod = PyImport_ImportModule("extrainterpreters._byvalue");
         if (mod == NULL) {
             return NULL;
         }

@@ -1,0 +1,65 @@
+"""Functions sent by value carry their code exactly: code objects cross as marshal
+writes them (what the compiler recorded about each local included), and code that
+marshal cannot write (a constant of another type, put there by hand) still crosses."""
+import decimal
+import marshal
+import sys
+
+import pytest
+
+
+def make_nested():
+    def nested(a, /, b, *args, c=3, **kwargs):
+        def inner(z):
+            return z * 2
+        return inner(a) + b + c + len(args) + len(kwargs)
+    return nested
+
+
+def same(f):
+    return f
+
+
+def test_a_nested_function_crosses_and_runs(interp):
+    f = make_nested()
+    assert interp.run(f, 1, 2, 9, 9, c=4, k=0) == 2 + 2 + 4 + 2 + 1
+
+
+def test_the_code_that_comes_back_is_the_code_that_was_sent(interp):
+    f = make_nested()
+    back = interp.run(same, f)
+    assert back is not f
+    assert back.__code__ == f.__code__
+    inner = [c for c in f.__code__.co_consts if hasattr(c, "co_code")]
+    assert inner and inner == [c for c in back.__code__.co_consts if hasattr(c, "co_code")]
+    assert back(1, 2) == f(1, 2)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 14), reason="get_code_var_counts is 3.14's")
+def test_the_kinds_of_the_locals_survive():
+    _testinternalcapi = pytest.importorskip("_testinternalcapi")
+    counts = getattr(_testinternalcapi, "get_code_var_counts", None)
+    if counts is None:
+        pytest.skip("this build's _testinternalcapi has no get_code_var_counts")
+    import extrainterpreters as xi
+
+    with xi.Interpreter() as it:
+        f = make_nested()
+        back = it.run(same, f)
+    # the CodeType constructor (what cloudpickle rebuilds code with) counts the
+    # arguments as plain locals
+    assert counts(back) == counts(f)
+
+
+def test_code_with_a_constant_marshal_cannot_write(interp):
+    const = decimal.Decimal("1.5")
+
+    def g():
+        return 12345
+    consts = tuple(const if c == 12345 else c for c in g.__code__.co_consts)
+    g.__code__ = g.__code__.replace(co_consts=consts)
+    assert g() == const
+    with pytest.raises(ValueError):
+        marshal.dumps(g.__code__)
+    assert interp.run(g) == const
+    assert interp.run(same, g)() == const
