@@ -840,12 +840,18 @@ run_request(xi_interp *rec, xi_active *a, xi_request kind, const xi_packet *in,
         return;
     }
     PyObject *func = NULL, *args = NULL, *kwargs = NULL;
-    int rc = kind == XI_REQ_CALL ? xi_decode_call(st, in, &func, &args, &kwargs)
+    uint8_t unshareable = XI_UNSHAREABLE_NONE;
+    int rc = kind == XI_REQ_CALL ? xi_decode_call(st, in, &func, &args, &kwargs, &unshareable)
                                  : ((payload = xi_decode(st, in)) == NULL ? -1 : 0);
     if (job != NULL) {
         set_job_state(rec, job, XI_JOB_RUNNING);
     }
     if (rc < 0) {
+        /* as the standard library: the caller raises NotShareableError("args not
+         * shareable") from NotShareableError("object could not be unpickled") */
+        if (unshareable != XI_UNSHAREABLE_NONE && !xi_replace_unpickling_error()) {
+            unshareable = XI_UNSHAREABLE_NONE;
+        }
         goto fail;
     }
     switch (kind) {
@@ -903,6 +909,7 @@ fail:
     Py_XDECREF(payload);
     Py_XDECREF(result);
     xi_encode_exception(st, rec->id, out);
+    out->unshareable = unshareable;
 }
 
 /* The direct path: this thread switches into the target. */

@@ -243,7 +243,7 @@ mod_decode_wire(PyObject *module, PyObject *args)
         pkt.fsize = fdata.len;
         pkt.fname = (uint8_t)fname;
         PyObject *func, *fargs, *kwargs;
-        if (xi_decode_call(st, &pkt, &func, &fargs, &kwargs) == 0) {
+        if (xi_decode_call(st, &pkt, &func, &fargs, &kwargs, NULL) == 0) {
             result = Py_BuildValue("(NNN)", func, fargs, kwargs ? kwargs : Py_NewRef(Py_None));
         }
     }

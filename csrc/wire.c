@@ -164,6 +164,38 @@ interrupted_or_no_memory(void)
            !PyErr_ExceptionMatches(PyExc_Exception);
 }
 
+/* Replaces the error being raised by helper(error[, extra]) of extrainterpreters._errors,
+ * an exception raised from it. Not an interruption or MemoryError, and not when the
+ * helper fails: then the error stays as it is. 1 when replaced, 0 otherwise. */
+static int
+replace_error(const char *helper, const char *extra)
+{
+    if (interrupted_or_no_memory()) {
+        return 0;
+    }
+    PyObject *exc = PyErr_GetRaisedException();
+    PyObject *errors = PyImport_ImportModule("extrainterpreters._errors");
+    PyObject *replaced = errors == NULL  ? NULL
+                         : extra == NULL ? PyObject_CallMethod(errors, helper, "O", exc)
+                                         : PyObject_CallMethod(errors, helper, "Os", exc, extra);
+    Py_XDECREF(errors);
+    if (replaced == NULL || !PyExceptionInstance_Check(replaced)) {
+        Py_XDECREF(replaced);
+        PyErr_Clear();
+        PyErr_SetRaisedException(exc);
+        return 0;
+    }
+    Py_DECREF(exc);
+    PyErr_SetRaisedException(replaced);
+    return 1;
+}
+
+int
+xi_replace_unpickling_error(void)
+{
+    return replace_error("not_unpickled", NULL);
+}
+
 static int
 refers_to_main(PyObject *stream)
 {
@@ -799,8 +831,11 @@ PyObject *xi_decode(xi_state *st, const xi_packet *pkt);
 
 int
 xi_decode_call(xi_state *st, const xi_packet *pkt, PyObject **func, PyObject **args,
-               PyObject **kwargs)
+               PyObject **kwargs, uint8_t *what)
 {
+    uint8_t ignored;
+    what = what ? what : &ignored;
+    *what = XI_UNSHAREABLE_NONE;
     *func = *args = *kwargs = NULL;
     if (pkt->fdata == NULL) {
         PyErr_SetString(PyExc_SystemError, "malformed call packet");
@@ -808,6 +843,7 @@ xi_decode_call(xi_state *st, const xi_packet *pkt, PyObject **func, PyObject **a
     }
     PyObject *payload = xi_decode(st, pkt);
     if (payload == NULL) {
+        *what = XI_UNSHAREABLE_ARGS;
         return -1;
     }
     if (!PyTuple_CheckExact(payload) || PyTuple_GET_SIZE(payload) != 2 ||
@@ -820,6 +856,7 @@ xi_decode_call(xi_state *st, const xi_packet *pkt, PyObject **func, PyObject **a
     }
     if ((*func = decode_func(st, pkt)) == NULL) {
         Py_DECREF(payload);
+        *what = XI_UNSHAREABLE_FUNC;
         return -1;
     }
     PyObject *k = PyTuple_GET_ITEM(payload, 1);
@@ -1449,6 +1486,10 @@ xi_decode(xi_state *st, const xi_packet *pkt)
     if (value != NULL && pkt->kind == XI_PKT_EXCEPTION) {
         xi_raise_described(st, value);
         Py_CLEAR(value);
+        if (pkt->unshareable != XI_UNSHAREABLE_NONE) {
+            replace_error("call_not_shareable",
+                          pkt->unshareable == XI_UNSHAREABLE_FUNC ? "func" : "args");
+        }
     }
 done:
     Py_XDECREF(view);

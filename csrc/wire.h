@@ -52,6 +52,14 @@ typedef enum {
     XI_PKT_LOST = 2,         /* a lent item that could not be copied (loan.h) */
 } xi_pkt_kind;
 
+/* What of a call could not be unpickled in the target (its exception packet says it,
+ * and the caller raises NotShareableError("func/args not shareable") from it). */
+enum {
+    XI_UNSHAREABLE_NONE = 0,
+    XI_UNSHAREABLE_FUNC = 1,
+    XI_UNSHAREABLE_ARGS = 2,
+};
+
 struct xi_lender;
 struct xi_loan;
 
@@ -59,6 +67,7 @@ typedef struct {
     int kind;
     uint8_t marshal;         /* `data` is a marshal stream (simple values) */
     uint8_t fname;           /* fdata is the callable's marshalled (module, qualname) */
+    uint8_t unshareable;     /* exception packets of calls: XI_UNSHAREABLE_* */
     const char *data;        /* the stream, in one piece; NULL when it is in pieces */
     Py_ssize_t size;         /* the stream's length, in one piece or not */
     Py_ssize_t npieces;      /* borrowed packets only: the stream in pieces */
@@ -104,13 +113,22 @@ void xi_encode_exception(xi_state *st, int64_t interp_id, xi_packet *pkt);
 PyObject *xi_describe_exception(xi_state *st, PyObject *exc, int64_t interp_id);
 void xi_raise_described(xi_state *st, PyObject *desc);
 
+/* In the target of a call whose callable or arguments could not be unpickled: the error
+ * being raised becomes NotShareableError("object could not be unpickled") raised from
+ * it (not an interruption or MemoryError). 1 when it did, 0 when the error stays. */
+int xi_replace_unpickling_error(void);
+
 /* Rebuilds a value in the current interpreter. For an exception packet, raises the
- * rebuilt exception (its __cause__ an ExecutionFailed) and returns NULL. */
+ * rebuilt exception (its __cause__ an ExecutionFailed) and returns NULL; when the packet
+ * says that a call could not be unpickled, NotShareableError("func not shareable" or
+ * "args not shareable") from that exception. */
 PyObject *xi_decode(xi_state *st, const xi_packet *pkt);
 
-/* Rebuilds a call packet's parts (new references; *kwargs may be NULL). */
+/* Rebuilds a call packet's parts (new references; *kwargs may be NULL): 0, or -1 with
+ * an exception set and, when `what` is not NULL, *what set to what could not be rebuilt
+ * (XI_UNSHAREABLE_FUNC or _ARGS; XI_UNSHAREABLE_NONE for a malformed packet). */
 int xi_decode_call(xi_state *st, const xi_packet *pkt, PyObject **func, PyObject **args,
-                   PyObject **kwargs);
+                   PyObject **kwargs, uint8_t *what);
 
 /* Bytes of the packet held in place: its out-of-band segments and, for a stream in
  * pieces, the whole stream. */

@@ -1252,3 +1252,20 @@ def put_in_queue_by_id(qid, item):
 
     xi.Queue(qid).put(item)
 
+
+
+class FailsToUnpickle:
+    """Pickles, and raises RuntimeError("gotcha") where it is unpickled (as CPython's
+    PickleShenanigans)."""
+
+    def __init__(self, value=0):
+        if value == 1:
+            raise RuntimeError("gotcha")
+
+    def __reduce__(self):
+        return (type(self), (1,))
+
+
+class CallableFailsToUnpickle(FailsToUnpickle):
+    def __call__(self):
+        return "called"

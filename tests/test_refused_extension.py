@@ -117,13 +117,19 @@ def test_exec_source(refusing, modules_dir):
     assert str(ei.value) == EXPECTED
 
 
-def test_argument_that_needs_the_module(refusing, thing):
-    with pytest.raises(ImportError) as ei:
-        refusing.run(rf.identity, thing)
-    assert str(ei.value) == EXPECTED
-    with pytest.raises(xi.ExecutionFailed) as ei:
-        refusing.call(rf.identity, thing)
-    assert_reported(ei.value)
+@pytest.mark.parametrize("name", ["run", "call"])
+def test_argument_that_needs_the_module(refusing, thing, name):
+    # as the standard library: NotShareableError("args not shareable") from
+    # NotShareableError("object could not be unpickled"), each naming the refusal
+    with pytest.raises(xi.NotShareableError) as ei:
+        getattr(refusing, name)(rf.identity, thing)
+    assert str(ei.value) == f"args not shareable: {EXPECTED}"
+    inner = ei.value.__cause__
+    assert isinstance(inner, xi.NotShareableError)
+    assert str(inner) == f"object could not be unpickled: {EXPECTED}"
+    # the remote traceback shows the ImportError and what CPython said
+    assert "ImportError" in inner.__cause__.excinfo.errdisplay
+    assert "does not support loading in subinterpreters" in inner.__cause__.excinfo.errdisplay
     assert refusing.call(rf.add, 1, 2) == 3  # still usable
 
 

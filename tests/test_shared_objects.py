@@ -239,8 +239,10 @@ def test_forged_handle_inside_a_queue_item_raises_once():
 
 
 def test_forged_handle_in_a_call_argument(interp):
-    with pytest.raises(ValueError):
+    with pytest.raises(xi.NotShareableError, match="^args not shareable$") as ei:
         interp.run(rf.identity, rf.Forged(KIND_BUFFER, 10**12))
+    assert ei.value.__cause__.__cause__.excinfo.type.__name__ == "NotShareableError"
+    assert "ValueError" in ei.value.__cause__.__cause__.excinfo.errdisplay
     assert interp.run(rf.add, 1, 2) == 3
 
 

@@ -3,6 +3,7 @@
 itself; on 3.12 and 3.13 against the behaviour it documents. CPython's own suites are
 run by tests/stdlib_suite/run.py; these cover what they do not."""
 import concurrent.futures as cf
+import functools
 import itertools
 import pickle
 import queue
@@ -13,7 +14,7 @@ import pytest
 
 import extrainterpreters as xi
 import remote_funcs as rf
-from conftest import assert_clean_exit
+from conftest import TESTS_DIR, assert_clean_exit
 
 HAS_STDLIB = sys.version_info >= (3, 14)
 if HAS_STDLIB:
@@ -458,6 +459,90 @@ def test_pool_broken_by_initializer():
     if HAS_STDLIB:
         assert issubclass(xi.BrokenInterpreterPool, std_pool.BrokenInterpreterPool)
 
+
+
+# --- a callable or arguments that cannot be unpickled in the target -----------------------
+
+def assert_not_unpickled(err, what):
+    """NotShareableError("<what> not shareable") from NotShareableError("object could not
+    be unpickled"), whose remote traceback shows the error raised while unpickling."""
+    assert type(err) is xi.NotShareableError and str(err) == f"{what} not shareable"
+    inner = err.__cause__
+    assert type(inner) is xi.NotShareableError and str(inner) == "object could not be unpickled"
+    failed = inner.__cause__
+    assert isinstance(failed, xi.ExecutionFailed)
+    assert "RuntimeError: gotcha" in failed.excinfo.errdisplay
+
+
+@pytest.mark.parametrize("name", ["call", "run"])
+def test_arguments_not_unpickled(interp, name):
+    err = failure_of(getattr(interp, name), rf.identity, rf.FailsToUnpickle())
+    assert_not_unpickled(err, "args")
+    err = failure_of(functools.partial(getattr(interp, name), rf.identity, x=rf.FailsToUnpickle()))
+    assert_not_unpickled(err, "args")
+    assert interp.call(rf.add, 1, 2) == 3
+
+
+@pytest.mark.parametrize("name", ["call", "run"])
+def test_callable_not_unpickled(interp, name):
+    err = failure_of(getattr(interp, name), rf.CallableFailsToUnpickle())
+    assert_not_unpickled(err, "func")
+    assert interp.call(rf.add, 1, 2) == 3
+
+
+def test_call_in_thread_reports_what_was_not_unpickled(interp):
+    seen = []
+    old = threading.excepthook
+    threading.excepthook = seen.append
+    try:
+        interp.call_in_thread(rf.identity, rf.FailsToUnpickle()).join()
+    finally:
+        threading.excepthook = old
+    assert len(seen) == 1
+    assert_not_unpickled(seen[0].exc_value, "args")
+    assert_not_unpickled(failure_of(interp.result), "args")
+
+
+def test_call_in_thread_reports_a_local_error(interp):
+    # as the standard library: whatever the call raises reaches threading.excepthook
+    seen = []
+    old = threading.excepthook
+    threading.excepthook = seen.append
+    try:
+        interp.call_in_thread(rf.identity, threading.Lock()).join()
+    finally:
+        threading.excepthook = old
+    assert len(seen) == 1 and seen[0].exc_type is xi.NotShareableError
+
+
+def test_pool_task_not_unpickled():
+    with xi.InterpreterPoolExecutor(1) as pool:
+        assert_not_unpickled(pool.submit(rf.identity, rf.FailsToUnpickle()).exception(), "args")
+        # a task that is not callable is sent as an argument, as in the standard pool
+        assert_not_unpickled(pool.submit(rf.FailsToUnpickle()).exception(), "args")
+        err = pool.submit(3).exception()
+        assert type(err) is TypeError and isinstance(err.__cause__, xi.ExecutionFailed)
+        assert str(err) == "'int' object is not callable"
+        assert pool.submit(rf.add, 1, 2).result() == 3
+
+
+@stdlib_only
+def test_not_unpickled_matches_the_stdlib(interp, std_interp):
+    std_interp.exec(f"import sys; sys.path.insert(0, {TESTS_DIR!r})")
+    for args in [(rf.identity, rf.FailsToUnpickle()), (rf.CallableFailsToUnpickle(),)]:
+        ours, theirs = failure_of(interp.call, *args), failure_of(std_interp.call, *args)
+        assert type(ours) is type(theirs) and str(ours) == str(theirs)
+        assert "unpickled" in str(ours.__cause__) and "unpickled" in str(theirs.__cause__)
+    path = (f"import sys; sys.path.insert(0, {TESTS_DIR!r})",)
+    with (xi.InterpreterPoolExecutor(1) as ours,
+          std_pool.InterpreterPoolExecutor(1, initializer=exec, initargs=path) as theirs):
+        for args in [(rf.identity, rf.FailsToUnpickle()), (rf.FailsToUnpickle(),)]:
+            a, b = ours.submit(*args).exception(), theirs.submit(*args).exception()
+            assert type(a) is type(b) and str(a) == str(b) == "args not shareable"
+            assert "unpickled" in str(a.__cause__) and "unpickled" in str(b.__cause__)
+        a, b = ours.submit(3).exception(), theirs.submit(3).exception()
+        assert type(a) is type(b) and str(a) == str(b)
+        assert type(a.__cause__) is type(b.__cause__)
 
 
 def test_new_interpreter_stays_cheap(interp):

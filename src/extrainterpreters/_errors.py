@@ -4,6 +4,9 @@
   it sits (a closure variable, a global or a default of a function sent by value, an
   attribute, an item).
 - An extension module that refuses subinterpreters: said so, with what to do.
+- A call whose callable or arguments could not be unpickled in the target: raised as
+  the standard library raises it, NotShareableError("args not shareable") from
+  NotShareableError("object could not be unpickled").
 
 Imported by the C core on those error paths only; the standard library only.
 """
@@ -50,6 +53,35 @@ def refused_message(exc):
     return (f"module {name!r} does not support subinterpreters (a limit of that module, "
             f"not of extrainterpreters): run code that needs it in the main interpreter; "
             f"see docs/compatibility.md")
+
+
+_NOT_UNPICKLED = "object could not be unpickled"
+
+
+def not_unpickled(exc):
+    """In the target: the error that a call's callable or arguments raised while they
+    were unpickled, as NotShareableError raised from it. The refusal of an extension
+    module is named in its message, which reaches the caller."""
+    from ._xi import NotShareableError
+
+    refused = refused_message(exc)
+    err = NotShareableError(_NOT_UNPICKLED if refused is None else f"{_NOT_UNPICKLED}: {refused}")
+    err.__cause__ = exc
+    return err
+
+
+def call_not_shareable(exc, what):
+    """In the caller: NotShareableError("func not shareable" or "args not shareable")
+    raised from ``exc``, the rebuilt error of not_unpickled()."""
+    from ._xi import NotShareableError
+
+    msg = f"{what} not shareable"
+    text = str(exc)
+    if text.startswith(f"{_NOT_UNPICKLED}: "):
+        msg += text[len(_NOT_UNPICKLED):]
+    err = NotShareableError(msg)
+    err.__cause__ = exc
+    return err
 
 
 def _pickle_error(obj):

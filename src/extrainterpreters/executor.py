@@ -42,6 +42,11 @@ class _WorkItem:
         self.kwargs = kwargs
 
 
+def _call(fn, /, *args, **kwargs):
+    """Runs in a worker interpreter: a task whose fn is not callable in the caller."""
+    return fn(*args, **kwargs)
+
+
 def _run_chunk(fn, chunk):
     """Runs in a worker interpreter: one task for many map() items. Each item's outcome
     is kept, so that map() delivers every result before a failing item and raises that
@@ -125,6 +130,10 @@ class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
                 raise BrokenInterpreterPool(self._broken)
             if self._shutdown or _exiting:
                 raise RuntimeError("cannot schedule new futures after shutdown")
+            if not callable(fn):
+                # as the standard pool: it fails in the worker, raising TypeError there
+                # (or NotShareableError when it cannot even be unpickled there)
+                fn, args = _call, (fn, *args)
             future = _cf.Future()
             self._work.put(_WorkItem(future, fn, args, kwargs))
             self._adjust_workers()

@@ -349,11 +349,14 @@ class Interpreter:
             self._outcome = (True, handle.call(func, *args, **kwargs))
         except BaseException as exc:  # the caller gets it from result()
             self._outcome = (False, exc)
-            failed = _remote_failure(exc) if report else None
-            if failed is not None:
+            if report:
                 # call_in_thread(): reported as the thread's uncaught exception
-                # (threading.excepthook), as concurrent.interpreters does
-                raise failed from None
+                # (threading.excepthook), as concurrent.interpreters does: a failure
+                # of the code run there as its ExecutionFailed
+                failed = _remote_failure(exc)
+                if failed is not None:
+                    raise failed from None
+                raise
 
     async def run_async(self, func, /, *args, **kwargs):
         """run() as a coroutine: the call runs in a thread while the event loop goes on.
@@ -400,7 +403,8 @@ class Interpreter:
     def call_in_thread(self, func, /, *args, **kwargs):
         """Like run_in_thread(), returning the started threading.Thread. As in
         concurrent.interpreters, an exception raised by the call is reported through
-        threading.excepthook as an ExecutionFailed; result() raises it as run() would."""
+        threading.excepthook (one raised in the interpreter as an ExecutionFailed);
+        result() raises it as run() would."""
         return self._start_thread(func, args, kwargs, report=True)
 
     def done(self):
