@@ -107,15 +107,20 @@ def test_local_errors_are_not_wrapped(interp):
         interp.call(rf.identity, threading.Lock())
 
 
-def test_call_in_thread_reports_through_excepthook(interp):
+def thread_failures(interp, *call):
+    """What threading.excepthook receives while interp.call_in_thread(*call) runs."""
     seen = []
     old = threading.excepthook
     threading.excepthook = seen.append
     try:
-        t = interp.call_in_thread(int, "x")
-        t.join()
+        interp.call_in_thread(*call).join()
     finally:
         threading.excepthook = old
+    return seen
+
+
+def test_call_in_thread_reports_through_excepthook(interp):
+    seen = thread_failures(interp, int, "x")
     assert len(seen) == 1 and seen[0].exc_type is xi.ExecutionFailed
     assert seen[0].exc_value.excinfo.type.__name__ == "ValueError"
     with pytest.raises(ValueError):  # result() keeps run()'s contract
@@ -123,13 +128,7 @@ def test_call_in_thread_reports_through_excepthook(interp):
 
 
 def test_call_in_thread_success_reports_nothing(interp):
-    seen = []
-    old = threading.excepthook
-    threading.excepthook = seen.append
-    try:
-        interp.call_in_thread(rf.add, 1, 2).join()
-    finally:
-        threading.excepthook = old
+    seen = thread_failures(interp, rf.add, 1, 2)
     assert seen == [] and interp.result() == 3
 
 
@@ -491,13 +490,7 @@ def test_callable_not_unpickled(interp, name):
 
 
 def test_call_in_thread_reports_what_was_not_unpickled(interp):
-    seen = []
-    old = threading.excepthook
-    threading.excepthook = seen.append
-    try:
-        interp.call_in_thread(rf.identity, rf.FailsToUnpickle()).join()
-    finally:
-        threading.excepthook = old
+    seen = thread_failures(interp, rf.identity, rf.FailsToUnpickle())
     assert len(seen) == 1
     assert_not_unpickled(seen[0].exc_value, "args")
     assert_not_unpickled(failure_of(interp.result), "args")
@@ -505,13 +498,7 @@ def test_call_in_thread_reports_what_was_not_unpickled(interp):
 
 def test_call_in_thread_reports_a_local_error(interp):
     # as the standard library: whatever the call raises reaches threading.excepthook
-    seen = []
-    old = threading.excepthook
-    threading.excepthook = seen.append
-    try:
-        interp.call_in_thread(rf.identity, threading.Lock()).join()
-    finally:
-        threading.excepthook = old
+    seen = thread_failures(interp, rf.identity, threading.Lock())
     assert len(seen) == 1 and seen[0].exc_type is xi.NotShareableError
 
 
