@@ -166,7 +166,9 @@ interrupted_or_no_memory(void)
 
 /* Replaces the error being raised by helper(error[, extra]) of extrainterpreters._errors,
  * an exception raised from it. Not an interruption or MemoryError, and not when the
- * helper fails: then the error stays as it is. 1 when replaced, 0 otherwise. */
+ * helper fails: then the error stays as it is, unless the helper was interrupted or ran
+ * out of memory (Ctrl-C, exit or MemoryError goes out, the error as its context).
+ * 1 when replaced, 0 otherwise. */
 static int
 replace_error(const char *helper, const char *extra)
 {
@@ -179,6 +181,12 @@ replace_error(const char *helper, const char *extra)
                          : extra == NULL ? PyObject_CallMethod(errors, helper, "O", exc)
                                          : PyObject_CallMethod(errors, helper, "Os", exc, extra);
     Py_XDECREF(errors);
+    if (replaced == NULL && interrupted_or_no_memory()) {
+        PyObject *outside = PyErr_GetRaisedException();
+        PyException_SetContext(outside, exc); /* steals exc */
+        PyErr_SetRaisedException(outside);
+        return 0;
+    }
     if (replaced == NULL || !PyExceptionInstance_Check(replaced)) {
         Py_XDECREF(replaced);
         PyErr_Clear();
@@ -841,8 +849,14 @@ xi_decode_call(xi_state *st, const xi_packet *pkt, PyObject **func, PyObject **a
         PyErr_SetString(PyExc_SystemError, "malformed call packet");
         return -1;
     }
+    /* the callable first, as the standard library: when both fail, it is named */
+    if ((*func = decode_func(st, pkt)) == NULL) {
+        *what = XI_UNSHAREABLE_FUNC;
+        return -1;
+    }
     PyObject *payload = xi_decode(st, pkt);
     if (payload == NULL) {
+        Py_CLEAR(*func);
         *what = XI_UNSHAREABLE_ARGS;
         return -1;
     }
@@ -851,12 +865,8 @@ xi_decode_call(xi_state *st, const xi_packet *pkt, PyObject **func, PyObject **a
         (PyTuple_GET_ITEM(payload, 1) != Py_None &&
          !PyDict_CheckExact(PyTuple_GET_ITEM(payload, 1)))) {
         Py_DECREF(payload);
+        Py_CLEAR(*func);
         PyErr_SetString(PyExc_SystemError, "malformed call payload");
-        return -1;
-    }
-    if ((*func = decode_func(st, pkt)) == NULL) {
-        Py_DECREF(payload);
-        *what = XI_UNSHAREABLE_FUNC;
         return -1;
     }
     PyObject *k = PyTuple_GET_ITEM(payload, 1);

@@ -61,3 +61,31 @@ def test_code_with_a_constant_marshal_cannot_write(interp):
         marshal.dumps(g.__code__)
     assert interp.run(g) == const
     assert interp.run(same, g)() == const
+
+
+class Tag(bytes):
+    pass
+
+
+def test_a_constant_that_marshal_would_change(interp):
+    # marshal writes a bytes subclass as bytes: such code crosses through cloudpickle
+    def g():
+        return b"spam"
+    consts = tuple(Tag(c) if c == b"spam" else c for c in g.__code__.co_consts)
+    g.__code__ = g.__code__.replace(co_consts=consts)
+    assert type(interp.run(g)) is Tag
+    assert type(interp.run(same, g)()) is Tag
+
+
+def test_nested_code_with_a_constant_of_another_type(interp):
+    def outer():
+        def inner():
+            return 12345
+        return inner()
+    inner_code = next(c for c in outer.__code__.co_consts if isinstance(c, type(outer.__code__)))
+    inner_code = inner_code.replace(co_consts=tuple(
+        decimal.Decimal("2.5") if c == 12345 else c for c in inner_code.co_consts))
+    outer.__code__ = outer.__code__.replace(co_consts=tuple(
+        inner_code if isinstance(c, type(inner_code)) else c for c in outer.__code__.co_consts))
+    assert outer() == decimal.Decimal("2.5")
+    assert interp.run(outer) == decimal.Decimal("2.5")

@@ -486,6 +486,24 @@ def test_arguments_not_unpickled(interp, name):
 def test_callable_not_unpickled(interp, name):
     err = failure_of(getattr(interp, name), rf.CallableFailsToUnpickle())
     assert_not_unpickled(err, "func")
+    # the callable is unpickled first: when the arguments fail too, it is named
+    err = failure_of(getattr(interp, name), rf.CallableFailsToUnpickle(), rf.FailsToUnpickle())
+    assert_not_unpickled(err, "func")
+    assert interp.call(rf.add, 1, 2) == 3
+
+
+def test_ctrl_c_while_the_error_is_made_goes_out(interp, monkeypatch):
+    # the caller's part runs Python code: a KeyboardInterrupt raised there is not lost
+    from extrainterpreters import _errors
+
+    def interrupted(exc, what):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_errors, "call_not_shareable", interrupted)
+    with pytest.raises(KeyboardInterrupt) as ei:
+        interp.call(rf.identity, rf.FailsToUnpickle())
+    assert str(ei.value.__context__) == "object could not be unpickled"
+    monkeypatch.undo()
     assert interp.call(rf.add, 1, 2) == 3
 
 
@@ -516,7 +534,8 @@ def test_pool_task_not_unpickled():
 @stdlib_only
 def test_not_unpickled_matches_the_stdlib(interp, std_interp):
     std_interp.exec(f"import sys; sys.path.insert(0, {TESTS_DIR!r})")
-    for args in [(rf.identity, rf.FailsToUnpickle()), (rf.CallableFailsToUnpickle(),)]:
+    for args in [(rf.identity, rf.FailsToUnpickle()), (rf.CallableFailsToUnpickle(),),
+                 (rf.CallableFailsToUnpickle(), rf.FailsToUnpickle())]:
         ours, theirs = failure_of(interp.call, *args), failure_of(std_interp.call, *args)
         assert type(ours) is type(theirs) and str(ours) == str(theirs)
         assert "unpickled" in str(ours.__cause__) and "unpickled" in str(theirs.__cause__)
