@@ -95,7 +95,8 @@ typedef struct {
     int pk_busy;
     int pk_grown;              /* ... its last dump was large (stream.c: XI_PK_KEEP_MAX) */
     PyObject *pk_type_seen;    /* borrowed: a type reducer_override found not of __main__
-                                  in the dump under way */
+                                  in a dump under way (whose memo keeps it alive); every
+                                  dump's start and end clear it */
     PyObject *MainReference;   /* raised by the pickler at a name of __main__ */
     PyObject *buffer_value;    /* _xi._buffer_value */
     PyObject *cp_Pickler;      /* _byvalue.Pickler, imported on first need */

@@ -613,6 +613,8 @@ xi_stream_pickle(xi_state *st, PyObject *obj, PyObject **chunks, PyObject **oob)
     w->names_main = 0;
     st->pk_type_seen = NULL;
     PyObject *r = PyObject_CallMethodOneArg(pk, st->str_dump, obj);
+    /* the type is kept alive by this dump's memo only: never by a later dump */
+    st->pk_type_seen = NULL;
     int rc = r == NULL ? -1 : 0;
     Py_XDECREF(r);
     if (rc == 0 && w->names_main) {
