@@ -35,6 +35,8 @@ typedef struct xi_active {
     int masked;              /* > 0: the library runs code for it (or a nested call) */
     int pending;             /* an interrupt arrived while masked */
     int armed;               /* the async exception is set and not raised yet */
+    uint64_t seq;            /* when the call began (rec->next_seq): an interrupt() hits
+                                only calls that began before it */
     struct xi_active *next;
     struct xi_active *outer; /* the thread's enclosing call (see xi_tls.call) */
 } xi_active;
@@ -91,6 +93,7 @@ typedef struct xi_job {
     _Atomic int state;
     int abandoned;       /* the poster left; the owner cleans up */
     int consumed;        /* the poster has decoded a borrowed result */
+    uint64_t seq;        /* when it was posted (rec->next_seq), for its xi_active */
     _Atomic int refcnt;
     struct xi_job *next;
 } xi_job;
@@ -111,6 +114,7 @@ struct xi_interp {
     xi_tsentry *cache;
     _Atomic int ndead;             /* entries of exited threads */
     int ninterrupters;
+    uint64_t next_seq;             /* numbers the calls as they begin (xi_active.seq) */
     int orphaned;
     int exiting;                   /* closing at exit: daemon threads may not call in */
     xi_job *jobs;                  /* FIFO */
@@ -632,6 +636,7 @@ enter_register(xi_interp *rec, xi_entry *e)
         }
     }
     rec->nactive++;
+    e->active.seq = rec->next_seq++;
     e->active.next = rec->active;
     rec->active = &e->active;
     xi_unlock(&rec->mu);
@@ -963,6 +968,7 @@ static void
 post_locked(xi_interp *rec, xi_job *job)
 {
     job->next = NULL;
+    job->seq = rec->next_seq++;
     *rec->jobs_tail = job;
     rec->jobs_tail = &job->next;
     atomic_fetch_add(&rec->njobs, 1);
@@ -1002,7 +1008,8 @@ pop_job_locked(xi_interp *rec, xi_active *act)
     if (!job->close) {
         atomic_store(&job->state, XI_JOB_DECODING);
         /* running from now on, for interrupt() too (masked until its own code runs) */
-        *act = (xi_active){.rec = rec, .ident = rec->owner_ident, .masked = 1};
+        *act = (xi_active){.rec = rec, .ident = rec->owner_ident, .masked = 1,
+                           .seq = job->seq};
         act->next = rec->active;
         rec->active = act;
     }
@@ -1617,6 +1624,7 @@ xi_interp_run(xi_state *st, xi_interp *rec, xi_request kind, xi_packet *req)
 typedef struct {
     xi_interp *rec;
     unsigned long ident; /* 0: every call */
+    uint64_t before;     /* only calls that began before the request (xi_active.seq) */
 } xi_interrupter;
 
 static void *
@@ -1629,8 +1637,8 @@ interrupter_main(void *arg)
         PyEval_RestoreThread(ts);
         xi_lock(&rec->mu);
         for (xi_active *a = rec->active; a != NULL; a = a->next) {
-            if (job->ident != 0 && a->ident != job->ident) {
-                continue;
+            if ((job->ident != 0 && a->ident != job->ident) || a->seq >= job->before) {
+                continue; /* another thread's, or one that began after the request */
             }
             if (a->masked) {
                 a->pending = 1;
@@ -1671,6 +1679,7 @@ xi_interp_interrupt_thread(xi_interp *rec, unsigned long ident)
         return XI_OK;
     }
     rec->ninterrupters++;
+    job->before = rec->next_seq;
     xi_unlock(&rec->mu);
     xi_interp_incref(rec);
     /* A thread of its own: taking the target's GIL may take a while, and the caller

@@ -68,6 +68,28 @@ def test_interrupt_reaches_each_of_nested_calls(interp, tmp_path):
     assert outer_interrupted
 
 
+def test_an_interrupt_reaches_only_calls_begun_before_it(interp):
+    # interrupt() acts once it holds the interpreter's GIL, which a builtin's C loop
+    # holds here: a call that begins after interrupt() returned, and still runs when it
+    # acts, is not hit
+    hog = in_thread(interp.run, sum, range(40_000_000))
+    deadline = time.monotonic() + LIMIT
+    while not interp.is_running():
+        assert time.monotonic() < deadline, "the first call did not start"
+        time.sleep(0.001)
+    time.sleep(0.05)  # in its C loop
+    for _ in range(3):
+        interp.interrupt()
+    later = in_thread(interp.run, time.sleep, 1.0)
+    outcomes = []
+    for wait in (hog, later):
+        try:
+            outcomes.append(wait())
+        except KeyboardInterrupt:  # not out of the test: it would end the test run
+            outcomes.append("KeyboardInterrupt")
+    assert outcomes[1] is None, outcomes
+
+
 @pytest.mark.parametrize("kind", ["call", "exec"])
 def test_interrupt_between_calls_hits_nothing(interp, kind):
     interp.interrupt()
