@@ -35,8 +35,10 @@ typedef struct xi_active {
     int masked;              /* > 0: the library runs code for it (or a nested call) */
     int pending;             /* an interrupt arrived while masked */
     int armed;               /* the async exception is set and not raised yet */
-    uint64_t seq;            /* when the call began (rec->next_seq): an interrupt() hits
-                                only calls that began before it */
+    uint64_t seq;            /* when the call began (rec->next_seq; a call of the same
+                                thread nested in a call into the same interpreter takes
+                                the outer call's): an interrupt() hits only calls that
+                                began before it */
     struct xi_active *next;
     struct xi_active *outer; /* the thread's enclosing call (see xi_tls.call) */
 } xi_active;
@@ -637,6 +639,13 @@ enter_register(xi_interp *rec, xi_entry *e)
     }
     rec->nactive++;
     e->active.seq = rec->next_seq++;
+    /* a call that this thread's call into the same interpreter makes is part of it: an
+     * interrupt that reaches the outer call reaches it too */
+    for (xi_active *o = xi_tls_cur ? xi_tls_cur->call : NULL; o != NULL; o = o->outer) {
+        if (o->rec == rec && o->seq < e->active.seq) {
+            e->active.seq = o->seq;
+        }
+    }
     e->active.next = rec->active;
     rec->active = &e->active;
     xi_unlock(&rec->mu);

@@ -70,6 +70,33 @@ def call_count_in(interp_id, path, limit):
     return interp.run(count_after_touching, path, 1, limit)
 
 
+def gil_held_then_nested_into_itself(path, n, limit):
+    """Runs in X: creates ``path``, holds X's GIL in a builtin's C loop, then (running
+    no code of its own in between) calls into X itself, where count_interrupts(1, limit)
+    runs. Returns ([the nested call's count], whether the outer call got a
+    KeyboardInterrupt); the count is missing when the nested call's interrupt came at
+    its first bytecode, before its ``try``, and went out to the outer call."""
+    import functools
+    import operator
+
+    import extrainterpreters as xi
+
+    # the C core's handle: its call() is C, so no bytecode of the outer call runs
+    # between the C loop and the nested call (Interpreter.run is Python)
+    here = xi.get_current()._open()
+    touch(path)
+    values = []
+    try:
+        # list.extend is C too: the values are stored before the outer call's own
+        # interrupt is raised
+        values.extend(map(operator.call, [functools.partial(sum, range(n)),
+                                          functools.partial(here.call, count_interrupts,
+                                                            1, limit)]))
+    except KeyboardInterrupt:
+        return values[1:], True
+    return values[1:], False
+
+
 def nested_through_main(interp_id, path, limit):
     """Runs in X: calls the main interpreter, which calls back into X and waits there
     for one interrupt. Returns whether this outer call got KeyboardInterrupt too (at

@@ -90,6 +90,23 @@ def test_an_interrupt_reaches_only_calls_begun_before_it(interp):
     assert outcomes[1] is None, outcomes
 
 
+def test_an_interrupt_reaches_a_call_nested_into_the_same_interpreter(interp, tmp_path):
+    # the outer call began before interrupt(); the nested call, which begins while the
+    # interrupt waits for the GIL, is part of it and gets one at once (not the outer
+    # alone, once the nested call has run to its end)
+    path = str(tmp_path / "started")
+    wait = in_thread(interp.run, inf.gil_held_then_nested_into_itself, path, 40_000_000,
+                     LIMIT)
+    wait_for_file(path)
+    time.sleep(0.05)  # in its C loop
+    t0 = time.monotonic()
+    interp.interrupt()
+    counts, outer_interrupted = wait()
+    # not ([0], True): the nested call spun to its end, the outer call got it after
+    assert counts in ([], [1]) and outer_interrupted
+    assert time.monotonic() - t0 < LIMIT / 2
+
+
 @pytest.mark.parametrize("kind", ["call", "exec"])
 def test_interrupt_between_calls_hits_nothing(interp, kind):
     interp.interrupt()
