@@ -62,7 +62,7 @@ def not_unpickled(exc):
     """In the target: the error that a call's callable or arguments raised while they
     were unpickled, as NotShareableError raised from it. The refusal of an extension
     module is named in its message, which reaches the caller."""
-    from ._xi import NotShareableError
+    from . import NotShareableError
 
     refused = refused_message(exc)
     err = NotShareableError(_NOT_UNPICKLED if refused is None else f"{_NOT_UNPICKLED}: {refused}")
@@ -73,7 +73,7 @@ def not_unpickled(exc):
 def call_not_shareable(exc, what):
     """In the caller: NotShareableError("func not shareable" or "args not shareable")
     raised from ``exc``, the rebuilt error of not_unpickled()."""
-    from ._xi import NotShareableError
+    from . import NotShareableError
 
     msg = f"{what} not shareable"
     text = str(exc)
