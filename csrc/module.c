@@ -1,5 +1,6 @@
 /* extrainterpreters._xi: the C core. The map of its state is in state.h. */
 #include "buffer.h"
+#include "byvalue.h"
 #include "extinfo.h"
 #include "handle.h"
 #include "queue.h"
@@ -351,6 +352,12 @@ static PyMethodDef module_methods[] = {
      "close_all(daemons=(), /)\n--\n\nclose every interpreter once its calls return (calls run "
      "by the threads whose idents are given are interrupted instead); no new ones "
      "afterwards"},
+    {"_by_value_modules", xi_mod_by_value_modules, METH_NOARGS,
+     "_by_value_modules()\n--\n\n-> frozenset: the modules whose functions and classes cross "
+     "by value (an interpreter of the process failed to import them)"},
+    {"_learn_by_value", xi_mod_learn_by_value, METH_O,
+     "_learn_by_value(name, /)\n--\n\nfrom now on the functions and classes of module name (and "
+     "of its submodules) cross by value; True when it was not known"},
     {"_extension_kind", xi_mod_extension_kind, METH_O,
      "_extension_kind(module, /)\n--\n\n-> (init, multiple_interpreters, gil): what a module's "
      "definition declares about subinterpreters"},
@@ -400,6 +407,8 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->protocol);
     Py_VISIT(st->func_out);
     Py_VISIT(st->func_in);
+    Py_VISIT(st->byvalue);
+    Py_VISIT(st->byvalue_names);
     Py_VISIT(st->StreamReaderType);
     Py_VISIT(st->StreamWriterType);
     Py_VISIT(st->pk_writer);
@@ -459,6 +468,8 @@ module_clear(PyObject *module)
     Py_CLEAR(st->protocol);
     Py_CLEAR(st->func_out);
     Py_CLEAR(st->func_in);
+    Py_CLEAR(st->byvalue);
+    Py_CLEAR(st->byvalue_names);
     Py_CLEAR(st->StreamReaderType);
     Py_CLEAR(st->StreamWriterType);
     Py_CLEAR(st->pk_writer);

@@ -82,6 +82,9 @@ typedef struct {
     PyObject *collect;         /* builtin used as buffer_callback */
     PyObject *func_out;        /* callable -> its pickle, for callables named by reference */
     PyObject *func_in;         /* such a pickle -> the callable it names here */
+    PyObject *byvalue;         /* byvalue.h: modules that cross by value (frozenset) */
+    PyObject *byvalue_names;   /* ... the same names (tuple) */
+    uint64_t byvalue_version;  /* ... the version of the process's list they reflect */
 
     /* stream.c: pickling in pieces */
     PyTypeObject *StreamReaderType;

@@ -1,5 +1,6 @@
 /* Pickle streams in pieces (see stream.h). */
 #include "stream.h"
+#include "byvalue.h"
 
 #include <string.h>
 
@@ -365,7 +366,8 @@ new_writer(xi_state *st, PyObject *chunks)
 
 /* ------------------------------------------------------------------ the pickler */
 
-/* Is `obj` (a function, a class, or an instance of a class) defined in __main__?
+/* Is `obj` (a function, a class, or an instance of a class) defined in __main__, or in
+ * a module that crosses by value (byvalue.h)?
  * -1 with an exception set on error. */
 static int
 names_main(xi_state *st, PyObject *obj)
@@ -393,7 +395,14 @@ names_main(xi_state *st, PyObject *obj)
     }
     int is_main = module != NULL && PyUnicode_Check(module) &&
                   PyUnicode_CompareWithASCIIString(module, "__main__") == 0;
+    if (!is_main && module != NULL) {
+        /* a module that crosses by value is treated as __main__ is */
+        is_main = xi_byvalue_has(st, module);
+    }
     Py_XDECREF(module);
+    if (is_main < 0) {
+        return -1;
+    }
     if (!is_main && !PyFunction_Check(obj) && !PyType_Check(obj)) {
         st->pk_type_seen = (PyObject *)Py_TYPE(obj);
     }

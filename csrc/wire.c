@@ -1,6 +1,7 @@
 /* The wire format (see wire.h). */
 #define _GNU_SOURCE 1 /* memmem */
 #include "wire.h"
+#include "byvalue.h"
 #include "interp.h"
 #include "loan.h"
 #include "stream.h"
@@ -204,11 +205,14 @@ xi_replace_unpickling_error(void)
     return replace_error("not_unpickled", NULL);
 }
 
+/* Whether a stream may name something of __main__ (which differs in every interpreter)
+ * or of a module that crosses by value (byvalue.h): then cloudpickle pickles it. */
 static int
-refers_to_main(PyObject *stream)
+needs_by_value(xi_state *st, PyObject *stream)
 {
-    return memmem(PyBytes_AS_STRING(stream), (size_t)PyBytes_GET_SIZE(stream),
-                  "__main__", 8) != NULL;
+    const char *p = PyBytes_AS_STRING(stream);
+    size_t n = (size_t)PyBytes_GET_SIZE(stream);
+    return memmem(p, n, "__main__", 8) != NULL || xi_byvalue_in_stream(st, p, n);
 }
 
 /* Whether, after the C pickler raised first_error, the error cloudpickle raised (the
@@ -262,8 +266,11 @@ pickle_value(xi_state *st, PyObject *obj, PyObject *buffers, int *by_value)
     if (buffers != NULL && (callback = PyObject_GetAttrString(buffers, "append")) == NULL) {
         return NULL;
     }
+    if (xi_byvalue_sync(st) < 0) {
+        goto done;
+    }
     stream = call_dumps(st, st->dumps, obj, callback);
-    if (stream != NULL && !refers_to_main(stream)) {
+    if (stream != NULL && !needs_by_value(st, stream)) {
         goto done;
     }
     if (stream == NULL) {
@@ -302,7 +309,7 @@ done:
 static int
 pickle_pieces(xi_state *st, PyObject *obj, PyObject **chunks, PyObject **oob)
 {
-    if (xi_wire_load_pickle(st) < 0) {
+    if (xi_wire_load_pickle(st) < 0 || xi_byvalue_sync(st) < 0) {
         return -1;
     }
     if (xi_stream_pickle(st, obj, chunks, oob) == 0) {
@@ -649,14 +656,15 @@ static PyObject *resolve_qualified(PyObject *module, PyObject *qualname);
  * (and the module is not __main__, which differs in every interpreter); NULL without an
  * exception otherwise. */
 static PyObject *
-name_of(PyObject *func)
+name_of(xi_state *st, PyObject *func)
 {
     PyObject *module = NULL, *qualname = NULL, *found = NULL, *pair = NULL, *stream = NULL;
     module = PyObject_GetAttrString(func, "__module__");
     qualname = module ? PyObject_GetAttrString(func, "__qualname__") : NULL;
     if (qualname == NULL || !PyUnicode_Check(module) || !PyUnicode_Check(qualname) ||
         PyUnicode_CompareWithASCIIString(module, "__main__") == 0 ||
-        PyUnicode_FindChar(qualname, '<', 0, PyUnicode_GET_LENGTH(qualname), 1) != -1) {
+        PyUnicode_FindChar(qualname, '<', 0, PyUnicode_GET_LENGTH(qualname), 1) != -1 ||
+        xi_byvalue_has(st, module) != 0) {
         goto done;
     }
     PyObject *mod = PyImport_GetModule(module);
@@ -685,6 +693,13 @@ static PyObject *
 encode_func(xi_state *st, PyObject *func, int *named)
 {
     *named = 0;
+    int changed = xi_byvalue_sync(st);
+    if (changed < 0) {
+        return NULL;
+    }
+    if (changed) {
+        PyDict_Clear(st->func_out); /* names it holds may now cross by value */
+    }
     if (func_nameable_kind(func)) {
         /* keyed by identity (a class's metaclass may define __eq__), the value holding
          * the callable so that its address stays its own */
@@ -698,7 +713,7 @@ encode_func(xi_state *st, PyObject *func, int *named)
             *named = 1;
             return Py_NewRef(PyTuple_GET_ITEM(hit, 1));
         }
-        PyObject *stream = PyErr_Occurred() ? NULL : name_of(func);
+        PyObject *stream = PyErr_Occurred() ? NULL : name_of(st, func);
         PyObject *entry = stream ? PyTuple_Pack(2, func, stream) : NULL;
         if (entry != NULL) {
             if (PyDict_GET_SIZE(st->func_out) >= XI_FUNC_CACHE_MAX) {

@@ -1269,3 +1269,8 @@ class FailsToUnpickle:
 class CallableFailsToUnpickle(FailsToUnpickle):
     def __call__(self):
         return "called"
+
+
+def call_from_queue(q, arg):
+    """Takes a callable from q and calls it with arg."""
+    return q.get(timeout=30)(arg)

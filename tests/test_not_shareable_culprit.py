@@ -1,7 +1,9 @@
 """A value that cannot be sent is refused with a message that names the object inside
 it that cannot be pickled, and where it sits: a closure variable, a global or a
 default of a function sent by value, an attribute of an object. The pickler's own
-error is the __cause__."""
+error is the __cause__. (A function of a script file that cannot cross by value crosses
+by name instead: tests/test_functions_cross.py. Here the program has no file: it runs
+with -c.)"""
 import sys
 import textwrap
 import threading
@@ -70,7 +72,7 @@ if __name__ == "__main__":
         try:
             CASES[sys.argv[1]](it)
         except xi.NotShareableError as exc:
-            print(str(exc))
+            print(str(exc).replace("\\n", " | "))
             print(type(exc.__cause__).__name__, exc.__cause__)
             print(it.call(sum, [1, 2]))  # still usable
         else:
@@ -90,8 +92,8 @@ def run_case(script, case):
 
     from conftest import _env
 
-    proc = subprocess.run([sys.executable, str(script), case], capture_output=True,
-                          text=True, timeout=60, env=_env())
+    proc = subprocess.run([sys.executable, "-c", script.read_text(), case],
+                          capture_output=True, text=True, timeout=60, env=_env())
     assert_clean_exit(proc)
     message, cause, usable = proc.stdout.splitlines()
     assert usable == "3"
@@ -124,6 +126,15 @@ def test_function_names_what_it_captures(script, case, function, where):
     # the pickler's error is chained, and it is the one about the lock, not about
     # finding the function by name
     assert cause == f"TypeError {LOCK_ERROR}"
+    # why it could not cross by name either, and what to do
+    assert (" | By value it cannot cross, and not by name: the program has no script "
+            "file to import it from") in message, message
+    assert 'fallback="process"' in message
+
+
+def test_object_names_no_ways_of_functions(script):
+    message, _ = run_case(script, "object_argument")
+    assert "|" not in message
 
 
 def test_function_message_gives_its_line(script):

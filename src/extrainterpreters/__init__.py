@@ -27,6 +27,7 @@ from ._xi import (
 # parts that need more than the core load on first use: a new interpreter stays cheap.
 _LAZY = {
     "BrokenInterpreterPool": "executor",
+    "FallbackWarning": "executor",
     "InterpreterPoolExecutor": "executor",
     "aio": None,
     "Interpreter": "interpreter",

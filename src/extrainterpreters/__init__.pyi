@@ -6,6 +6,7 @@ from typing import Any, Self, TypeVar, final
 
 from . import aio as aio
 from .executor import BrokenInterpreterPool as BrokenInterpreterPool
+from .executor import FallbackWarning as FallbackWarning
 from .executor import InterpreterPoolExecutor as InterpreterPoolExecutor
 from .interpreter import Interpreter as Interpreter
 from .interpreter import create as create
@@ -15,7 +16,7 @@ from .interpreter import list_all as list_all
 
 __all__ = [
     "BoundedSemaphore", "Barrier", "BrokenInterpreterPool", "Condition", "Event",
-    "ExecutionFailed", "Interpreter", "InterpreterError", "InterpreterNotFoundError",
+    "ExecutionFailed", "FallbackWarning", "Interpreter", "InterpreterError", "InterpreterNotFoundError",
     "InterpreterPoolExecutor", "Lock", "NotShareableError", "Queue", "QueueEmpty",
     "QueueError", "QueueFull", "QueueNotFoundError", "QueueShutDown", "RLock",
     "Semaphore", "SharedBuffer", "UNBOUND", "UNBOUND_ERROR", "UNBOUND_REMOVE", "aio",

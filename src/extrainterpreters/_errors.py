@@ -11,6 +11,7 @@
 Imported by the C core on those error paths only; the standard library only.
 """
 import re
+import sys
 import types
 
 # CPython's message when an extension module refuses a subinterpreter
@@ -58,15 +59,56 @@ def refused_message(exc):
 _NOT_UNPICKLED = "object could not be unpickled"
 
 
+# modules that never cross by value: this package, and the scripts' __main__ (which
+# crosses by value or by name, see _byvalue.py)
+_NEVER_BY_VALUE = ("extrainterpreters", "__main__", "__mp_main__")
+
+
+def unimportable_module(exc):
+    """In the target: the module whose import raised ``exc`` (an ImportError) while a
+    value was unpickled, or None. The unpickler imports the module of each name it
+    meets; the outermost module whose top-level code the traceback shows is the one it
+    imported (a module it imports fails inside it). A module not found at all shows no
+    code: then it is the one named by the error."""
+    if not isinstance(exc, ImportError):
+        return None
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name == "<module>":
+            name = frame.f_globals.get("__name__")
+            if isinstance(name, str) and not name.startswith(("importlib.", "_frozen_importlib")):
+                return _learnable(name)
+        tb = tb.tb_next
+    if isinstance(exc, ModuleNotFoundError):
+        return _learnable(exc.name)
+    return None
+
+
+def _learnable(name):
+    if not isinstance(name, str) or not name:
+        return None
+    top = name.partition(".")[0]
+    if top in _NEVER_BY_VALUE or top in sys.stdlib_module_names:
+        return None
+    return name
+
+
 def not_unpickled(exc):
     """In the target: the error that a call's callable or arguments raised while they
     were unpickled, as NotShareableError raised from it. The refusal of an extension
-    module is named in its message, which reaches the caller."""
-    from . import NotShareableError
+    module is named in its message, which reaches the caller. When importing a module
+    failed, the process learns that module's functions and classes cross by value from
+    now on, and the error names it (``unimportable``), so that the caller sends again."""
+    from . import NotShareableError, _xi
 
     refused = refused_message(exc)
     err = NotShareableError(_NOT_UNPICKLED if refused is None else f"{_NOT_UNPICKLED}: {refused}")
     err.__cause__ = exc
+    module = unimportable_module(exc)
+    if module is not None:
+        _xi._learn_by_value(module)
+        err.unimportable = module
     return err
 
 
@@ -241,4 +283,101 @@ def not_shareable_message(culprit, message, cause):
         where = "its " + where
     _, leaf, error = path[-1]
     return (f"{head} cannot be shared with another interpreter: {where} holds a "
-            f"'{_type_name(leaf)}' object, which cannot be pickled ({error})")
+            f"'{_type_name(leaf)}' object, which cannot be pickled ({error})"
+            f"{_main_ways(culprit)}")
+
+
+_ADVICE = ("Create the object it needs inside the function, or in a module that the "
+           "interpreter can import; or run it in a process, e.g. with "
+           "InterpreterPoolExecutor(fallback=\"process\").")
+
+
+def _main_ways(func):
+    """For a function of __main__ that could not cross by value: why it could not cross
+    by name either, and what to do."""
+    if not isinstance(func, types.FunctionType) or func.__module__ != "__main__":
+        return ""
+    from . import _byvalue
+
+    if _byvalue._script_source() is None:
+        why = "the program has no script file to import it from (-c, the REPL, a notebook)"
+    elif "<locals>" in func.__qualname__ or not _byvalue._findable_in_main(func):
+        why = f"it is not a name of the script's module ({func.__qualname__})"
+    else:
+        return ""
+    return f".\nBy value it cannot cross, and not by name: {why}. {_ADVICE}"
+
+
+def _reason(exc):
+    """What made a call's unpickling fail in the target, in one line: the message after
+    "func/args not shareable: ", else the message of the innermost error."""
+    text = str(exc)
+    for prefix in ("func not shareable: ", "args not shareable: "):
+        if text.startswith(prefix):
+            return text[len(prefix):]
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return f"{type(exc).__name__}: {exc}"
+
+
+def no_way_to_send(func, failures, last, interp_id):
+    """In the caller: the NotShareableError of a call that could be sent by no way.
+    ``failures``: [(module, error)] for each module that the target could not import,
+    whose functions and classes were then sent by value; ``last``: the error of the
+    last try."""
+    from . import NotShareableError
+
+    what = _describe(func) or f"{_type_name(func)} object"
+    lines = [f"the call of {what} could not be sent to interpreter {interp_id}:"]
+    for module, exc in failures:
+        if exc is None:
+            lines.append(f"- by reference: not tried, module {module!r} was found not "
+                         f"importable in interpreters of this process before")
+        else:
+            lines.append(f"- by reference: importing module {module!r} there failed "
+                         f"({_reason(exc)})")
+    module = getattr(last.__cause__, "unimportable", None)
+    if module is not None:
+        lines.append(f"- by value: it still needs module {module!r}, whose import failed "
+                     f"there ({_reason(last)})")
+    else:
+        lines.append(f"- by value: {_reason(last) if last.__cause__ is not None else last}")
+    if refused_message_in(last) is not None:
+        lines.append("It needs an extension module that isolated interpreters cannot load: "
+                     "run it in a process, e.g. with InterpreterPoolExecutor("
+                     "fallback=\"process\"), or in an Interpreter(config=\"legacy\") if "
+                     "the module supports several interpreters.")
+    else:
+        lines.append(_ADVICE)
+    return NotShareableError("\n".join(lines))
+
+
+_REFUSED_REWORDED = re.compile(r"module '([^']+)' does not support subinterpreters")
+
+
+def refused_in_description(desc):
+    """The extension module named by a refusal in an exception described by
+    _xi._describe_exception() (its message), or None."""
+    try:
+        text = desc[3]
+    except (TypeError, IndexError):
+        return None
+    if not isinstance(text, str):
+        return None
+    m = _REFUSED.search(text) or _REFUSED_REWORDED.search(text)
+    return m.group(1) if m else None
+
+
+def refused_message_in(exc):
+    """The extension module named by a refusal in the messages of exc and its causes,
+    as CPython or this library words it, or None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        text = str(exc)
+        m = _REFUSED.search(text) or _REFUSED_REWORDED.search(text)
+        if m:
+            return m.group(1)
+        exc = exc.__cause__ if exc.__cause__ is not None else (
+            None if exc.__suppress_context__ else exc.__context__)
+    return None

@@ -63,10 +63,10 @@ class WorkerInterpreterPool(_cf.Executor):
     """The executor a worker gets from InterpreterExecutor: an InterpreterPoolExecutor
     that runs a task's own function and data in the pool, not distributed's wrapper."""
 
-    def __init__(self, max_workers=None):
+    def __init__(self, max_workers=None, fallback="process"):
         _check_python()
         self._pool = InterpreterPoolExecutor(
-            max_workers, thread_name_prefix="Dask-Interpreter-Pool")
+            max_workers, thread_name_prefix="Dask-Interpreter-Pool", fallback=fallback)
         self._max_workers = self._pool._max_workers
         from distributed.worker import _run_task_simple
 
@@ -117,15 +117,18 @@ def _plugin_class():
         Tasks annotated with ``dask.annotate(executor=name)`` run there; the others
         keep the worker's default executor."""
 
-        def __init__(self, name="interpreters", max_workers=None):
+        def __init__(self, name="interpreters", max_workers=None, fallback="process"):
             _check_python()
+            if fallback not in (None, "process"):
+                raise ValueError(f"fallback must be None or 'process', not {fallback!r}")
             self.name = name
             self.max_workers = max_workers
+            self.fallback = fallback
 
         def setup(self, worker):
             old = worker.executors.get(self.name)
             worker.executors[self.name] = WorkerInterpreterPool(
-                self.max_workers or worker.state.nthreads)
+                self.max_workers or worker.state.nthreads, self.fallback)
             if isinstance(old, WorkerInterpreterPool):
                 old.shutdown(wait=False)
 

@@ -1,6 +1,6 @@
 import concurrent.futures as _cf
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar
 
 from distributed import Worker, WorkerPlugin
 
@@ -10,7 +10,9 @@ _T = TypeVar("_T")
 _P = ParamSpec("_P")
 
 class WorkerInterpreterPool(_cf.Executor):
-    def __init__(self, max_workers: int | None = None) -> None: ...
+    def __init__(
+        self, max_workers: int | None = None, fallback: Literal["process"] | None = "process"
+    ) -> None: ...
     def submit(
         self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs
     ) -> _cf.Future[_T]: ...
@@ -20,6 +22,12 @@ class WorkerInterpreterPool(_cf.Executor):
 class InterpreterExecutor(WorkerPlugin):
     name: str
     max_workers: int | None
-    def __init__(self, name: str = "interpreters", max_workers: int | None = None) -> None: ...
+    fallback: Literal["process"] | None
+    def __init__(
+        self,
+        name: str = "interpreters",
+        max_workers: int | None = None,
+        fallback: Literal["process"] | None = "process",
+    ) -> None: ...
     def setup(self, worker: Worker) -> None: ...
     def teardown(self, worker: Worker) -> None: ...

@@ -18,7 +18,19 @@ import weakref
 from . import _xi
 from .interpreter import Interpreter
 
-__all__ = ["BrokenInterpreterPool", "InterpreterPoolExecutor"]
+__all__ = ["BrokenInterpreterPool", "FallbackWarning", "InterpreterPoolExecutor"]
+
+
+class FallbackWarning(RuntimeWarning):
+    """A task of an InterpreterPoolExecutor(fallback="process") runs in a process: an
+    extension module it needs refuses isolated interpreters. Emitted once per module."""
+
+
+FallbackWarning.__module__ = "extrainterpreters"
+_FALLBACKS = (None, "process")
+# modules already warned about, in this interpreter
+_warned = set()
+_warned_lock = threading.Lock()
 
 
 if sys.version_info >= (3, 14):
@@ -33,13 +45,44 @@ _LOGGER = logging.getLogger("concurrent.futures")
 
 
 class _WorkItem:
-    __slots__ = ("future", "fn", "args", "kwargs")
+    __slots__ = ("future", "fn", "args", "kwargs", "task")
 
-    def __init__(self, future, fn, args, kwargs):
+    def __init__(self, future, fn, args, kwargs, task):
         self.future = future
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
+        self.task = task  # the user's function (fn may be a wrapper of the pool's)
+
+
+def _in_process(payload):
+    """Runs in a fallback process: fn(*args, **kwargs) from their pickle."""
+    import pickle
+
+    fn, args, kwargs = pickle.loads(payload)
+    return fn(*args, **kwargs)
+
+
+def _pickled_for_process(fn, args, kwargs):
+    """(fn, args, kwargs) pickled for a process worker: by name as pickle does (the
+    worker imports a script's functions from the script, as multiprocessing's do), else
+    by value with cloudpickle (lambdas, closures)."""
+    import pickle
+
+    try:
+        return pickle.dumps((fn, args, kwargs), protocol=5)
+    except (KeyboardInterrupt, SystemExit, MemoryError):
+        raise
+    except Exception:  # noqa: BLE001 - cloudpickle is the other way
+        import cloudpickle
+
+        return cloudpickle.dumps((fn, args, kwargs), protocol=5)
+
+
+def _task_name(task):
+    qualname = getattr(task, "__qualname__", None) or type(task).__qualname__
+    module = getattr(task, "__module__", None)
+    return f"{module}.{qualname}" if module else qualname
 
 
 def _call(fn, /, *args, **kwargs):
@@ -101,7 +144,9 @@ class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
     _counter = itertools.count().__next__
 
     def __init__(self, max_workers=None, thread_name_prefix="", initializer=None,
-                 initargs=()):
+                 initargs=(), *, fallback=None):
+        if fallback not in _FALLBACKS:
+            raise ValueError(f"fallback must be None or 'process', not {fallback!r}")
         if max_workers is None:
             max_workers = os.cpu_count() or 1
         if max_workers <= 0:
@@ -120,11 +165,19 @@ class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
         self._interps = []
         self._shutdown = False
         self._broken = None
+        # fallback="process": a process pool beside the interpreters, started on first
+        # need, for the tasks whose functions were refused (function -> module)
+        self._fallback = fallback
+        self._processes = None
+        self._refused = {}
         _pools.add(self)
 
     # -- submitting ------------------------------------------------------------
 
     def submit(self, fn, /, *args, **kwargs):
+        return self._submit(fn, args, kwargs, fn)
+
+    def _submit(self, fn, args, kwargs, task):
         with self._lock:
             if self._broken:
                 raise BrokenInterpreterPool(self._broken)
@@ -135,8 +188,15 @@ class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
                 # (or NotShareableError when it cannot even be unpickled there)
                 fn, args = _call, (fn, *args)
             future = _cf.Future()
-            self._work.put(_WorkItem(future, fn, args, kwargs))
-            self._adjust_workers()
+            item = _WorkItem(future, fn, args, kwargs, task)
+            to_process = bool(self._refused) and self._refused_task(task)
+            if not to_process:
+                self._work.put(item)
+                self._adjust_workers()
+        if to_process:
+            # refused before: straight to a process
+            future.set_running_or_notify_cancel()
+            self._run_in_process(item)
         return future
 
     submit.__doc__ = _cf.Executor.submit.__doc__
@@ -162,7 +222,7 @@ class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
             # batching saves a task's fixed cost, which large items dwarf, and each
             # worker rebuilds its batch's buffers all at once: send them as they come
             size = chunksize
-        futures = [self.submit(_run_chunk, fn, items[i:i + size])
+        futures = [self._submit(_run_chunk, (fn, items[i:i + size]), {}, fn)
                    for i in range(0, len(items), size)]
 
         def results():
@@ -258,14 +318,116 @@ class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
                 try:
                     result = interp.run(item.fn, *item.args, **item.kwargs)
                 except BaseException as exc:
-                    item.future.set_exception(exc)
+                    if not (self._fallback and self._refused_now(item, exc)):
+                        item.future.set_exception(exc)
                 else:
-                    item.future.set_result(result)
+                    if not (self._fallback and item.fn is _run_chunk
+                            and self._chunk_refused(item, result)):
+                        item.future.set_result(result)
                 del item
         finally:
             with self._lock:
                 self._interps.remove(interp)
             interp.close()
+
+    # -- the process fallback --------------------------------------------------------
+
+    def _refused_task(self, task):
+        try:
+            return task in self._refused
+        except TypeError:  # unhashable
+            return False
+
+    def _refused_now(self, item, exc):
+        """After item failed in its interpreter with exc: when an extension module
+        refused the interpreter, runs it again, from the start, in a process, and
+        returns True."""
+        from . import _errors
+
+        module = _errors.refused_message_in(exc)
+        if module is None:
+            return False
+        self._note_refusal(item, module)
+        self._run_in_process(item)
+        return True
+
+    def _chunk_refused(self, item, outcomes):
+        """After a map() batch ran: its items that an extension module refused run again
+        in processes, and item's future gets every outcome once they are in. True when
+        some did, False when none was refused."""
+        from . import _errors
+
+        refused = [i for i, (ok, value) in enumerate(outcomes)
+                   if not ok and _errors.refused_in_description(value) is not None]
+        if not refused:
+            return False
+        self._note_refusal(item, _errors.refused_in_description(outcomes[refused[0]][1]))
+        fn, chunk = item.args
+        outcomes = list(outcomes)
+        left = [len(refused)]
+        lock = threading.Lock()
+
+        def one_done(i, inner):
+            try:
+                outcomes[i] = (True, inner.result())
+            except BaseException as exc:
+                outcomes[i] = (False, _xi._describe_exception(exc))
+            with lock:
+                left[0] -= 1
+                last = left[0] == 0
+            if last:
+                item.future.set_result(outcomes)
+
+        for i in refused:
+            inner = _cf.Future()
+            inner.set_running_or_notify_cancel()
+            self._run_in_process(_WorkItem(inner, fn, chunk[i], {}, item.task))
+            inner.add_done_callback(lambda f, i=i: one_done(i, f))
+        return True
+
+    def _note_refusal(self, item, module):
+        try:
+            self._refused[item.task] = module
+        except TypeError:
+            pass  # unhashable: each of its tasks tries an interpreter first
+        with _warned_lock:
+            first = module not in _warned
+            _warned.add(module)
+        if first:
+            import warnings
+
+            warnings.warn(FallbackWarning(
+                f"module {module!r} refuses isolated interpreters: {_task_name(item.task)} "
+                f"and its later tasks run in a process of the pool's fallback"), stacklevel=1)
+
+    def _run_in_process(self, item):
+        """Runs item (already marked running) in the fallback process pool; its future
+        gets the outcome."""
+        future = item.future
+        try:
+            payload = _pickled_for_process(item.fn, item.args, item.kwargs)
+            with self._lock:
+                if self._processes is None:
+                    import multiprocessing
+
+                    method = ("forkserver" if "forkserver" in
+                              multiprocessing.get_all_start_methods() else "spawn")
+                    self._processes = _cf.ProcessPoolExecutor(
+                        self._max_workers, mp_context=multiprocessing.get_context(method),
+                        initializer=self._initializer, initargs=self._initargs)
+                processes = self._processes
+            inner = processes.submit(_in_process, payload)
+        except BaseException as exc:
+            future.set_exception(exc)
+            return
+
+        def done(inner):
+            try:
+                future.set_result(inner.result())
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        inner.add_done_callback(done)
 
     def _break(self, reason):
         with self._lock:
@@ -292,6 +454,9 @@ class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
         if wait:
             for thread in self._threads:
                 thread.join()
+        processes = self._processes
+        if processes is not None:
+            processes.shutdown(wait=wait, cancel_futures=cancel_futures)
 
     shutdown.__doc__ = _cf.Executor.shutdown.__doc__
 
@@ -318,6 +483,9 @@ class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
                 pass  # it closed meanwhile
         for thread in self._threads:
             thread.join()
+        processes = self._processes
+        if processes is not None:
+            processes.shutdown(wait=True, cancel_futures=True)
 
     def __exit__(self, exc_type, exc_val, exc_tb):
         if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):

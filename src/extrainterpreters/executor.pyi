@@ -3,12 +3,13 @@ from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any, Literal, ParamSpec, TypeVar
 
-__all__ = ["BrokenInterpreterPool", "InterpreterPoolExecutor"]
+__all__ = ["BrokenInterpreterPool", "FallbackWarning", "InterpreterPoolExecutor"]
 
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
 
 class BrokenInterpreterPool(_cf.BrokenExecutor): ...
+class FallbackWarning(RuntimeWarning): ...
 
 class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
     def __init__(
@@ -17,6 +18,8 @@ class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
         thread_name_prefix: str = "",
         initializer: Callable[..., object] | None = None,
         initargs: tuple[Any, ...] = (),
+        *,
+        fallback: Literal["process"] | None = None,
     ) -> None: ...
     def submit(
         self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs

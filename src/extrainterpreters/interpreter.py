@@ -7,7 +7,7 @@ import types
 import weakref
 
 from . import _xi
-from ._xi import ExecutionFailed, InterpreterError, InterpreterNotFoundError
+from ._xi import ExecutionFailed, InterpreterError, InterpreterNotFoundError, NotShareableError
 
 try:
     import _interpreters as _stdlib  # 3.13 and later
@@ -62,6 +62,61 @@ def _stdlib_whence(id_):
         return _WHENCE_TO_STR.get(whence(id_), "unknown")
     except Exception:
         return "unknown"
+
+
+def _call(handle, func, args, kwargs):
+    """handle.call(func, *args, **kwargs), sent again when the target could not import a
+    module that it names (see _call_again)."""
+    try:
+        return handle.call(func, *args, **kwargs)
+    except NotShareableError as exc:
+        if _unimportable(exc) is None and _learned_module(func) is None:
+            raise
+        return _call_again(handle, exc, func, args, kwargs)
+
+
+def _learned_module(func):
+    """The module of func when it crosses by value because an interpreter of the
+    process failed to import it (or a package it is part of), else None."""
+    learned = _xi._by_value_modules()
+    module = getattr(func, "__module__", None)
+    if not learned or not isinstance(module, str):
+        return None
+    name = module
+    while name:
+        if name in learned:
+            return name
+        name = name.rpartition(".")[0]
+    return None
+
+
+def _unimportable(exc):
+    """The module that the target of a call failed to import while it unpickled the
+    callable or the arguments, or None."""
+    cause = exc.__cause__
+    return getattr(cause, "unimportable", None) if cause is not None else None
+
+
+def _call_again(handle, exc, func, args, kwargs):
+    """A call whose target failed to import a module (exc): the target has recorded that
+    the module's functions and classes now cross by value, with the globals they use
+    (_byvalue.py), so the call is sent again. Each module is tried once; when every way
+    fails, one error says which ways were tried and why each failed."""
+    from . import _errors
+
+    failures = []
+    if _unimportable(exc) is None:
+        # func crossed by value already: its module was found not importable before
+        failures.append((_learned_module(func), None))
+    while True:
+        module = _unimportable(exc)
+        if module is None or module in (m for m, _ in failures) or len(failures) >= 8:
+            raise _errors.no_way_to_send(func, failures, exc, handle.id) from exc
+        failures.append((module, exc))
+        try:
+            return handle.call(func, *args, **kwargs)
+        except NotShareableError as again:
+            exc = again
 
 
 def _raising_execution_failed(fn, /, *args, **kwargs):
@@ -282,13 +337,19 @@ class Interpreter:
 
         An exception is raised again here as its own type, with an ExecutionFailed
         (describing it) as its __cause__."""
-        return self._open().call(func, *args, **kwargs)
+        handle = self._open()
+        try:
+            return handle.call(func, *args, **kwargs)
+        except NotShareableError as exc:
+            if _unimportable(exc) is None and _learned_module(func) is None:
+                raise
+            return _call_again(handle, exc, func, args, kwargs)
 
     def call(self, func, /, *args, **kwargs):
         """Run func(*args, **kwargs) in the interpreter and return its result.
 
         As concurrent.interpreters: an exception raised there raises ExecutionFailed."""
-        return _raising_execution_failed(self._open().call, func, *args, **kwargs)
+        return _raising_execution_failed(_call, self._open(), func, args, kwargs)
 
     def exec(self, code, /):
         """Run code in the interpreter's __main__: source (str), a code object, or a
@@ -346,7 +407,7 @@ class Interpreter:
 
     def _thread_main(self, handle, func, args, kwargs, report=False):
         try:
-            self._outcome = (True, handle.call(func, *args, **kwargs))
+            self._outcome = (True, _call(handle, func, args, kwargs))
         except BaseException as exc:  # the caller gets it from result()
             self._outcome = (False, exc)
             if report:
@@ -376,7 +437,7 @@ class Interpreter:
                 if state["cancelled"]:
                     raise asyncio.CancelledError()
                 state["ident"] = threading.get_ident()
-            return handle.call(func, *args, **kwargs)
+            return _call(handle, func, args, kwargs)
 
         future = loop.run_in_executor(None, call)
         # when cancelled, its outcome is not read: mark it retrieved

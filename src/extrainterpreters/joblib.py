@@ -39,12 +39,13 @@ _pools = {}
 _pools_lock = threading.Lock()
 
 
-def _shared_pool(n_jobs):
+def _shared_pool(n_jobs, fallback):
     with _pools_lock:
-        pool = _pools.get(n_jobs)
+        pool = _pools.get((n_jobs, fallback))
         if pool is None:
-            pool = _pools[n_jobs] = InterpreterPoolExecutor(
-                n_jobs, thread_name_prefix=f"joblib-interpreters-{n_jobs}")
+            pool = _pools[n_jobs, fallback] = InterpreterPoolExecutor(
+                n_jobs, thread_name_prefix=f"joblib-interpreters-{n_jobs}",
+                fallback=fallback)
         return pool
 
 
@@ -69,6 +70,15 @@ class InterpreterBackend(AutoBatchingMixin, ParallelBackendBase):
     _pool = None
     parallel = None
 
+    def __init__(self, *args, fallback="process", **kwargs):
+        # fallback: as InterpreterPoolExecutor's; "process" by default, since a backend
+        # runs code its user does not control (a batch that needs an extension module
+        # refusing interpreters runs again in a process)
+        if fallback not in (None, "process"):
+            raise ValueError(f"fallback must be None or 'process', not {fallback!r}")
+        super().__init__(*args, **kwargs)
+        self.fallback = fallback
+
     def effective_n_jobs(self, n_jobs):
         if n_jobs == 0:
             raise ValueError("n_jobs == 0 in Parallel has no meaning")
@@ -87,7 +97,7 @@ class InterpreterBackend(AutoBatchingMixin, ParallelBackendBase):
         if n_jobs == 1:
             raise FallbackToBackend(SequentialBackend(nesting_level=self.nesting_level))
         self.parallel = parallel
-        self._pool = _shared_pool(n_jobs)
+        self._pool = _shared_pool(n_jobs, self.fallback)
         return n_jobs
 
     def get_nested_backend(self):
@@ -96,7 +106,8 @@ class InterpreterBackend(AutoBatchingMixin, ParallelBackendBase):
     def submit(self, func, callback=None):
         calls = getattr(func, "items", None)  # joblib's BatchedCalls
         if calls is not None:
-            future = self._pool.submit(run_calls, calls)
+            # a batch refused by interpreters goes to a process with its first function
+            future = self._pool._submit(run_calls, (calls,), {}, calls[0][0] if calls else None)
         else:
             future = self._pool.submit(func)
         if callback is not None:

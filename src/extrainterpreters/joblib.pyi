@@ -1,6 +1,6 @@
 from abc import ABCMeta
 from concurrent.futures import Future
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from joblib._parallel_backends import AutoBatchingMixin, ParallelBackendBase
 
@@ -13,6 +13,10 @@ class InterpreterBackend(AutoBatchingMixin, ParallelBackendBase, metaclass=ABCMe
     MAX_IDEAL_BATCH_DURATION: ClassVar[float]
     uses_threads: ClassVar[bool]
     parallel: Any
+    fallback: Literal["process"] | None
+    def __init__(
+        self, *args: Any, fallback: Literal["process"] | None = "process", **kwargs: Any
+    ) -> None: ...
     def effective_n_jobs(self, n_jobs: int | None) -> int: ...
     def configure(
         self,
