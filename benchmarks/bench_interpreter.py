@@ -21,6 +21,12 @@ the targets are about.
   d. two interpreters running a pure-Python CPU-bound function with ``run_in_thread``
      vs the same two calls run serially in the main thread (and, for reference, two
      threads and two forked processes).
+  e. a function whose module the interpreter cannot import (it imports CPython's
+     ``_testsinglephase``, which refuses isolated interpreters), so that it crosses by
+     value after the first call failed: its first call vs the first call of the same
+     function in a module the interpreter imports (by reference), and its later calls
+     vs by-reference calls and vs the same functions of a ``__main__`` (by value, as
+     before).
 
 The exit code is 0 even when a target is missed, unless ``--check`` is given.
 """
@@ -513,8 +519,88 @@ def bench_cpu(xi, cfg, rows, ppe2=None):
 
 # ---------------------------------------------------------------- main
 
+BY_VALUE_MODULE = """
+{header}
+SCALE = 3
+
+def helper(x):
+    return x * SCALE
+
+def task(x):
+    return helper(x)
+"""
+
+
+def bench_by_value_after_import(xi, cfg, rows):
+    import shutil
+    import tempfile
+    import uuid
+
+    rounds, n = cfg.rounds_e, cfg.calls_e
+    folder = tempfile.mkdtemp(prefix="xi-bench-e-")
+    sys.path.insert(0, folder)
+    interp = None
+    try:
+        def new_module(refused):
+            name = f"bench_{'refused' if refused else 'plain'}_{uuid.uuid4().hex[:10]}"
+            header = "import _testsinglephase" if refused else ""
+            with open(os.path.join(folder, f"{name}.py"), "w") as f:
+                f.write(BY_VALUE_MODULE.format(header=header))
+            return __import__(name)
+
+        refused = [new_module(True) for _ in range(rounds)]
+        plain = [new_module(False) for _ in range(rounds)]
+        interp = xi.Interpreter().start()  # sys.path has the folder
+        assert interp.run(identity, 1) == 1
+
+        def first(mods):
+            fresh = iter(mods)  # each round a module the interpreter has not seen
+
+            def measure():
+                m = next(fresh)
+                t0 = perf()
+                assert interp.run(m.task, 2) == 6
+                return perf() - t0
+            return measure
+
+        progress(f"e. first call by value after a failed import: {rounds} rounds")
+        ours, base = alternate(rounds, first(refused), first(plain))
+        rows.append(Row("e. first call, module not importable there, vs importable (info)",
+                        med(ours), med(base), "ratio", None,
+                        note="ours: a failed try, then by value; baseline: by reference, "
+                             "its module imported there"))
+
+        byval, byref = refused[0].task, plain[0].task
+        # the same code as functions of a __main__ (by value, as before): the baseline
+        main_ns = {"__name__": "__main__"}
+        exec(BY_VALUE_MODULE.format(header=""), main_ns)
+        fn = main_ns["task"]
+
+        def loop(f):
+            def measure():
+                run = interp.run
+                t0 = perf()
+                for _ in range(n):
+                    run(f, 2)
+                return (perf() - t0) / n
+            return measure
+
+        progress(f"e. later calls: {rounds} rounds x {n} calls")
+        ours, ref, lam = alternate(rounds, loop(byval), loop(byref), loop(fn))
+        rows.append(Row("e. later calls, by value after a failed import, vs __main__'s",
+                        med(ours), med(lam), "ratio", 1.2,
+                        note="the same functions defined in __main__ cross by value"))
+        rows.append(Row("e. later calls, by value after a failed import, vs by reference (info)",
+                        med(ours), med(ref), "ratio", None))
+    finally:
+        if interp is not None:
+            interp.close()
+        sys.path.remove(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main(argv=None):
-    ap = arg_parser(__doc__, "abcd", example="a,c", quick_help="fewer rounds and calls")
+    ap = arg_parser(__doc__, "abcde", example="a,c", quick_help="fewer rounds and calls")
     ap.add_argument("--no-seed", action="store_true",
                     help=f"skip the extrainterpreters {SEED_VERSION} comparison")
     ap.add_argument("--seed-venv", default=None,
@@ -528,6 +614,7 @@ def main(argv=None):
     cfg.rounds_b, cfg.size_b = (3, 64 * MiB) if q else (7, 64 * MiB)
     cfg.rounds_c, cfg.cycles_c = (3, 3) if q else (7, 4)
     cfg.rounds_d, cfg.cpu_seconds = (2, 0.25) if q else (5, 0.4)
+    cfg.rounds_e, cfg.calls_e = (3, 200) if q else (7, 1000)
 
     ensure_bytecode()
     warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
@@ -569,6 +656,8 @@ def main(argv=None):
         ppe.shutdown()
     section("c", "c. start/run/close", bench_lifecycle, xi, cfg, rows)
     section("d", "d. parallel CPU-bound", bench_cpu, xi, cfg, rows, ppe2)
+    section("e", "e. by value after a failed import", bench_by_value_after_import, xi, cfg,
+            rows)
     if ppe2 is not None:
         ppe2.shutdown()
 
