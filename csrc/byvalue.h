@@ -23,8 +23,9 @@
  * exception set. */
 int xi_byvalue_learn(PyObject *name);
 
-/* Brings this interpreter's copy up to date. 1 when it changed (callers drop what they
- * cached by name), 0 when not, -1 with an exception set. */
+/* Brings this interpreter's copy up to date, and then empties st->func_out (callables
+ * cached as named by reference). 1 when it changed, 0 when not, -1 with an exception
+ * set. */
 int xi_byvalue_sync(xi_state *st);
 
 /* Whether the module named `module` (a str), or a package it is part of, crosses by

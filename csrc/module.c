@@ -470,6 +470,7 @@ module_clear(PyObject *module)
     Py_CLEAR(st->func_in);
     Py_CLEAR(st->byvalue);
     Py_CLEAR(st->byvalue_names);
+    st->byvalue_version = 0;
     Py_CLEAR(st->StreamReaderType);
     Py_CLEAR(st->StreamWriterType);
     Py_CLEAR(st->pk_writer);

@@ -693,13 +693,10 @@ static PyObject *
 encode_func(xi_state *st, PyObject *func, int *named)
 {
     *named = 0;
-    int changed = xi_byvalue_sync(st);
-    if (changed < 0) {
+    if (xi_byvalue_sync(st) < 0) {
         return NULL;
     }
-    if (changed) {
-        PyDict_Clear(st->func_out); /* names it holds may now cross by value */
-    }
+    uint64_t version = st->byvalue_version;
     if (func_nameable_kind(func)) {
         /* keyed by identity (a class's metaclass may define __eq__), the value holding
          * the callable so that its address stays its own */
@@ -715,6 +712,13 @@ encode_func(xi_state *st, PyObject *func, int *named)
         }
         PyObject *stream = PyErr_Occurred() ? NULL : name_of(st, func);
         PyObject *entry = stream ? PyTuple_Pack(2, func, stream) : NULL;
+        if (entry != NULL && st->byvalue_version != version) {
+            /* a module was learned meanwhile (name_of runs code): choose again */
+            Py_DECREF(entry);
+            Py_DECREF(key);
+            Py_DECREF(stream);
+            return encode_func(st, func, named);
+        }
         if (entry != NULL) {
             if (PyDict_GET_SIZE(st->func_out) >= XI_FUNC_CACHE_MAX) {
                 PyDict_Clear(st->func_out);

@@ -298,3 +298,83 @@ def test_script_that_the_target_cannot_import_says_so(tmp_path):
     proc = run_script(script)
     assert_clean_exit(proc)
     assert proc.stdout.split() == ["NotShareableError", "True", "6"]
+
+
+def test_threads_choosing_for_the_same_function_at_once_agree(tmp_path):
+    # a pool's workers encode their batches at once: each may be the first to try a
+    # function by value, and one's choice must not undo the other's
+    n = 40
+    funcs = "\n".join(f"def f{i}(x):\n    with LOCK:\n        return x + {i}\n"
+                      for i in range(n))
+    script = tmp_path / "race.py"
+    script.write_text(textwrap.dedent(f"""
+        import threading
+        import extrainterpreters as xi
+
+        LOCK = threading.Lock()
+
+        {{funcs}}
+
+        if __name__ == "__main__":
+            import sys
+            sys.setswitchinterval(1e-6)  # threads switch inside each other's tries
+            with xi.InterpreterPoolExecutor(4) as pool:
+                bad = 0
+                for i in range({n}):
+                    f = globals()[f"f{{i}}"]
+                    try:
+                        if list(pool.map(f, range(16))) != [x + i for x in range(16)]:
+                            bad += 1
+                    except xi.NotShareableError:
+                        bad += 1
+                print("bad", bad)
+    """).replace("{funcs}", funcs))
+    proc = run_script(script, timeout=300)
+    assert_clean_exit(proc)
+    assert proc.stdout.split() == ["bad", "0"]
+
+
+def test_a_module_learned_later_stops_crossing_by_name(tmp_path, monkeypatch):
+    # the cache of callables found by name is emptied whatever reads the list first
+    name = f"plain_{uuid.uuid4().hex[:12]}"
+    (tmp_path / f"{name}.py").write_text("def f(x):\n    return x + 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    m = __import__(name)
+    try:
+        with xi.Interpreter() as it:
+            assert it.run(m.f, 1) == 2
+            assert it.run(rf.is_imported, name) is True  # by name: imported there
+        assert xi._xi._learn_by_value(name) is True
+        assert xi._xi._learn_by_value(name) is False
+        assert name in xi._xi._by_value_modules()  # reads the list first
+        q = xi.Queue()
+        q.put([{1, 2}, 3.5])  # so does an encode
+        with xi.Interpreter() as it:
+            assert it.run(m.f, 1) == 2
+            assert it.run(rf.is_imported, name) is False  # by value now
+    finally:
+        sys.modules.pop(name, None)
+
+
+class _Name(str):
+    """A module name whose comparisons run code: they learn a module and read the list
+    (which replaces this interpreter's copy of it) while a lookup uses the copy."""
+
+    def __hash__(self):
+        return str.__hash__(self)
+
+    def __eq__(self, other):
+        xi._xi._learn_by_value(f"learned_in_eq_{uuid.uuid4().hex[:8]}")
+        xi._xi._by_value_modules()
+        return str.__eq__(self, other)
+
+
+def test_module_name_whose_comparison_changes_the_list(interp):
+    def f():
+        return 7
+
+    f.__qualname__ = "f"  # a name pickle may try: the C core looks the module up
+    xi._xi._learn_by_value(f"eq_{uuid.uuid4().hex[:8]}")
+    for _ in range(20):
+        f.__module__ = _Name(next(iter(xi._xi._by_value_modules())))
+        assert interp.run(f) == 7

@@ -153,12 +153,12 @@ def _fails_by_value(func):
 
 def main_choice(func):
     """_BY_NAME when func (a function of __main__) crosses by name, else None."""
+    if id(func) in getattr(_trying, "funcs", ()):
+        return None  # its own trial: by value, whatever another thread chose meanwhile
     choice = _main_choice.get(func)
     if choice is _BY_NAME:
         return _BY_NAME
     if choice is not None and choice.marks == _marks(func):
-        return None
-    if id(func) in getattr(_trying, "funcs", ()):
         return None
     if (_script_source() is not None and "<locals>" not in func.__qualname__
             and _findable_in_main(func) and _fails_by_value(func)):
