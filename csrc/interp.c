@@ -1115,8 +1115,10 @@ other_thread_states(xi_interp *rec)
     return n;
 }
 
-/* Live non-daemon threads of the threading module, other than this one: those that
- * Py_EndInterpreter joins. */
+/* Live non-daemon threads of the threading module, other than this one and its main
+ * thread: those that Py_EndInterpreter joins. (The main thread of a subinterpreter's
+ * threading module is whichever thread imported it, or, from 3.13 on, the process's
+ * main thread: a thread state of neither is left here now.) */
 static Py_ssize_t
 joinable_threads(void)
 {
@@ -1126,10 +1128,14 @@ joinable_threads(void)
     Py_XDECREF(name);
     /* (not threading.current_thread(): on this thread it would make a dummy Thread) */
     PyObject *current = threading ? PyObject_CallMethod(threading, "get_ident", NULL) : NULL;
-    PyObject *threads = current ? PyObject_CallMethod(threading, "enumerate", NULL) : NULL;
+    PyObject *main = current ? PyObject_CallMethod(threading, "main_thread", NULL) : NULL;
+    PyObject *threads = main ? PyObject_CallMethod(threading, "enumerate", NULL) : NULL;
     PyObject *seq = threads ? PySequence_Fast(threads, "enumerate()") : NULL;
     for (Py_ssize_t i = 0; seq != NULL && i < PySequence_Fast_GET_SIZE(seq); i++) {
         PyObject *t = PySequence_Fast_GET_ITEM(seq, i);
+        if (t == main) {
+            continue;
+        }
         PyObject *ident = PyObject_GetAttrString(t, "ident");
         PyObject *daemon = PyObject_GetAttrString(t, "daemon");
         if (ident != NULL && daemon != NULL && !PyObject_IsTrue(daemon) &&
@@ -1142,6 +1148,7 @@ joinable_threads(void)
     PyErr_Clear();
     Py_XDECREF(seq);
     Py_XDECREF(threads);
+    Py_XDECREF(main);
     Py_XDECREF(current);
     Py_XDECREF(threading);
     return n;

@@ -3,6 +3,7 @@
 types.SimpleNamespace with the fields of _interpreters.new_config(). Bad configurations
 raise ValueError or TypeError when the Interpreter is made, before anything is
 created."""
+import subprocess
 import sys
 import threading
 import time
@@ -312,3 +313,34 @@ def test_made_and_closed_from_several_threads_at_once():
 
     waits = [in_thread(cycle, config) for config in ["legacy", "isolated"] * 2]
     assert all(w(120) for w in waits)
+
+
+DAEMON_SCRIPT = """
+import threading, time
+import extrainterpreters as xi
+
+it = xi.Interpreter(config="legacy").start()
+stop = xi.Event()
+it.prepare_main(stop=stop)
+it.exec('''
+import threading
+def wait_for_stop():
+    stop.wait(60)
+threading.Thread(target=wait_for_stop, daemon=True).start()
+''')
+closed = threading.Event()
+closer = threading.Thread(target=lambda: (it.close(), closed.set()))
+closer.start()
+print("waits", not closed.wait(0.5), flush=True)
+stop.set()
+print("closed", closed.wait(60), flush=True)
+closer.join()
+"""
+
+
+def test_close_waits_for_daemon_threads_started_there():
+    # Py_EndInterpreter aborts the process when another thread is left
+    proc = subprocess.run([sys.executable, "-c", DAEMON_SCRIPT], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["waits", "True", "closed", "True"]
