@@ -129,6 +129,7 @@ struct xi_interp {
     PyThreadState *owner_ts;       /* the interpreter's first thread state */
     PyThreadState *owner_main_ts;  /* its main-interpreter thread state */
     unsigned long owner_ident;
+    PyInterpreterConfig config;    /* how it is created (set before the owner starts) */
     char **init_path;
     Py_ssize_t init_path_len;
 
@@ -139,10 +140,10 @@ static xi_mutex xi_registry_mu = PTHREAD_MUTEX_INITIALIZER;
 /* CPython 3.12 corrupts memory when subinterpreters are created or ended concurrently
  * (seen as blocks freed into the wrong allocator at exit): there, one at a time. The
  * lock covers Py_NewInterpreterFromConfig and Py_EndInterpreter only, and is taken
- * with no thread state attached or with the one of the interpreter being ended:
- * never around code that may create or close an interpreter itself (site, the
- * package import, atexit hooks, joining threads, waiting for loan readers), which
- * would wait for the lock forever. */
+ * with no thread state attached (before the GIL they run under): never around code
+ * that may create or close an interpreter itself (site, the package import, atexit
+ * hooks, joining threads, waiting for loan readers), which would wait for the lock
+ * forever. */
 #if PY_VERSION_HEX < 0x030D0000
 #  define XI_LIFECYCLE_LOCK 1
 static xi_mutex xi_lifecycle_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -1114,8 +1115,10 @@ other_thread_states(xi_interp *rec)
     return n;
 }
 
-/* Live non-daemon threads of the threading module, other than this one: those that
- * Py_EndInterpreter joins. */
+/* Live non-daemon threads of the threading module, other than this one and its main
+ * thread: those that Py_EndInterpreter joins. (The main thread of a subinterpreter's
+ * threading module is whichever thread imported it, or, from 3.13 on, the process's
+ * main thread: a thread state of neither is left here now.) */
 static Py_ssize_t
 joinable_threads(void)
 {
@@ -1125,10 +1128,14 @@ joinable_threads(void)
     Py_XDECREF(name);
     /* (not threading.current_thread(): on this thread it would make a dummy Thread) */
     PyObject *current = threading ? PyObject_CallMethod(threading, "get_ident", NULL) : NULL;
-    PyObject *threads = current ? PyObject_CallMethod(threading, "enumerate", NULL) : NULL;
+    PyObject *main = current ? PyObject_CallMethod(threading, "main_thread", NULL) : NULL;
+    PyObject *threads = main ? PyObject_CallMethod(threading, "enumerate", NULL) : NULL;
     PyObject *seq = threads ? PySequence_Fast(threads, "enumerate()") : NULL;
     for (Py_ssize_t i = 0; seq != NULL && i < PySequence_Fast_GET_SIZE(seq); i++) {
         PyObject *t = PySequence_Fast_GET_ITEM(seq, i);
+        if (t == main) {
+            continue;
+        }
         PyObject *ident = PyObject_GetAttrString(t, "ident");
         PyObject *daemon = PyObject_GetAttrString(t, "daemon");
         if (ident != NULL && daemon != NULL && !PyObject_IsTrue(daemon) &&
@@ -1141,6 +1148,7 @@ joinable_threads(void)
     PyErr_Clear();
     Py_XDECREF(seq);
     Py_XDECREF(threads);
+    Py_XDECREF(main);
     Py_XDECREF(current);
     Py_XDECREF(threading);
     return n;
@@ -1207,7 +1215,14 @@ finalize_owned(xi_interp *rec)
     if (st != NULL) {
         xi_lender_close(st, 0);
     }
+#if XI_LIFECYCLE_LOCK
+    /* The lock is taken before any GIL, as where interpreters are created: an
+     * interpreter that shares the main GIL would otherwise hold it while waiting for
+     * the lock, which a creation holds while it waits for the main GIL. */
+    PyEval_SaveThread();
     LIFECYCLE_BEGIN();
+    PyEval_RestoreThread(rec->owner_ts);
+#endif
     Py_EndInterpreter(rec->owner_ts);
     LIFECYCLE_END();
     rec->owner_ts = NULL;
@@ -1319,17 +1334,8 @@ owner_main(void *arg)
         return NULL;
     }
     PyEval_RestoreThread(rec->owner_main_ts);
-    const PyInterpreterConfig config = {
-        .use_main_obmalloc = 0,
-        .allow_fork = 0,
-        .allow_exec = 0,
-        .allow_threads = 1,
-        .allow_daemon_threads = 0,
-        .check_multi_interp_extensions = 1,
-        .gil = PyInterpreterConfig_OWN_GIL,
-    };
     PyThreadState *ts = NULL;
-    PyStatus status = Py_NewInterpreterFromConfig(&ts, &config);
+    PyStatus status = Py_NewInterpreterFromConfig(&ts, &rec->config);
     LIFECYCLE_END();
     if (PyStatus_Exception(status) || ts == NULL) {
         /* the main-interpreter thread state is current again */
@@ -1416,8 +1422,21 @@ copy_path(xi_interp *rec, PyObject *sys_path)
     return 0;
 }
 
+/* The isolated configuration: its own GIL and obmalloc, single-phase extension
+ * modules refused. */
+static const PyInterpreterConfig isolated_config = {
+    .use_main_obmalloc = 0,
+    .allow_fork = 0,
+    .allow_exec = 0,
+    .allow_threads = 1,
+    .allow_daemon_threads = 0,
+    .check_multi_interp_extensions = 1,
+    .gil = PyInterpreterConfig_OWN_GIL,
+};
+
 xi_err
-xi_interp_create(xi_state *st, PyObject *sys_path, xi_interp **out)
+xi_interp_create(xi_state *st, PyObject *sys_path, const PyInterpreterConfig *config,
+                 xi_interp **out)
 {
     *out = NULL;
     if (xi_forked) {
@@ -1431,6 +1450,7 @@ xi_interp_create(xi_state *st, PyObject *sys_path, xi_interp **out)
         return XI_ERR_NOMEM;
     }
     rec->has_owner = 1;
+    rec->config = config != NULL ? *config : isolated_config;
     if (copy_path(rec, sys_path) < 0) {
         xi_interp_decref(rec);
         return XI_ERR_PYTHON;

@@ -48,12 +48,87 @@ xi_loaded_state(void)
 
 /* ------------------------------------------------------------ module functions */
 
-static PyObject *
-mod_create(PyObject *module, PyObject *sys_path)
+/* The configuration tuple that interpreter.py makes of a config argument:
+ * (use_main_obmalloc, allow_fork, allow_exec, allow_threads, allow_daemon_threads,
+ * check_multi_interp_extensions: bools, gil: 'own', 'shared' or 'default'). */
+static int
+config_from_tuple(PyObject *t, PyInterpreterConfig *config)
 {
+    static const char *const names[] = {
+        "use_main_obmalloc", "allow_fork", "allow_exec", "allow_threads",
+        "allow_daemon_threads", "check_multi_interp_extensions",
+    };
+    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 7) {
+        PyErr_SetString(PyExc_TypeError, "config must be a tuple of 7 items");
+        return -1;
+    }
+    int flags[6];
+    for (Py_ssize_t i = 0; i < 6; i++) {
+        PyObject *v = PyTuple_GET_ITEM(t, i);
+        if (!PyBool_Check(v)) {
+            PyErr_Format(PyExc_TypeError, "config field %s must be a bool, not %.100s",
+                         names[i], Py_TYPE(v)->tp_name);
+            return -1;
+        }
+        flags[i] = v == Py_True;
+    }
+    PyObject *gil = PyTuple_GET_ITEM(t, 6);
+    if (!PyUnicode_Check(gil)) {
+        PyErr_Format(PyExc_TypeError, "config field gil must be a str, not %.100s",
+                     Py_TYPE(gil)->tp_name);
+        return -1;
+    }
+    int gil_value;
+    if (PyUnicode_CompareWithASCIIString(gil, "own") == 0) {
+        gil_value = PyInterpreterConfig_OWN_GIL;
+    }
+    else if (PyUnicode_CompareWithASCIIString(gil, "shared") == 0) {
+        gil_value = PyInterpreterConfig_SHARED_GIL;
+    }
+    else if (PyUnicode_CompareWithASCIIString(gil, "default") == 0) {
+        gil_value = PyInterpreterConfig_DEFAULT_GIL; /* CPython shares the main GIL */
+    }
+    else {
+        PyErr_Format(PyExc_ValueError, "config field gil must be 'own', 'shared' or "
+                     "'default', not %R", gil);
+        return -1;
+    }
+    if (!flags[0] && !flags[5]) {
+        PyErr_SetString(PyExc_ValueError, "an interpreter with its own obmalloc "
+                        "(use_main_obmalloc=False) needs check_multi_interp_extensions=True");
+        return -1;
+    }
+    if (flags[0] && gil_value == PyInterpreterConfig_OWN_GIL) {
+        PyErr_SetString(PyExc_ValueError, "an interpreter with its own GIL (gil='own') "
+                        "needs its own obmalloc (use_main_obmalloc=False)");
+        return -1;
+    }
+    *config = (PyInterpreterConfig){
+        .use_main_obmalloc = flags[0],
+        .allow_fork = flags[1],
+        .allow_exec = flags[2],
+        .allow_threads = flags[3],
+        .allow_daemon_threads = flags[4],
+        .check_multi_interp_extensions = flags[5],
+        .gil = gil_value,
+    };
+    return 0;
+}
+
+static PyObject *
+mod_create(PyObject *module, PyObject *args)
+{
+    PyObject *sys_path, *config_arg = Py_None;
+    if (!PyArg_ParseTuple(args, "O|O:create", &sys_path, &config_arg)) {
+        return NULL;
+    }
+    PyInterpreterConfig config;
+    if (config_arg != Py_None && config_from_tuple(config_arg, &config) < 0) {
+        return NULL;
+    }
     xi_state *st = xi_state_of(module);
     xi_interp *rec = NULL;
-    xi_err err = xi_interp_create(st, sys_path, &rec);
+    xi_err err = xi_interp_create(st, sys_path, config_arg != Py_None ? &config : NULL, &rec);
     if (err != XI_OK) {
         return xi_raise(st, err, -1);
     }
@@ -342,8 +417,10 @@ static PyMethodDef module_methods[] = {
      "calls in flight that hold the object."},
     {"_loans", mod_loans, METH_NOARGS,
      "_loans()\n--\n\n(out, returned, bytes): Queue items this interpreter lent (for tests)"},
-    {"create", mod_create, METH_O,
-     "create(sys_path, /)\n--\n\n-> Handle: a new interpreter (own GIL) with that sys.path"},
+    {"create", mod_create, METH_VARARGS,
+     "create(sys_path, config=None, /)\n--\n\n-> Handle: a new interpreter with that sys.path; "
+     "config: None (isolated: own GIL) or (use_main_obmalloc, allow_fork, allow_exec, "
+     "allow_threads, allow_daemon_threads, check_multi_interp_extensions, gil)"},
     {"handle", mod_handle, METH_O, "handle(id, /)\n--\n\n-> Handle: a non-owning handle"},
     {"list_all", mod_list_all, METH_NOARGS, "list_all()\n--\n\nids of the live interpreters made here"},
     {"current_id", mod_current_id, METH_NOARGS, "current_id()\n--\n\nid of the current interpreter"},

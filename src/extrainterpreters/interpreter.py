@@ -166,21 +166,80 @@ def _returns_a_value(code):
     return False
 
 
+# The fields of an interpreter configuration, as _interpreters.new_config() has them.
+_CONFIG_FIELDS = ("use_main_obmalloc", "allow_fork", "allow_exec", "allow_threads",
+                  "allow_daemon_threads", "check_multi_interp_extensions", "gil")
+_CONFIGS = {
+    # its own GIL and obmalloc; single-phase extension modules are refused
+    "isolated": (False, False, False, True, False, True, "own"),
+    # the main interpreter's GIL and obmalloc; single-phase extension modules load
+    "legacy": (True, True, True, True, True, False, "shared"),
+}
+
+
+def _config_tuple(config):
+    """The field values of a config argument, checked: None or "isolated", "legacy", or
+    a types.SimpleNamespace with exactly the fields of _interpreters.new_config()."""
+    if config is None:
+        return _CONFIGS["isolated"]
+    if isinstance(config, str):
+        try:
+            return _CONFIGS[config]
+        except KeyError:
+            raise ValueError(f"unsupported interpreter config {config!r}: 'isolated' or "
+                             f"'legacy', or a types.SimpleNamespace of fields") from None
+    if not isinstance(config, types.SimpleNamespace):
+        raise TypeError(f"config must be 'isolated', 'legacy', None or a "
+                        f"types.SimpleNamespace of fields, not {type(config).__name__}")
+    fields = vars(config)
+    missing = [name for name in _CONFIG_FIELDS if name not in fields]
+    if missing:
+        raise ValueError(f"interpreter config is missing {', '.join(missing)}")
+    extra = sorted(set(fields) - set(_CONFIG_FIELDS))
+    if extra:
+        raise ValueError(f"interpreter config has unknown fields: {', '.join(extra)}")
+    values = tuple(fields[name] for name in _CONFIG_FIELDS)
+    for name, value in zip(_CONFIG_FIELDS[:-1], values):
+        if not isinstance(value, bool):
+            raise TypeError(f"interpreter config .{name} must be a bool, "
+                            f"not {type(value).__name__}")
+    use_main_obmalloc, check_extensions, gil = values[0], values[5], values[6]
+    if not isinstance(gil, str):
+        raise TypeError(f"interpreter config .gil must be a str, not {type(gil).__name__}")
+    if gil not in ("own", "shared", "default"):
+        raise ValueError(f"interpreter config .gil must be 'own', 'shared' or 'default', "
+                         f"not {gil!r}")
+    if not use_main_obmalloc and not check_extensions:
+        raise ValueError("interpreter config: an interpreter with its own obmalloc "
+                         "(use_main_obmalloc=False) needs check_multi_interp_extensions=True")
+    if use_main_obmalloc and gil == "own":
+        raise ValueError("interpreter config: an interpreter with its own GIL (gil='own') "
+                         "needs its own obmalloc (use_main_obmalloc=False)")
+    return values
+
+
 def _exec_code(data):
     """Runs in the target: marshalled code in its __main__."""
     exec(marshal.loads(data), sys.modules["__main__"].__dict__)
 
 
 class Interpreter:
-    """A subinterpreter with its own GIL.
+    """A subinterpreter, with its own GIL unless config says otherwise.
 
     Nothing is created until start(). With a target, start() also runs
     target(*args, **kwargs) there in a new thread; join() waits for it and closes the
-    interpreter, result() returns its value or raises its exception.
+    interpreter, result() returns its value or raises its exception. config: "isolated"
+    (the default: its own GIL), "legacy" (the main interpreter's GIL; single-phase
+    extension modules load) or a types.SimpleNamespace as _interpreters.new_config()
+    makes.
     """
 
-    def __new__(cls, target=None, args=(), kwargs=None, *, _whence=None, _ownsref=None):
+    def __new__(cls, target=None, args=(), kwargs=None, *, config=None, _whence=None,
+                _ownsref=None):
         if isinstance(target, int) and not isinstance(target, bool):
+            if config is not None:
+                raise TypeError("config applies to a new interpreter, not to "
+                                "Interpreter(id)")
             if target < 0:
                 raise ValueError(f"interpreter ids are not negative: {target}")
             return cls._lookup(int(target))
@@ -199,21 +258,23 @@ class Interpreter:
         if (handle is None and id_ not in _live_ids()) or _is_closing(id_):
             raise InterpreterNotFoundError(f"interpreter {id_} does not exist")
         self = super().__new__(cls)
-        self._setup(None, (), None)
+        self._setup(None, (), None, None)
         self._handle = handle
         self._id = id_
         self._foreign = handle is None or not _is_library_made(id_)
         _known[id_] = self
         return self
 
-    def __init__(self, target=None, args=(), kwargs=None, *, _whence=None, _ownsref=None):
+    def __init__(self, target=None, args=(), kwargs=None, *, config=None, _whence=None,
+                 _ownsref=None):
         if isinstance(target, int) and not isinstance(target, bool):
             return  # Interpreter(id): a lookup, done by __new__
-        self._setup(target, args, kwargs)
+        self._setup(target, args, kwargs, _config_tuple(config))
 
-    def _setup(self, target, args, kwargs):
+    def _setup(self, target, args, kwargs, config):
         if target is not None and not callable(target):
             raise TypeError(f"target must be callable, not {type(target).__name__}")
+        self._config = config
         self._target = target
         self._args = tuple(args)
         self._kwargs = dict(kwargs) if kwargs else {}
@@ -270,7 +331,7 @@ class Interpreter:
         with self._lock:
             if self._handle is not None or self._closed:
                 raise InterpreterError(f"{self!r} was already started")
-            self._handle = _xi.create(sys.path)
+            self._handle = _xi.create(sys.path, self._config)
             self._id = self._handle.id
         _started[self._id] = self
         if self._target is not None:
@@ -517,9 +578,9 @@ class Interpreter:
         return f"<extrainterpreters.Interpreter id={self._id} {state}>"
 
 
-def create():
-    """A new, started Interpreter."""
-    return Interpreter().start()
+def create(config=None):
+    """A new, started Interpreter; config as for Interpreter()."""
+    return Interpreter(config=config).start()
 
 
 def _is_library_made(id_):

@@ -1,7 +1,8 @@
 import threading
 from collections.abc import Callable, Mapping
 from types import CodeType
-from typing import Any, TypeVar
+from types import SimpleNamespace
+from typing import Any, Literal, TypeVar
 
 __all__ = ["Interpreter", "create", "get_current", "get_main", "list_all"]
 
@@ -14,12 +15,16 @@ class Interpreter:
         target: Callable[..., Any] | int | None = None,
         args: tuple[Any, ...] = (),
         kwargs: Mapping[str, Any] | None = None,
+        *,
+        config: Literal["isolated", "legacy"] | SimpleNamespace | None = None,
     ) -> Interpreter: ...
     def __init__(
         self,
         target: Callable[..., Any] | int | None = None,
         args: tuple[Any, ...] = (),
         kwargs: Mapping[str, Any] | None = None,
+        *,
+        config: Literal["isolated", "legacy"] | SimpleNamespace | None = None,
     ) -> None: ...
     def __hash__(self) -> int: ...
     def __eq__(self, other: object) -> bool: ...
@@ -50,7 +55,9 @@ class Interpreter:
     def join(self, timeout: float | None = None) -> None: ...
     async def run_async(self, func: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T: ...
 
-def create() -> Interpreter: ...
+def create(
+    config: Literal["isolated", "legacy"] | SimpleNamespace | None = None,
+) -> Interpreter: ...
 def list_all() -> list[Interpreter]: ...
 def get_current() -> Interpreter: ...
 def get_main() -> Interpreter: ...
