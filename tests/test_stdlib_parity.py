@@ -412,8 +412,11 @@ def test_signatures():
     import inspect
 
     assert str(inspect.signature(xi.create_queue)) == "(maxsize=0, *, unbounditems=None)"
-    assert list(inspect.signature(xi.InterpreterPoolExecutor).parameters) == [
-        "max_workers", "thread_name_prefix", "initializer", "initargs"]
+    params = inspect.signature(xi.InterpreterPoolExecutor).parameters
+    # the standard library's, then this library's keyword-only ones
+    assert list(params) == [
+        "max_workers", "thread_name_prefix", "initializer", "initargs", "fallback"]
+    assert params["fallback"].kind is inspect.Parameter.KEYWORD_ONLY
     assert list(inspect.signature(xi.InterpreterPoolExecutor.map).parameters) == [
         "self", "fn", "iterables", "timeout", "chunksize", "buffersize"]
 
@@ -432,7 +435,10 @@ def test_pool_signature_matches_the_stdlib():
     for name in ("__init__", "map"):
         ours = inspect.signature(getattr(xi.InterpreterPoolExecutor, name)).parameters
         theirs = inspect.signature(getattr(cf.InterpreterPoolExecutor, name)).parameters
-        assert list(ours) == list(theirs), name
+        # every parameter of theirs, in order; what this library adds is keyword-only
+        extra = [p for p in ours if p not in theirs]
+        assert [p for p in ours if p in theirs] == list(theirs), name
+        assert all(ours[p].kind is inspect.Parameter.KEYWORD_ONLY for p in extra), name
 
 
 def test_pool_map_buffersize():
