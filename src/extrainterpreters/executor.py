@@ -162,6 +162,7 @@ class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
         self._threads = []
         self._slots = []
         self._shutdown = False
+        self._terminating = False
         self._broken = None
         _pools.add(self)
 
@@ -293,16 +294,24 @@ class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
                 with self._lock:
                     slot.busy = True
                     interp = slot.interp
-                if interp is None:
+                    terminating = self._terminating
+                if interp is None and not terminating:
                     # the first task, or the first after a fork: the initializer runs
                     if not self._start_interpreter(slot):
                         item.future.set_exception(BrokenInterpreterPool(self._broken))
                         return
-                    interp = slot.interp
-                try:
-                    outcome = (True, interp.run(item.fn, *item.args, **item.kwargs))
-                except BaseException as exc:
-                    outcome = (False, exc)
+                    with self._lock:
+                        interp = slot.interp
+                        terminating = self._terminating
+                if terminating:
+                    # _terminate() interrupted the running tasks while this one was
+                    # not running yet: it ends as they do
+                    outcome = (False, KeyboardInterrupt())
+                else:
+                    try:
+                        outcome = (True, interp.run(item.fn, *item.args, **item.kwargs))
+                    except BaseException as exc:
+                        outcome = (False, exc)
                 del interp
                 # idle before the future is done: a fork right after it ends the
                 # interpreter instead of finding it in use
@@ -401,6 +410,7 @@ class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
         """Cancels pending work, interrupts running work, ends every worker."""
         with self._lock:
             self._shutdown = True
+            self._terminating = True
             self._cancel_pending()
             self._work.put(None)
             interps = [slot.interp for slot in self._slots if slot.interp is not None]
