@@ -1,7 +1,7 @@
 """os.fork() beside interpreters (docs/reliability.md, "Fork").
 
 CPython's own code in a fork() child deletes the subinterpreters that the child
-inherited, and crashes doing so, on every version. So before a fork the interpreters
+inherited, and crashes doing so (3.12 to 3.15). So before a fork the interpreters
 of idle pool workers end (the workers start new ones for their next task), the fork
 waits for interpreters being created or ended, and interpreters made meanwhile wait for
 the fork. An interpreter still open then (one that runs code, or one that the program

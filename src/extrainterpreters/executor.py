@@ -108,7 +108,7 @@ def _fork_before():
     # Every pool's lock is held across the fork: no worker takes a task (nor starts an
     # interpreter) meanwhile. The interpreters of idle workers end now, since the child
     # would inherit them (see _fork.py); those workers start new ones for their next task.
-    pools = list(_pools)
+    pools = sorted(_pools, key=id)  # one order, for every thread that forks
     locked = []
     try:
         for pool in pools:
