@@ -44,9 +44,9 @@ xi_raise(xi_state *st, xi_err code, int64_t id)
         PyErr_SetString(st->InterpreterError, "could not start an OS thread");
         break;
     case XI_ERR_FORKED:
-        PyErr_SetString(st->InterpreterError,
-                        "interpreters do not survive os.fork(): this process is a child of "
-                        "the one that made them");
+        PyErr_Format(st->InterpreterNotFoundError,
+                     "interpreter %lld does not exist in this process: it was made by the "
+                     "parent of this os.fork() child", (long long)id);
         break;
     case XI_ERR_NOT_OWNER:
         PyErr_Format(st->InterpreterError,

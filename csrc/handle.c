@@ -240,6 +240,19 @@ handle_close(PyObject *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+/* Ends the interpreter once it is idle, without waiting (owning handles only). */
+static PyObject *
+handle_close_soon(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    xi_handle *h = (xi_handle *)self;
+    xi_state *st = handle_state(self);
+    if (h->rec == NULL || !h->owner) {
+        return xi_raise(st, XI_ERR_NOT_OWNER, h->id);
+    }
+    xi_interp_orphan(h->rec);
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 handle_get_id(PyObject *self, void *Py_UNUSED(closure))
 {
@@ -271,6 +284,9 @@ static PyMethodDef handle_methods[] = {
      "those that the thread with that ident runs there"},
     {"is_running", handle_is_running, METH_NOARGS, "is_running($self, /)\n--\n\nwhether any call is running there"},
     {"close", handle_close, METH_NOARGS, "close($self, /)\n--\n\nend the interpreter (owning handles only)"},
+    {"_close_soon", handle_close_soon, METH_NOARGS,
+     "_close_soon($self, /)\n--\n\nend the interpreter once idle, without waiting (owning "
+     "handles only)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,10 +1,12 @@
 /* Interpreters: records, owner threads, thread-state cache, calls (see interp.h). */
 #include "interp.h"
 #include "loan.h"
+#include "queue.h"
 #include "wait.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------ records */
 
@@ -105,6 +107,8 @@ struct xi_interp {
     int64_t id;
     PyInterpreterState *interp;
     int has_owner;                 /* 0 for the main interpreter's record */
+    unsigned epoch;                /* xi_epoch when made: another one in a fork() child
+                                      whose parent made it (see rec_forked) */
     _Atomic long refcnt;
 
     xi_mutex mu;
@@ -175,13 +179,33 @@ is_exit_daemon(unsigned long ident)
     }
     return 0;
 }
-/* Set in a fork() child: the owner threads are not there, and every record is dead. */
-static volatile int xi_forked;
+/* fork(). A child has the thread that forked only: the interpreters made by its parent,
+ * their owner threads and the threads that called them are not there. Each fork() child
+ * starts a new epoch; a record of an older one is the parent's (rec_forked): it is never
+ * locked again (a thread that is gone may have held its mutex), and it refuses calls.
+ * The child's registry holds the main interpreter's record only, reset, and the child
+ * makes interpreters of its own.
+ *
+ * CPython's own code in the child (PyOS_AfterFork_Child) deletes the subinterpreters
+ * the child inherited, and crashes doing so (every version, 3.12 to 3.15, with the
+ * standard library's interpreters too). So a fork made by os.fork() waits, in its
+ * before-hook (xi_interp_fork_prepare), for the interpreters being created or ended;
+ * interpreters made meanwhile wait for the fork to be done (the gate); and a child
+ * that would still inherit an interpreter of this library exits at once, saying so,
+ * before CPython gets there (atfork_child). Across fork() itself the registry lock is
+ * held, so that the child finds the registry whole. */
+static unsigned xi_epoch;
+static int xi_fork_gate;     /* a fork is being prepared: creations wait (registry_mu) */
+static int xi_fork_python;   /* ... through os.fork(): the child runs PyOS_AfterFork_Child */
+static int xi_creating;      /* creations in flight (registry_mu) */
+static uint64_t xi_registry_gen; /* counts creations ended and records removed (registry_mu) */
+static xi_cond xi_fork_cond; /* broadcast as xi_registry_gen or xi_fork_gate changes */
+static int xi_fork_sleepers;
 
-static void
-after_fork_in_child(void)
+static int
+rec_forked(const xi_interp *rec)
 {
-    xi_forked = 1;
+    return rec->epoch != xi_epoch;
 }
 
 int64_t
@@ -227,6 +251,7 @@ record_new(void)
         return NULL;
     }
     rec->id = -1;
+    rec->epoch = xi_epoch;
     atomic_init(&rec->refcnt, 1);
     xi_mutex_init(&rec->mu);
     xi_cond_init(&rec->wake);
@@ -308,6 +333,10 @@ registry_remove(xi_interp *rec)
             break;
         }
     }
+    xi_registry_gen++;
+    if (xi_fork_sleepers > 0) {
+        xi_broadcast(&xi_fork_cond);
+    }
     xi_unlock(&xi_registry_mu);
     if (found) {
         xi_interp_decref(rec);
@@ -330,37 +359,251 @@ xi_interp_lookup(int64_t id)
     return found;
 }
 
+/* Takes a reference to every record of this library in the registry (a new array of *n,
+ * NULL when out of memory). The registry lock is never held while a record's is taken:
+ * the fork's prepare handler takes the registry lock while CPython's own locks are held,
+ * and some holders of a record's lock wait for those. */
+static xi_interp **
+registry_snapshot(Py_ssize_t *n)
+{
+    *n = 0;
+    Py_ssize_t cap = 16;
+    for (;;) {
+        xi_interp **recs = PyMem_RawMalloc((size_t)cap * sizeof(xi_interp *));
+        if (recs == NULL) {
+            return NULL;
+        }
+        Py_ssize_t count = 0;
+        xi_lock(&xi_registry_mu);
+        for (xi_interp *r = xi_registry; r != NULL; r = r->next) {
+            if (r->has_owner) {
+                if (count < cap) {
+                    xi_interp_incref(r);
+                    recs[count] = r;
+                }
+                count++;
+            }
+        }
+        xi_unlock(&xi_registry_mu);
+        if (count <= cap) {
+            *n = count;
+            return recs;
+        }
+        for (Py_ssize_t i = 0; i < cap; i++) {
+            xi_interp_decref(recs[i]);
+        }
+        PyMem_RawFree(recs);
+        cap = count + 16;
+    }
+}
+
+static void
+snapshot_free(xi_interp **recs, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        xi_interp_decref(recs[i]);
+    }
+    PyMem_RawFree(recs);
+}
+
 PyObject *
 xi_interp_list_ids(void)
 {
-    PyObject *ids = PyList_New(0);
-    if (ids == NULL) {
-        return NULL;
+    Py_ssize_t n;
+    xi_interp **recs = registry_snapshot(&n);
+    if (recs == NULL) {
+        return PyErr_NoMemory();
     }
-    xi_lock(&xi_registry_mu);
-    for (xi_interp *r = xi_registry; r != NULL; r = r->next) {
-        if (!r->has_owner) {
-            continue;
-        }
+    PyObject *ids = PyList_New(0);
+    for (Py_ssize_t i = 0; i < n && ids != NULL; i++) {
+        xi_interp *r = recs[i];
         xi_lock(&r->mu);
         int live = r->state == XI_ST_RUNNING;
         xi_unlock(&r->mu);
         PyObject *id = live ? PyLong_FromLongLong(r->id) : NULL;
         if (live && (id == NULL || PyList_Append(ids, id) < 0)) {
-            Py_XDECREF(id);
             Py_CLEAR(ids);
-            break;
         }
         Py_XDECREF(id);
     }
-    xi_unlock(&xi_registry_mu);
+    snapshot_free(recs, n);
     return ids;
+}
+
+static void tls_forget_after_fork(void);
+
+static void
+atfork_prepare(void)
+{
+    xi_lock(&xi_registry_mu);
+    xi_shared_atfork(0);
+    xi_queue_atfork(0);
+}
+
+static void
+atfork_parent(void)
+{
+    xi_queue_atfork(1);
+    xi_shared_atfork(1);
+    xi_unlock(&xi_registry_mu);
+}
+
+/* In the child, which has this one thread: new locks (a thread that is gone may have
+ * held the old ones), a new epoch, the parent's records out of the registry. It takes
+ * no lock and allocates nothing. */
+static void
+atfork_child(void)
+{
+    xi_queue_atfork(2);
+    xi_shared_atfork(2);
+    xi_mutex_init(&xi_registry_mu);
+#if XI_LIFECYCLE_LOCK
+    xi_mutex_init(&xi_lifecycle_mu);
+#endif
+    xi_cond_init(&xi_fork_cond);
+    xi_fork_sleepers = 0;
+    xi_epoch++;
+    long open = xi_creating;
+    for (xi_interp *r = xi_registry; r != NULL; r = r->next) {
+        /* (the parent's records stay allocated: their references are never all
+         * dropped here, since their owner threads are gone) */
+        open += r->has_owner;
+    }
+    xi_creating = 0;
+    xi_fork_gate = 0;
+    xi_registry = NULL;
+    if (xi_main_rec != NULL) {
+        /* CPython deleted the main interpreter's other thread states: the cache
+         * entries of the threads that are gone are dropped (leaked) with them */
+        xi_interp *m = xi_main_rec;
+        xi_mutex_init(&m->mu);
+        xi_cond_init(&m->wake);
+        xi_cond_init(&m->changed);
+        m->epoch = xi_epoch;
+        m->cache = NULL;
+        m->ndead = 0;
+        m->active = NULL;
+        m->nactive = 0;
+        m->ninterrupters = 0;
+        m->next = NULL;
+        xi_registry = m;
+        xi_set_main_thread(PyThread_get_thread_ident());
+    }
+    tls_forget_after_fork();
+    if (open > 0 && xi_fork_python) {
+        /* PyOS_AfterFork_Child would crash deleting the interpreters */
+        char msg[400];
+        int len = snprintf(msg, sizeof(msg),
+            "extrainterpreters: os.fork() was called while %ld interpreter(s) made by "
+            "extrainterpreters were open in the parent; CPython cannot remove them from "
+            "the child (it would crash there), so the child exits with status %d. Close "
+            "them before forking, or use multiprocessing's forkserver or spawn context.\n",
+            open, XI_FORK_EXIT_STATUS);
+        if (len > 0) {
+            ssize_t w = write(2, msg, (size_t)len < sizeof(msg) ? (size_t)len : sizeof(msg) - 1);
+            (void)w;
+        }
+        _exit(XI_FORK_EXIT_STATUS);
+    }
+    xi_fork_python = 0;
 }
 
 static void
 register_atfork(void)
 {
-    (void)pthread_atfork(NULL, NULL, after_fork_in_child);
+    xi_cond_init(&xi_fork_cond);
+    (void)pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+static void
+ensure_fork_hooks(void)
+{
+    static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+    (void)pthread_once(&atfork_once, register_atfork);
+}
+
+/* (xi_registry_mu held) Whether creations ended or records left since *gen. */
+static int
+registry_changed(void *gen)
+{
+    return xi_registry_gen != *(uint64_t *)gen;
+}
+
+#define XI_FORK_WAIT_NS (5 * 1000 * 1000 * 1000LL)
+
+PyObject *
+xi_interp_fork_prepare(void)
+{
+    ensure_fork_hooks();
+    xi_lock(&xi_registry_mu);
+    xi_fork_gate = 1;
+    xi_fork_python = 1;
+    xi_unlock(&xi_registry_mu);
+    PyObject *busy = PyList_New(0);
+    PyObject *idle = PyList_New(0);
+    if (busy == NULL || idle == NULL) {
+        goto fail;
+    }
+    int64_t deadline = xi_now_ns() + XI_FORK_WAIT_NS;
+    for (;;) {
+        xi_lock(&xi_registry_mu);
+        uint64_t gen = xi_registry_gen;
+        int creating = xi_creating;
+        xi_unlock(&xi_registry_mu);
+        Py_ssize_t n;
+        xi_interp **recs = registry_snapshot(&n);
+        if (recs == NULL) {
+            PyErr_NoMemory();
+            goto fail;
+        }
+        int closing = 0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            xi_lock(&recs[i]->mu);
+            closing += recs[i]->state == XI_ST_CLOSING;
+            xi_unlock(&recs[i]->mu);
+        }
+        if ((creating == 0 && closing == 0) || xi_now_ns() >= deadline) {
+            int rc = 0;
+            for (Py_ssize_t i = 0; i < n && rc == 0; i++) {
+                xi_interp *r = recs[i];
+                xi_lock(&r->mu);
+                int open = r->state == XI_ST_RUNNING || r->state == XI_ST_CLOSING;
+                int running = r->nactive > 0;
+                xi_unlock(&r->mu);
+                PyObject *id = open ? PyLong_FromLongLong(r->id) : NULL;
+                if (open) {
+                    rc = id == NULL ? -1 : PyList_Append(running ? busy : idle, id);
+                }
+                Py_XDECREF(id);
+            }
+            snapshot_free(recs, n);
+            if (rc < 0) {
+                goto fail;
+            }
+            return Py_BuildValue("(NN)", busy, idle);
+        }
+        snapshot_free(recs, n);
+        if (xi_block(&xi_registry_mu, &xi_fork_cond, &xi_fork_sleepers, registry_changed,
+                     NULL, &gen, deadline) < 0) {
+            goto fail;
+        }
+    }
+fail:
+    Py_XDECREF(busy);
+    Py_XDECREF(idle);
+    return NULL;
+}
+
+void
+xi_interp_fork_done(void)
+{
+    ensure_fork_hooks();
+    xi_lock(&xi_registry_mu);
+    xi_fork_gate = 0;
+    xi_fork_python = 0;
+    xi_registry_gen++;
+    xi_broadcast(&xi_fork_cond);
+    xi_unlock(&xi_registry_mu);
 }
 
 int
@@ -389,8 +632,7 @@ xi_interp_init_main(void)
     if (PyErr_Occurred()) {
         return -1;
     }
-    static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-    (void)pthread_once(&atfork_once, register_atfork);
+    ensure_fork_hooks();
     xi_interp *rec = record_new();
     if (rec == NULL) {
         PyErr_NoMemory();
@@ -480,6 +722,18 @@ tls_get(void)
         xi_tls_cur = t;
     }
     return xi_tls_cur;
+}
+
+/* In a fork() child: the thread's cache entries and calls are the parent's (dropped,
+ * leaked: their records stay allocated, so no new record takes their address). */
+static void
+tls_forget_after_fork(void)
+{
+    xi_tls *t = xi_tls_cur;
+    if (t != NULL) {
+        t->entries = NULL;
+        t->call = NULL;
+    }
 }
 
 static int
@@ -1434,14 +1688,53 @@ static const PyInterpreterConfig isolated_config = {
     .gil = PyInterpreterConfig_OWN_GIL,
 };
 
+/* (xi_registry_mu held) A creation may begin unless a fork is being prepared. */
+static int
+creation_may_begin(void *arg)
+{
+    (void)arg;
+    if (xi_fork_gate) {
+        return 0;
+    }
+    xi_creating++;
+    return 1;
+}
+
+static void
+creation_end(void)
+{
+    xi_lock(&xi_registry_mu);
+    xi_creating--;
+    xi_registry_gen++;
+    if (xi_fork_sleepers > 0) {
+        xi_broadcast(&xi_fork_cond);
+    }
+    xi_unlock(&xi_registry_mu);
+}
+
+static xi_err create(xi_state *st, PyObject *sys_path, const PyInterpreterConfig *config,
+                     xi_interp **out);
+
 xi_err
 xi_interp_create(xi_state *st, PyObject *sys_path, const PyInterpreterConfig *config,
                  xi_interp **out)
 {
     *out = NULL;
-    if (xi_forked) {
-        return XI_ERR_FORKED;
+    ensure_fork_hooks();
+    /* a fork being prepared goes first: the child must not inherit an interpreter */
+    if (xi_block(&xi_registry_mu, &xi_fork_cond, &xi_fork_sleepers, creation_may_begin,
+                 NULL, NULL, XI_FOREVER) < 0) {
+        return XI_ERR_PYTHON;
     }
+    xi_err err = create(st, sys_path, config, out);
+    creation_end();
+    return err;
+}
+
+static xi_err
+create(xi_state *st, PyObject *sys_path, const PyInterpreterConfig *config,
+       xi_interp **out)
+{
     if (xi_shutting_down) {
         return XI_ERR_FINALIZING;
     }
@@ -1639,7 +1932,7 @@ run_on_owner(xi_state *st, xi_interp *rec, xi_request kind, xi_packet *req)
 PyObject *
 xi_interp_run(xi_state *st, xi_interp *rec, xi_request kind, xi_packet *req)
 {
-    if (xi_forked) {
+    if (rec_forked(rec)) {
         return xi_raise(st, XI_ERR_FORKED, rec->id);
     }
     if (rec->has_owner && xi_is_main_thread()) {
@@ -1692,7 +1985,7 @@ interrupter_main(void *arg)
 xi_err
 xi_interp_interrupt_thread(xi_interp *rec, unsigned long ident)
 {
-    if (xi_forked) {
+    if (rec_forked(rec)) {
         return XI_OK;
     }
     xi_interrupter *job = PyMem_RawMalloc(sizeof(xi_interrupter));
@@ -1740,7 +2033,7 @@ xi_interp_interrupt(xi_interp *rec)
 int
 xi_interp_is_running(xi_interp *rec)
 {
-    if (xi_forked) {
+    if (rec_forked(rec)) {
         return 0;
     }
     xi_lock(&rec->mu);
@@ -1816,7 +2109,7 @@ xi_interp_close(xi_interp *rec)
     if (!rec->has_owner) {
         return XI_ERR_NOT_OWNER;
     }
-    if (xi_forked) {
+    if (rec_forked(rec)) {
         return XI_OK;
     }
     xi_job *job = PyMem_RawCalloc(1, sizeof(xi_job));
@@ -1846,7 +2139,7 @@ xi_interp_close(xi_interp *rec)
 void
 xi_interp_orphan(xi_interp *rec)
 {
-    if (xi_forked) {
+    if (rec_forked(rec)) {
         return;
     }
     xi_job *job = PyMem_RawCalloc(1, sizeof(xi_job));
@@ -1902,9 +2195,6 @@ close_when_idle(void *arg)
 void
 xi_interp_close_all(const unsigned long *daemons, Py_ssize_t ndaemons)
 {
-    if (xi_forked) {
-        return;
-    }
     xi_lock(&xi_registry_mu);
     xi_shutting_down = 1;
     if (xi_exit_daemons == NULL && ndaemons > 0 &&

@@ -93,4 +93,14 @@ PyObject *xi_interp_list_ids(void);
  * (xi_interrupt_waits), so that the threads the closing interpreters join can end. */
 void xi_interp_close_all(const unsigned long *daemons, Py_ssize_t n);
 
+/* os.fork() (see interp.c, "fork()"). The before-hook of os.fork() calls
+ * xi_interp_fork_prepare: interpreters that are made from then on wait until
+ * xi_interp_fork_done (the after-hook in the parent); it waits (5 s at most) for those
+ * being created or ended, and returns ([busy ids], [idle ids]): the interpreters still
+ * open, running calls or not. NULL with an exception set. A child that inherits an
+ * open interpreter exits with XI_FORK_EXIT_STATUS, before CPython would crash it. */
+#define XI_FORK_EXIT_STATUS 70
+PyObject *xi_interp_fork_prepare(void);
+void xi_interp_fork_done(void);
+
 #endif /* XI_INTERP_H */

@@ -180,6 +180,19 @@ mod_main_id(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 }
 
 static PyObject *
+mod_fork_prepare(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    return xi_interp_fork_prepare();
+}
+
+static PyObject *
+mod_fork_done(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    xi_interp_fork_done();
+    Py_RETURN_NONE;
+}
+
+static PyObject *
 mod_close_all(PyObject *Py_UNUSED(module), PyObject *args)
 {
     PyObject *daemons = NULL;
@@ -435,6 +448,11 @@ static PyMethodDef module_methods[] = {
     {"_learn_by_value", xi_mod_learn_by_value, METH_O,
      "_learn_by_value(name, /)\n--\n\nfrom now on the functions and classes of module name (and "
      "of its submodules) cross by value; True when it was not known"},
+    {"_fork_prepare", mod_fork_prepare, METH_NOARGS,
+     "_fork_prepare()\n--\n\n-> (busy ids, idle ids): before os.fork(), once no interpreter is "
+     "being created or ended (5 s at most); new ones wait for _fork_done()"},
+    {"_fork_done", mod_fork_done, METH_NOARGS,
+     "_fork_done()\n--\n\nafter os.fork(), in the parent: interpreters may be made again"},
     {"_extension_kind", xi_mod_extension_kind, METH_O,
      "_extension_kind(module, /)\n--\n\n-> (init, multiple_interpreters, gil): what a module's "
      "definition declares about subinterpreters"},

@@ -81,6 +81,20 @@ static const xi_shared_ops queue_ops = {XI_KIND_QUEUE, "Queue", queue_free, queu
  * theirs before anyone saw them. Nothing that can release the GIL runs under it. */
 static xi_mutex xi_errors_mu = PTHREAD_MUTEX_INITIALIZER;
 
+void
+xi_queue_atfork(int phase)
+{
+    if (phase == 0) {
+        xi_lock(&xi_errors_mu);
+    }
+    else if (phase == 1) {
+        xi_unlock(&xi_errors_mu);
+    }
+    else {
+        xi_mutex_init(&xi_errors_mu);
+    }
+}
+
 /* The published classes as a new tuple, or NULL (no exception set) if not made yet. */
 static PyObject *
 published_errors(xi_state *st)

@@ -15,4 +15,7 @@ PyObject *xi_queue_wrap(xi_state *st, xi_shared *obj);
  * made on first use (they derive from the queue module's). New reference to a tuple. */
 PyObject *xi_queue_errors(xi_state *st);
 
+/* Across fork(), as xi_shared_atfork: the lock that publishes those classes. */
+void xi_queue_atfork(int phase);
+
 #endif /* XI_QUEUE_H */

@@ -74,6 +74,20 @@ xi_shared_lookup(int kind, uint64_t id)
     return found;
 }
 
+void
+xi_shared_atfork(int phase)
+{
+    if (phase == 0) {
+        xi_lock(&xi_shared_mu);
+    }
+    else if (phase == 1) {
+        xi_unlock(&xi_shared_mu);
+    }
+    else {
+        xi_mutex_init(&xi_shared_mu);
+    }
+}
+
 long
 xi_shared_live(void)
 {

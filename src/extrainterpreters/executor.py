@@ -15,7 +15,7 @@ import threading
 import time
 import weakref
 
-from . import _xi
+from . import _fork, _xi
 from .interpreter import Interpreter
 
 __all__ = ["BrokenInterpreterPool", "FallbackWarning", "InterpreterPoolExecutor"]
@@ -42,6 +42,18 @@ else:
 
     BrokenInterpreterPool.__module__ = "extrainterpreters"
 _LOGGER = logging.getLogger("concurrent.futures")
+
+
+class _Slot:
+    """A worker's interpreter, and whether the worker uses it (guarded by the pool's
+    lock). An idle worker's interpreter may be ended before os.fork(): the worker
+    starts another for its next task."""
+
+    __slots__ = ("interp", "busy")
+
+    def __init__(self):
+        self.interp = None
+        self.busy = False
 
 
 class _WorkItem:
@@ -135,6 +147,37 @@ def _at_exit():
 threading._register_atexit(_at_exit)
 
 
+def _fork_before():
+    # Every pool's lock is held across the fork: no worker takes a task (nor starts an
+    # interpreter) meanwhile. The interpreters of idle workers end now, since the child
+    # would inherit them (see _fork.py); those workers start new ones for their next task.
+    pools = sorted(_pools, key=id)  # one order, for every thread that forks
+    locked = []
+    try:
+        for pool in pools:
+            pool._lock.acquire()
+            locked.append(pool)
+        for pool in pools:
+            pool._end_idle_interpreters()
+    except BaseException:
+        _fork_parent(locked)
+        raise
+    return locked
+
+
+def _fork_parent(locked):
+    for pool in locked:
+        pool._lock.release()
+
+
+def _fork_child(locked):
+    for pool in list(_pools):
+        pool._reset_after_fork()
+
+
+_fork.add(_fork_before, _fork_parent, _fork_child)
+
+
 class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
     """An Executor running each task in one of max_workers subinterpreters.
 
@@ -162,8 +205,9 @@ class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
         self._work = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads = []
-        self._interps = []
+        self._slots = []
         self._shutdown = False
+        self._terminating = False
         self._broken = None
         # fallback="process": a process pool beside the interpreters, started on first
         # need, for the tasks whose functions were refused (function -> module)
@@ -289,21 +333,13 @@ class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
             thread.start()
 
     def _worker(self):
-        try:
-            interp = Interpreter().start()
-        except BaseException as exc:
-            self._break(f"a worker interpreter could not start: {exc!r}")
-            return
+        # the interpreter starts with the worker's first task (and again after a fork
+        # ended it): a worker that has no task has no interpreter being made, and a
+        # fork ends the interpreters of idle workers only
+        slot = _Slot()
         with self._lock:
-            self._interps.append(interp)
+            self._slots.append(slot)
         try:
-            if self._initializer is not None:
-                try:
-                    interp.call(self._initializer, *self._initargs)
-                except BaseException as exc:
-                    _LOGGER.critical("Exception in initializer:", exc_info=True)
-                    self._break(f"an initializer failed: {exc!r}")
-                    return
             while True:
                 try:
                     item = self._work.get_nowait()
@@ -315,20 +351,88 @@ class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
                     return
                 if not item.future.set_running_or_notify_cancel():
                     continue
-                try:
-                    result = interp.run(item.fn, *item.args, **item.kwargs)
-                except BaseException as exc:
-                    if not (self._fallback and self._refused_now(item, exc)):
-                        item.future.set_exception(exc)
+                with self._lock:
+                    slot.busy = True
+                    interp = slot.interp
+                    terminating = self._terminating
+                if interp is None and not terminating:
+                    # the first task, or the first after a fork: the initializer runs
+                    if not self._start_interpreter(slot):
+                        item.future.set_exception(BrokenInterpreterPool(self._broken))
+                        return
+                    with self._lock:
+                        interp = slot.interp
+                        terminating = self._terminating
+                if terminating:
+                    # _terminate() interrupted the running tasks while this one was
+                    # not running yet: it ends as they do
+                    outcome = (False, KeyboardInterrupt())
                 else:
+                    try:
+                        outcome = (True, interp.run(item.fn, *item.args, **item.kwargs))
+                    except BaseException as exc:
+                        outcome = (False, exc)
+                del interp
+                # idle before the future is done: a fork right after it ends the
+                # interpreter instead of finding it in use
+                with self._lock:
+                    slot.busy = False
+                if outcome[0]:
                     if not (self._fallback and item.fn is _run_chunk
-                            and self._chunk_refused(item, result)):
-                        item.future.set_result(result)
-                del item
+                            and self._chunk_refused(item, outcome[1])):
+                        item.future.set_result(outcome[1])
+                elif not (self._fallback and not terminating
+                          and self._refused_now(item, outcome[1])):
+                    item.future.set_exception(outcome[1])
+                del item, outcome
         finally:
             with self._lock:
-                self._interps.remove(interp)
-            interp.close()
+                if slot in self._slots:
+                    self._slots.remove(slot)
+                interp, slot.interp = slot.interp, None
+            if interp is not None:
+                interp.close()
+
+    def _start_interpreter(self, slot):
+        """Starts the worker's interpreter and runs the initializer there; on failure
+        the pool breaks and False is returned."""
+        try:
+            interp = Interpreter().start()
+        except BaseException as exc:
+            self._break(f"a worker interpreter could not start: {exc!r}")
+            return False
+        with self._lock:
+            slot.interp = interp
+        if self._initializer is not None:
+            try:
+                interp.call(self._initializer, *self._initargs)
+            except BaseException as exc:
+                _LOGGER.critical("Exception in initializer:", exc_info=True)
+                self._break(f"an initializer failed: {exc!r}")
+                return False
+        return True
+
+    def _end_idle_interpreters(self):
+        """Before os.fork(), with the lock held: ends the interpreters of idle workers
+        (the fork waits for them to end, all at once)."""
+        for slot in self._slots:
+            if not slot.busy and slot.interp is not None:
+                interp, slot.interp = slot.interp, None
+                interp._close_soon()
+
+    def _reset_after_fork(self):
+        """In a fork() child: the workers and their interpreters stayed in the parent,
+        and so did the tasks not started (the parent runs them). The pool starts
+        workers of its own for new tasks."""
+        self._lock = threading.Lock()
+        self._idle = threading.Semaphore(0)
+        self._work = queue.SimpleQueue()
+        self._threads = []
+        self._slots = []
+        # the fallback's processes belong to the parent: the child starts its own
+        self._processes = None
+        if self._shutdown:
+            self._work.put(None)
 
     # -- the process fallback --------------------------------------------------------
 
@@ -473,9 +577,10 @@ class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
         """Cancels pending work, interrupts running work, ends every worker."""
         with self._lock:
             self._shutdown = True
+            self._terminating = True
             self._cancel_pending()
             self._work.put(None)
-            interps = list(self._interps)
+            interps = [slot.interp for slot in self._slots if slot.interp is not None]
         for interp in interps:
             try:
                 interp.interrupt()

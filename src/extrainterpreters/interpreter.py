@@ -6,7 +6,7 @@ import threading
 import types
 import weakref
 
-from . import _xi
+from . import _fork, _xi  # noqa: F401  (_fork: the hooks of os.fork())
 from ._xi import ExecutionFailed, InterpreterError, InterpreterNotFoundError, NotShareableError
 
 try:
@@ -359,6 +359,16 @@ class Interpreter:
         if handle is None or self._closed:
             return
         handle.close()
+        self._closed = True
+        _started.pop(self._id, None)
+
+    def _close_soon(self):
+        """Ends the interpreter once it is idle, without waiting (a pool's, before a
+        fork, which waits for it to end)."""
+        handle = self._handle
+        if handle is None or self._closed or self._foreign:
+            return
+        handle._close_soon()
         self._closed = True
         _started.pop(self._id, None)
 

@@ -27,7 +27,7 @@ from joblib._parallel_backends import (
     SequentialBackend,
 )
 
-from . import _xi
+from . import _fork, _xi
 from ._remote import run_calls
 from .executor import InterpreterPoolExecutor
 
@@ -37,6 +37,15 @@ __all__ = ["InterpreterBackend"]
 # costs milliseconds each, so consecutive calls reuse them.
 _pools = {}
 _pools_lock = threading.Lock()
+
+
+def _new_lock_in_child(_):
+    # a thread that held it stayed in the parent
+    global _pools_lock
+    _pools_lock = threading.Lock()
+
+
+_fork.add(lambda: None, lambda _: None, _new_lock_in_child)
 
 
 def _shared_pool(n_jobs, fallback):
