@@ -116,6 +116,12 @@ test: $(foreach v,$(VERSIONS),.venv-$v/.deps)  ## strict build + pytest + stubte
 			if ((rc)); then summary+=("FAIL  Python $$v: CPython's interpreter tests (see above)"); failed=1
 			else summary+=("PASS  Python $$v: CPython's interpreter tests, $$(tail -n 1 .venv-$$v/stdlib-suite.txt)"); fi
 		fi
+		if [[ $$v == $(NEWEST) ]]; then
+			echo "== Python $$v: joblib's Parallel tests with the backend \"interpreters\""
+			rc=0; $(MAKE) --no-print-directory joblib-suite-$$v || rc=$$?
+			if ((rc)); then summary+=("FAIL  Python $$v: joblib's Parallel tests (see above)"); failed=1
+			else summary+=("PASS  Python $$v: joblib's Parallel tests, $$(tail -n 1 .venv-$$v/joblib-suite.txt)"); fi
+		fi
 	done
 	if $(MAKE) --no-print-directory test-asan; then
 		summary+=("PASS  Python $(ASAN_VERSION) ASan+UBSan: $$($(counts) $(ASAN_VENV)/junit.xml)")
@@ -185,6 +191,13 @@ stdlib-suite-%: .venv-%/.deps  ## CPython's interpreter tests with this library 
 	XI_STDLIB_TESTS=$$tests timeout --signal=ABRT --kill-after=30s $(TEST_TIMEOUT) \
 		.venv-$*/bin/python tests/stdlib_suite/run.py | tee .venv-$*/stdlib-suite.log
 	grep -E '^(test_interpreters|executor):' .venv-$*/stdlib-suite.log | paste -sd ';' > .venv-$*/stdlib-suite.txt
+
+# joblib's own tests of Parallel (joblib/test/test_parallel.py, shipped with joblib) with
+# the backend "interpreters" among those it tests (tests/joblib_suite).
+joblib-suite-%: .venv-%/.deps  ## joblib's Parallel tests with the backend "interpreters"
+	@timeout --signal=ABRT --kill-after=30s $(TEST_TIMEOUT) \
+		.venv-$*/bin/python tests/joblib_suite/run.py | tee .venv-$*/joblib-suite.log
+	grep -E '^joblib:' .venv-$*/joblib-suite.log | tail -n 1 > .venv-$*/joblib-suite.txt
 
 # The suite on a debug build of CPython (Py_DEBUG: reference counts, GIL use and
 # memory checks) in development mode (-X dev), with the C core built with its own

@@ -6,6 +6,7 @@ import sys
 import textwrap
 import threading
 import types
+import warnings
 
 import joblib
 import pytest
@@ -203,3 +204,37 @@ def test_ctrl_c_aborts_everything():
             proc.wait()
     assert "interrupted; interpreters still running: []" in out, out + err
     assert proc.returncode == 3, out + err
+
+
+def test_nested_parallel_of_a_joblib_module_runs_sequentially_in_a_process():
+    import joblib_nested_funcs as jn
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", xi.FallbackWarning)
+        # the first call finds the module not importable in interpreters: from then on
+        # its functions cross by value, which a function using joblib's classes cannot
+        assert Parallel(n_jobs=2, backend="interpreters")(
+            delayed(jn.square)(i) for i in range(4)) == [0, 1, 4, 9]
+        out = Parallel(n_jobs=2, backend="interpreters", batch_size=1)(
+            delayed(jn.nested_info)(i) for i in range(6))
+    for n, (pid, backend, level, inner) in enumerate(out):
+        assert pid != os.getpid()
+        assert (backend, level) == ("SequentialBackend", 1)
+        assert inner == [i * i for i in range(n)]
+    with parallel_config("interpreters", fallback=None), pytest.raises(xi.NotShareableError):
+        Parallel(n_jobs=2)(delayed(jn.nested_info)(i) for i in range(2))
+
+
+def test_error_ends_batches_running_in_fallback_processes():
+    import joblib_nested_funcs as jn
+
+    def call():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", xi.FallbackWarning)
+            with pytest.raises(jn.TaskError, match="boom"):
+                Parallel(n_jobs=2, backend="interpreters", batch_size=1)(
+                    [delayed(jn.sleep_then_fail)(600, None),
+                     delayed(jn.sleep_then_fail)(1, "boom")])
+
+    # the process sleeping 600 s is terminated, not waited for
+    run_bounded(call, timeout=120)

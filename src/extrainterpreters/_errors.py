@@ -368,6 +368,31 @@ def refused_in_description(desc):
     return m.group(1) if m else None
 
 
+# modules that calls from this interpreter found not importable in isolated interpreters
+# because an extension module refused them: module -> that extension module
+_refused_modules = {}
+
+
+def note_unimportable(module, exc):
+    """In the caller: the target failed to import module with exc (see not_unpickled)."""
+    name = refused_message_in(exc)
+    if name is not None:
+        _refused_modules[module] = name
+
+
+def refusal_keeping_out(obj):
+    """The extension module whose refusal keeps the module of obj (a function or class)
+    out of isolated interpreters, as calls from here found it, else None."""
+    module = getattr(obj, "__module__", None)
+    if not _refused_modules or not isinstance(module, str):
+        return None
+    while module:
+        if module in _refused_modules:
+            return _refused_modules[module]
+        module = module.rpartition(".")[0]
+    return None
+
+
 def refused_message_in(exc):
     """The extension module named by a refusal in the messages of exc and its causes,
     as CPython or this library words it, or None."""

@@ -57,14 +57,16 @@ class _Slot:
 
 
 class _WorkItem:
-    __slots__ = ("future", "fn", "args", "kwargs", "task")
+    __slots__ = ("future", "fn", "args", "kwargs", "task", "in_process")
 
-    def __init__(self, future, fn, args, kwargs, task):
+    def __init__(self, future, fn, args, kwargs, task, in_process=None):
         self.future = future
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
         self.task = task  # the user's function (fn may be a wrapper of the pool's)
+        # (fn, args, kwargs) that a fallback process runs instead, or None
+        self.in_process = in_process
 
 
 def _in_process(payload):
@@ -221,7 +223,7 @@ class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
     def submit(self, fn, /, *args, **kwargs):
         return self._submit(fn, args, kwargs, fn)
 
-    def _submit(self, fn, args, kwargs, task):
+    def _submit(self, fn, args, kwargs, task, in_process=None):
         with self._lock:
             if self._broken:
                 raise BrokenInterpreterPool(self._broken)
@@ -232,7 +234,7 @@ class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
                 # (or NotShareableError when it cannot even be unpickled there)
                 fn, args = _call, (fn, *args)
             future = _cf.Future()
-            item = _WorkItem(future, fn, args, kwargs, task)
+            item = _WorkItem(future, fn, args, kwargs, task, in_process)
             to_process = bool(self._refused) and self._refused_task(task)
             if not to_process:
                 self._work.put(item)
@@ -445,10 +447,14 @@ class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
     def _refused_now(self, item, exc):
         """After item failed in its interpreter with exc: when an extension module
         refused the interpreter, runs it again, from the start, in a process, and
-        returns True."""
-        from . import _errors
+        returns True. So does a task whose module such a refusal keeps out of
+        interpreters when it cannot be sent by value either (it uses objects that do
+        not pickle, such as joblib's own classes)."""
+        from . import NotShareableError, _errors
 
         module = _errors.refused_message_in(exc)
+        if module is None and isinstance(exc, NotShareableError):
+            module = _errors.refusal_keeping_out(item.task)
         if module is None:
             return False
         self._note_refusal(item, module)
@@ -509,7 +515,7 @@ class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
         gets the outcome."""
         future = item.future
         try:
-            payload = _pickled_for_process(item.fn, item.args, item.kwargs)
+            payload = _pickled_for_process(*(item.in_process or (item.fn, item.args, item.kwargs)))
             with self._lock:
                 if self._processes is None:
                     import multiprocessing
@@ -574,7 +580,8 @@ class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
                 item.future.cancel()
 
     def _terminate(self):
-        """Cancels pending work, interrupts running work, ends every worker."""
+        """Cancels pending work, interrupts running work, ends every worker (and
+        every process of the fallback, terminated)."""
         with self._lock:
             self._shutdown = True
             self._terminating = True
@@ -590,6 +597,13 @@ class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
             thread.join()
         processes = self._processes
         if processes is not None:
+            # the fallback's running tasks end with their processes
+            terminate = getattr(processes, "terminate_workers", None)  # 3.14+
+            if terminate is not None:
+                terminate()
+            else:
+                for process in list((processes._processes or {}).values()):
+                    process.terminate()
             processes.shutdown(wait=True, cancel_futures=True)
 
     def __exit__(self, exc_type, exc_val, exc_tb):

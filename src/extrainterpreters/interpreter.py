@@ -113,6 +113,7 @@ def _call_again(handle, exc, func, args, kwargs):
         if module is None or module in (m for m, _ in failures) or len(failures) >= 8:
             raise _errors.no_way_to_send(func, failures, exc, handle.id) from exc
         failures.append((module, exc))
+        _errors.note_unimportable(module, exc)
         try:
             return handle.call(func, *args, **kwargs)
         except NotShareableError as again:

@@ -13,8 +13,9 @@ Parallel calls with the same n_jobs, as loky keeps its workers.
 
 Code that runs in the pool cannot import joblib itself (joblib loads extension modules
 that refuse an interpreter with its own GIL): the backend sends each batch's own calls,
-not joblib's wrapper. A Parallel call that is nested inside a running batch of any
-backend runs sequentially.
+not joblib's wrapper. A batch that runs in a process of the fallback runs inside
+joblib's wrapper there, as in loky's workers. A Parallel call that is nested inside a
+running batch of any backend runs sequentially.
 """
 import os
 import threading
@@ -56,6 +57,13 @@ def _shared_pool(n_jobs, fallback):
                 n_jobs, thread_name_prefix=f"joblib-interpreters-{n_jobs}",
                 fallback=fallback)
         return pool
+
+
+def _run_batch(batch):
+    """A batch in a process of the fallback: joblib's BatchedCalls, which sets the
+    nested backend (sequential) for its calls. Unpickling this function there imports
+    this module, which registers the backend in that process too."""
+    return batch()
 
 
 def _discard_pool(pool):
@@ -115,8 +123,10 @@ class InterpreterBackend(AutoBatchingMixin, ParallelBackendBase):
     def submit(self, func, callback=None):
         calls = getattr(func, "items", None)  # joblib's BatchedCalls
         if calls is not None:
-            # a batch refused by interpreters goes to a process with its first function
-            future = self._pool._submit(run_calls, (calls,), {}, calls[0][0] if calls else None)
+            # a batch refused by interpreters goes to a process with its first function,
+            # where joblib's own wrapper runs it
+            future = self._pool._submit(run_calls, (calls,), {}, calls[0][0] if calls else None,
+                                        in_process=(_run_batch, (func,), {}))
         else:
             future = self._pool.submit(func)
         if callback is not None:
