@@ -370,7 +370,7 @@ def refused_in_description(desc):
 
 # modules that calls from this interpreter found not importable in isolated interpreters
 # because an extension module refused them: module -> that extension module
-_refused_modules = {}
+_refused_modules: dict[str, str] = {}
 
 
 def note_unimportable(module, exc):
