@@ -38,14 +38,20 @@ $(error no CPython >= 3.12 found (see above))
 endif
 endif
 
-# Settings (make VAR=value): PYTEST_ARGS, ASAN_PYTEST_ARGS, ASAN_VERSION, TEST_TIMEOUT.
-# Time limit of one pytest run, so that a hang fails instead of stalling
+# Settings (make VAR=value): PYTEST_ARGS, ASAN_PYTEST_ARGS, ASAN_VERSION, TEST_TIMEOUT,
+# TEST_JOBS.
+# Time limit of one pytest pass, so that a hang fails instead of stalling
 # (SIGABRT: the fault handler prints every thread's Python stack).
 TEST_TIMEOUT ?= 10m
 PYTEST_ARGS ?=
-# Each run leaves its results in VENV/junit.xml, summed up by tools/junit_counts.py.
-run_pytest = timeout --signal=ABRT --kill-after=30s $(or $(2),$(TEST_TIMEOUT)) \
-	$(1)/bin/python -m pytest tests --junit-xml=$(1)/junit.xml
+# Each suite runs in two passes (tools/run-pytest.sh): the tests not marked serial in
+# TEST_JOBS pytest-xdist workers, then those marked serial alone. TEST_JOBS=1: one
+# pass, no xdist.
+TEST_JOBS ?= 2
+# $(call run_pytest,VENV[,TIMEOUT[,PYTHON OPTIONS]]) PYTEST ARGS. The results go to
+# VENV/junit.xml and VENV/junit-serial.xml, summed up by tools/junit_counts.py.
+run_pytest = tools/run-pytest.sh $(or $(2),$(TEST_TIMEOUT)) $(TEST_JOBS) $(1) $(3) --
+junit = $(1)/junit.xml $(1)/junit-serial.xml
 counts = $(firstword $(PYTHONS)) tools/junit_counts.py
 
 # The sanitizer run uses the newest Python only (.venv-asan-3.X; another one
@@ -96,13 +102,13 @@ test: $(foreach v,$(VERSIONS),.venv-$v/.deps)  ## strict build + pytest + stubte
 	@summary=(); failed=0
 	for v in $(VERSIONS); do
 		echo "== Python $$v: build (XI_WERROR=1) and pytest"
-		rm -f .venv-$$v/junit.xml
+		rm -f $(call junit,.venv-$$v)
 		if ! $(call install,.venv-$$v,XI_WERROR=1); then
 			summary+=("FAIL  Python $$v: build failed"); failed=1; continue
 		fi
 		malloc=pymalloc_debug; [[ $$v == 3.12 ]] && malloc=pymalloc
 		rc=0; PYTHONMALLOC=$$malloc $(call run_pytest,.venv-$$v) $(PYTEST_ARGS) || rc=$$?
-		n=$$($(counts) .venv-$$v/junit.xml)
+		n=$$($(counts) $(call junit,.venv-$$v))
 		case $$rc in
 			0) summary+=("PASS  Python $$v: $$n") ;;
 			124) summary+=("FAIL  Python $$v: timed out after $(TEST_TIMEOUT); $$n"); failed=1 ;;
@@ -124,18 +130,18 @@ test: $(foreach v,$(VERSIONS),.venv-$v/.deps)  ## strict build + pytest + stubte
 		fi
 	done
 	if $(MAKE) --no-print-directory test-asan; then
-		summary+=("PASS  Python $(ASAN_VERSION) ASan+UBSan: $$($(counts) $(ASAN_VENV)/junit.xml)")
+		summary+=("PASS  Python $(ASAN_VERSION) ASan+UBSan: $$($(counts) $(call junit,$(ASAN_VENV)))")
 	else
-		summary+=("FAIL  Python $(ASAN_VERSION) ASan+UBSan: see test-asan above; $$($(counts) $(ASAN_VENV)/junit.xml)"); failed=1
+		summary+=("FAIL  Python $(ASAN_VERSION) ASan+UBSan: see test-asan above; $$($(counts) $(call junit,$(ASAN_VENV)))"); failed=1
 	fi
 	if $(MAKE) --no-print-directory test-debug; then
-		summary+=("PASS  Python $(DEBUG_VERSION) debug build -X dev: $$($(counts) $(DEBUG_VENV)/junit.xml)")
+		summary+=("PASS  Python $(DEBUG_VERSION) debug build -X dev: $$($(counts) $(call junit,$(DEBUG_VENV)))")
 	else
-		summary+=("FAIL  Python $(DEBUG_VERSION) debug build -X dev: see test-debug above; $$($(counts) $(DEBUG_VENV)/junit.xml)"); failed=1
+		summary+=("FAIL  Python $(DEBUG_VERSION) debug build -X dev: see test-debug above; $$($(counts) $(call junit,$(DEBUG_VENV)))"); failed=1
 	fi
 	echo "== make test summary"
 	printf '%s\n' "$${summary[@]}"
-	echo "total: $$($(counts) $(foreach v,$(VERSIONS),.venv-$v/junit.xml) $(ASAN_VENV)/junit.xml $(DEBUG_VENV)/junit.xml)"
+	echo "total: $$($(counts) $(foreach v,$(VERSIONS) asan-$(ASAN_VERSION) debug-$(DEBUG_VERSION),$(call junit,.venv-$v)))"
 	exit $$failed
 
 # The C core built with -fsanitize=address,undefined (XI_SANITIZE=1) and run
@@ -145,7 +151,7 @@ test: $(foreach v,$(VERSIONS),.venv-$v/.deps)  ## strict build + pytest + stubte
 # also written to a log file (UBSan's through tools/asan_sitecustomize.py), so
 # a report from any process, even one whose failure a test ignores, fails the run.
 test-asan: $(ASAN_VENV)/.deps  ## pytest with ASan+UBSan (newest Python)
-	@rm -f $(ASAN_VENV)/junit.xml
+	@rm -f $(call junit,$(ASAN_VENV))
 	libasan=$$(gcc -print-file-name=libasan.so); libubsan=$$(gcc -print-file-name=libubsan.so)
 	[[ $$libasan == /* && $$libubsan == /* ]] || { echo "test-asan: gcc has no libasan.so/libubsan.so (Debian: apt-get install libasan8 libubsan1)" >&2; exit 1; }
 	echo "== Python $(ASAN_VERSION): build (XI_SANITIZE=1) and pytest under ASan+UBSan"
@@ -214,11 +220,11 @@ $(DEBUG_VENV)/.deps: requirements-dev.txt
 	touch $@
 
 test-debug: $(DEBUG_VENV)/.deps  ## pytest on a debug build of CPython with -X dev
-	@rm -f $(DEBUG_VENV)/junit.xml
+	@rm -f $(call junit,$(DEBUG_VENV))
 	echo "== Python $(DEBUG_VERSION) debug build: build (XI_WERROR=1 XI_DEBUG=1) and pytest -X dev"
 	$(call install,$(DEBUG_VENV),XI_WERROR=1 XI_DEBUG=1)
 	status=0
-	$(subst /bin/python -m,/bin/python -X dev -m,$(call run_pytest,$(DEBUG_VENV),$(DEBUG_TIMEOUT))) $(DEBUG_PYTEST_ARGS) || status=$$?
+	$(call run_pytest,$(DEBUG_VENV),$(DEBUG_TIMEOUT),-X dev) $(DEBUG_PYTEST_ARGS) || status=$$?
 	if ((status == 124)); then echo "test-debug: pytest timed out after $(DEBUG_TIMEOUT)" >&2; exit 1; fi
 	if ((status)); then echo "test-debug: pytest exit status $$status" >&2; exit 1; fi
 

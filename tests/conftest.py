@@ -31,10 +31,36 @@ settings.register_profile(
 settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--serial", choices=("with", "skip", "only"), default="with",
+        help="tests marked serial: run them with the others (default), leave them out "
+             "(for a run with pytest-xdist's -n) or run only them (a pass of their own)")
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "slow: takes several seconds or moves 256 MiB (deselect with -m 'not slow')"
     )
+    config.addinivalue_line(
+        "markers", "serial: bounds a wait or a delay tightly (or measures time), so it must "
+        "not share the cores with other tests: make test runs it alone, after the tests run "
+        "in parallel (--serial only / skip)"
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    mode = config.getoption("serial")
+    if mode == "with":
+        return
+    keep = mode == "only"
+    selected, deselected = [], []
+    for item in items:
+        serial = item.get_closest_marker("serial") is not None
+        (selected if serial == keep else deselected).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
 
 
 def close_interp(interp, timeout=30.0):

@@ -314,6 +314,7 @@ def test_get_async_timeout_raises_queue_empty():
 
 
 @pytest.mark.parametrize("timeout", [0, -1])
+@pytest.mark.serial
 def test_get_async_non_positive_timeout_does_not_wait(timeout):
     q = xi.Queue()
 
@@ -611,6 +612,7 @@ def test_wait_async_timeout():
     assert 0.25 <= elapsed < 10
 
 
+@pytest.mark.serial
 def test_wait_async_zero_timeout_is_immediate():
     event = xi.Event()
 
@@ -681,6 +683,7 @@ def test_acquire_async_timeout(prim, interp):
     assert wait() is True
 
 
+@pytest.mark.serial
 def test_acquire_async_zero_timeout_when_held(prim, interp):
     acquired, release = xi.Event(), xi.Event()
     wait = thread_call(interp, rf.hold_until, prim, acquired, release)

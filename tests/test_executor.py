@@ -746,6 +746,7 @@ def check_interrupted(proc):
     assert res["THREADS"] == "0", "worker threads were left running"
 
 
+@pytest.mark.serial
 def test_ctrl_c_while_waiting_on_a_future(run_py, tmp_path):
     code = SIG_HEAD + """
 pool = xi.InterpreterPoolExecutor(2)
@@ -770,6 +771,7 @@ except KeyboardInterrupt:
     check_interrupted(proc)
 
 
+@pytest.mark.serial
 def test_ctrl_c_while_iterating_map(run_py, tmp_path):
     code = SIG_HEAD + """
 pool = xi.InterpreterPoolExecutor(2)

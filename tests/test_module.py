@@ -142,6 +142,7 @@ def test_daemon_threads_refused_threads_allowed(interp):
     assert interp.run(rf.get_main_attr, "out") == [5]
 
 
+@pytest.mark.serial
 def test_each_interpreter_has_its_own_gil():
     """While one interpreter holds its GIL in a long C loop that never lets it go, a call
     into another interpreter still completes at once; with a shared GIL it would wait

@@ -245,6 +245,7 @@ def test_str_over_2gib_as_argument_and_queue_item(interp):
     assert len(got) == HUGE and got[-3:] == "xyz" and got is not s
 
 
+@pytest.mark.serial
 def test_a_large_encode_leaves_later_small_encodes_as_fast_as_before():
     # the reused pickler must not keep a memo table grown by one large value: clearing
     # it on every later encode made each of them cost as much as the large one's memo

@@ -337,6 +337,7 @@ def test_full_and_put_nowait():
 
 
 @pytest.mark.parametrize("timeout", [0.05, 0.2])
+@pytest.mark.serial
 def test_put_timeout_is_honoured(timeout):
     q = xi.Queue(1)
     q.put("x")
@@ -346,6 +347,7 @@ def test_put_timeout_is_honoured(timeout):
     assert q.qsize() == 1
 
 
+@pytest.mark.serial
 def test_put_timeout_zero_fails_at_once():
     q = xi.Queue(1)
     q.put("x")
@@ -376,6 +378,7 @@ def test_blocked_put_in_a_subinterpreter(interp):
     assert got == ["first", "a", "b", "c"]
 
 
+@pytest.mark.serial
 def test_put_timeout_in_a_subinterpreter(interp):
     q = xi.Queue(1)
     q.put(0)
@@ -398,6 +401,7 @@ def test_get_nowait_on_empty():
 
 
 @pytest.mark.parametrize("timeout", [0.05, 0.2])
+@pytest.mark.serial
 def test_get_timeout_is_honoured(timeout):
     q = xi.Queue()
     out, seconds = timed(q.get, timeout=timeout)
@@ -405,6 +409,7 @@ def test_get_timeout_is_honoured(timeout):
     assert timeout <= seconds < timeout + 0.45
 
 
+@pytest.mark.serial
 def test_get_timeout_in_a_subinterpreter(interp):
     q = xi.Queue()
     name, seconds = interp.run(rf.queue_timed_get, q, 0.05)
@@ -412,6 +417,7 @@ def test_get_timeout_in_a_subinterpreter(interp):
     assert 0.05 <= seconds < 0.5
 
 
+@pytest.mark.serial
 def test_get_timeout_in_a_non_main_thread():
     q = xi.Queue()
     box = []
@@ -493,6 +499,7 @@ def test_shutdown_then_put_raises_and_get_drains():
         q.get(timeout=1)
 
 
+@pytest.mark.serial
 def test_shutdown_immediate_drops_items():
     q = xi.Queue()
     for i in range(3):
@@ -606,6 +613,7 @@ def test_plain_shutdown_does_not_release_join():
 # --- task_done / join ---------------------------------------------------------------------
 
 
+@pytest.mark.serial
 def test_join_on_a_fresh_queue_returns():
     out, seconds = timed(xi.Queue().join)
     assert out is None and seconds < 1
@@ -1014,6 +1022,7 @@ print("AFTER", q2.get(timeout=5), flush=True)
     (1, "q.put(1)", "q.put(2, timeout=60)", 1),
     (0, "q.put(1)", "q.join()", 1),
 ], ids=["get", "get-timeout", "put", "put-timeout", "join"])
+@pytest.mark.serial
 def test_ctrl_c_in_a_blocked_main_thread(run_py, maxsize, setup, op, qsize):
     proc = run_py(KI_SCRIPT.format(maxsize=maxsize, setup=setup, op=op), timeout=60)
     assert_clean_exit(proc)
@@ -1026,6 +1035,7 @@ def test_ctrl_c_in_a_blocked_main_thread(run_py, maxsize, setup, op, qsize):
     assert res["AFTER"] == "after"
 
 
+@pytest.mark.serial
 def test_ctrl_c_while_a_subinterpreter_waits_on_the_same_queue(run_py):
     proc = run_py("""
         import os, signal, sys, threading, time

@@ -408,6 +408,7 @@ def test_large_buffers_are_really_freed(run_py):
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 def test_passing_256_mib_is_constant_time(interp):
     size = 256 * MiB
     buf = xi.SharedBuffer(size)

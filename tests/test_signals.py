@@ -75,6 +75,7 @@ def check_common(proc, max_delay=0.5):
     return res
 
 
+@pytest.mark.serial
 def test_ctrl_c_while_waiting_in_run(run_py, tmp_path):
     code = HEAD + """
 threading.Timer(0.3, ctrl_c).start()
@@ -89,6 +90,7 @@ except KeyboardInterrupt:
     check_common(proc)
 
 
+@pytest.mark.serial
 def test_ctrl_c_while_waiting_in_join(run_py, tmp_path):
     code = HEAD + """
 assert interp.run_in_thread(busy_loop, 30, MARKER) is True
@@ -114,6 +116,7 @@ print("OPEN", interp.intno == interp.id, flush=True)
     assert res["OPEN"] == "True"  # an interrupted join does not close
 
 
+@pytest.mark.serial
 def test_ctrl_c_second_time(run_py, tmp_path):
     # the interpreter survives an interrupted call and can be interrupted again
     code = HEAD + """
@@ -137,6 +140,7 @@ print("KI", max(delays) if len(delays) == 2 else 99, flush=True)
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 def test_ctrl_c_while_call_is_blocked_in_c(run_py, tmp_path):
     # the caller does not wait for time.sleep to return; the interpreter notices
     # the interruption once it is back in Python
@@ -166,6 +170,7 @@ except KeyboardInterrupt:
     check_common(proc)
 
 
+@pytest.mark.serial
 def test_interrupt_from_other_thread_interrupts_run_in_main(run_py, tmp_path):
     code = HEAD + """
 sent.append(None)

@@ -62,6 +62,7 @@ def test_threads_of_one_interpreter_pass_together():
 
 
 @pytest.mark.parametrize("timeout", [0.05, 0.2])
+@pytest.mark.serial
 def test_wait_timeout_breaks_the_barrier(timeout):
     b = xi.Barrier(2)
     t0 = time.monotonic()
@@ -77,6 +78,7 @@ def test_wait_timeout_breaks_the_barrier(timeout):
     assert b.broken is False
 
 
+@pytest.mark.serial
 def test_default_timeout():
     b = xi.Barrier(2, timeout=0.1)
     t0 = time.monotonic()
@@ -86,6 +88,7 @@ def test_default_timeout():
     assert b.broken
 
 
+@pytest.mark.serial
 def test_explicit_timeout_overrides_the_default():
     b = xi.Barrier(2, timeout=30)
     t0 = time.monotonic()
@@ -221,6 +224,7 @@ def test_timeout_in_interpreters_breaks_and_reset_restores(interps):
     assert pass_once(its, b) == [0, 1, 2]
 
 
+@pytest.mark.serial
 def test_explicit_timeout_in_a_subinterpreter(interp):
     b = xi.Barrier(2)
     kind, _, seconds = interp.run(rf.timed_call, b, "wait", 0.1)

@@ -124,6 +124,7 @@ def test_release_without_holding_raises_runtime_error():
 
 @pytest.mark.parametrize("kind", list(LOCKS))
 @pytest.mark.parametrize("timeout", [0.05, 0.2])
+@pytest.mark.serial
 def test_wait_timeout_is_honoured_and_the_lock_is_held_again(kind, timeout):
     cond, lock = make(kind)
     with cond:
@@ -139,6 +140,7 @@ def test_wait_timeout_is_honoured_and_the_lock_is_held_again(kind, timeout):
         assert not lock.locked()
 
 
+@pytest.mark.serial
 def test_wait_timeout_in_another_thread():
     cond = xi.Condition()
 
@@ -150,6 +152,7 @@ def test_wait_timeout_in_another_thread():
     assert got is False and 0.099 <= seconds < 0.6
 
 
+@pytest.mark.serial
 def test_wait_with_zero_timeout_does_not_wait():
     cond = xi.Condition()
     with cond:
@@ -245,6 +248,7 @@ def test_notify_n_wakes_n_threads_in_fifo_order():
     assert sorted(order[2:]) == [2, 3]
 
 
+@pytest.mark.serial
 def test_wait_for_returns_the_predicate_value():
     cond = xi.Condition()
     with cond:
@@ -320,6 +324,7 @@ def test_wait_for_a_flag_set_by_another_interpreter(interps):
     assert wait() is True
 
 
+@pytest.mark.serial
 def test_wait_timeout_in_a_subinterpreter(interp):
     cond = xi.Condition()
     kind, value, seconds = interp.run(rf.timed_call, cond, "wait_for", bool, 0.1)

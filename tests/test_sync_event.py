@@ -31,6 +31,7 @@ def test_event_constructor_takes_no_arguments():
 
 @pytest.mark.parametrize("timeout", [0.05, 0.2])
 @pytest.mark.parametrize("where", ["main thread", "other thread"])
+@pytest.mark.serial
 def test_wait_timeout_is_honoured(timeout, where):
     ev = xi.Event()
     if where == "main thread":
@@ -42,6 +43,7 @@ def test_wait_timeout_is_honoured(timeout, where):
 
 
 @pytest.mark.parametrize("timeout", [0, -1, -0.5])
+@pytest.mark.serial
 def test_wait_with_non_positive_timeout_does_not_wait(timeout):
     ev = xi.Event()
     assert threading.Event().wait(timeout) is False
@@ -119,6 +121,7 @@ def test_set_in_one_subinterpreter_wakes_another(interps):
 
 
 @pytest.mark.parametrize("timeout", [0.05, 0.2])
+@pytest.mark.serial
 def test_wait_timeout_in_a_subinterpreter(interp, timeout):
     ev = xi.Event()
     kind, value, seconds = interp.run(rf.timed_call, ev, "wait", timeout)

@@ -172,6 +172,7 @@ report("CHECK-other-passed", interp.result()[0] == "ok")
 
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
+@pytest.mark.serial
 def test_ctrl_c_ends_a_wait_in_the_main_thread(run_py, scenario):
     import os
     tests = os.path.dirname(os.path.abspath(__file__))
@@ -268,6 +269,7 @@ KINDS = ["Lock", "Lock-timeout", "RLock", "Event", "Semaphore", "Condition", "Ba
 
 
 @pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.serial
 def test_interrupt_ends_a_wait_in_a_subinterpreter(interp, kind):
     started, call, check = blocked_call(kind)
     thread = interp.call_in_thread(*call)

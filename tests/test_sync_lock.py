@@ -63,6 +63,7 @@ def test_lock_between_threads():
 
 @pytest.mark.parametrize("timeout", [0.05, 0.2])
 @pytest.mark.parametrize("where", ["main thread", "other thread"])
+@pytest.mark.serial
 def test_lock_acquire_timeout_is_honoured(timeout, where):
     lock = xi.Lock()
     lock.acquire()
@@ -77,6 +78,7 @@ def test_lock_acquire_timeout_is_honoured(timeout, where):
 
 @pytest.mark.parametrize("args, kwargs", [((False,), {}), ((), {"timeout": 0}),
                                           ((True, 0), {})])
+@pytest.mark.serial
 def test_lock_acquire_without_waiting(args, kwargs):
     lock = xi.Lock()
     lock.acquire()
@@ -184,6 +186,7 @@ def test_subinterpreter_lock_blocks_main(interp):
 
 
 @pytest.mark.parametrize("timeout", [0.05, 0.2])
+@pytest.mark.serial
 def test_lock_acquire_timeout_in_a_subinterpreter(interp, timeout):
     lock = xi.Lock()
     lock.acquire()
@@ -282,6 +285,7 @@ def test_rlock_blocks_other_threads_until_fully_released():
 
 
 @pytest.mark.parametrize("timeout", [0.05, 0.2])
+@pytest.mark.serial
 def test_rlock_acquire_timeout_is_honoured(timeout):
     r = xi.RLock()
     acquired, release = xi.Event(), xi.Event()
@@ -354,6 +358,7 @@ def test_rlock_ownership_between_main_and_a_subinterpreter(interp):
     r.release()
 
 
+@pytest.mark.serial
 def test_rlock_owned_by_a_closed_interpreter_can_be_acquired():
     it = xi.Interpreter().start()
     r = xi.RLock()
@@ -370,6 +375,7 @@ def test_rlock_owned_by_a_closed_interpreter_can_be_acquired():
     assert in_thread(r.acquire, False)() is True
 
 
+@pytest.mark.serial
 def test_rlock_waiter_gets_it_when_the_owners_interpreter_closes():
     it = xi.Interpreter().start()
     r = xi.RLock()

@@ -106,6 +106,7 @@ def test_non_blocking_acquire_with_timeout_raises_value_error(kind):
 
 @pytest.mark.parametrize("timeout", [0.05, 0.2])
 @pytest.mark.parametrize("where", ["main thread", "other thread"])
+@pytest.mark.serial
 def test_acquire_timeout_is_honoured(timeout, where):
     sem = xi.Semaphore(0)
     if where == "main thread":
@@ -117,6 +118,7 @@ def test_acquire_timeout_is_honoured(timeout, where):
 
 
 @pytest.mark.parametrize("timeout", [0, -1])
+@pytest.mark.serial
 def test_acquire_with_non_positive_timeout_does_not_wait(timeout):
     sem = xi.Semaphore(0)
     got, seconds = timed(sem.acquire, timeout=timeout)
@@ -196,6 +198,7 @@ def test_main_waits_for_a_release_in_a_subinterpreter(interp):
 
 
 @pytest.mark.parametrize("timeout", [0.05, 0.2])
+@pytest.mark.serial
 def test_acquire_timeout_in_a_subinterpreter(interp, timeout):
     sem = xi.Semaphore(0)
     kind, value, seconds = interp.run(rf.timed_call, sem, "acquire", timeout=timeout)
