@@ -243,7 +243,7 @@ BAD = [
 
 
 @pytest.mark.parametrize("config, error, message", BAD,
-                         ids=[repr(c)[:40] for c, _, _ in BAD])
+                         ids=[f"{i}-{type(c).__name__}" for i, (c, _, _) in enumerate(BAD)])
 def test_bad_configs_raise_before_anything_is_created(config, error, message):
     before = live_ids()
     with pytest.raises(error, match=message):

@@ -18,7 +18,11 @@ def pool():
         yield p
 
 
-def test_refused_task_runs_in_a_process(pool):
+def test_refused_task_runs_in_a_process(pool, monkeypatch):
+    # a module is warned about once per interpreter: forget earlier tests' warnings
+    import extrainterpreters.executor
+
+    monkeypatch.setattr(extrainterpreters.executor, "_warned", set())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         value, pid = pool.submit(ff.needs_refused, 4).result(timeout=120)
