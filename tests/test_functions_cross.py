@@ -288,16 +288,34 @@ def test_script_that_the_target_cannot_import_says_so(tmp_path):
                 return x
 
         if __name__ == "__main__":
+            import warnings
             with xi.Interpreter() as it:
                 try:
                     it.run(task, 1)
                 except xi.NotShareableError as exc:
-                    print(type(exc).__name__, "_testsinglephase" in str(exc))
+                    print(repr(str(exc)))
                 print(it.run(len, "usable"))
+            with xi.InterpreterPoolExecutor(2) as pool:
+                try:
+                    list(pool.map(task, range(3)))
+                except xi.NotShareableError as exc:
+                    print(repr(str(exc)))
+            # it runs in a process of the fallback
+            warnings.simplefilter("ignore", xi.FallbackWarning)
+            with xi.InterpreterPoolExecutor(2, fallback="process") as pool:
+                print(list(pool.map(task, range(3))))
     """))
-    proc = run_script(script)
+    proc = run_script(script, timeout=120)
     assert_clean_exit(proc)
-    assert proc.stdout.split() == ["NotShareableError", "True", "6"]
+    lines = proc.stdout.splitlines()
+    assert lines[1] == "6" and lines[3] == "[0, 1, 2]", proc.stdout
+    for line in (lines[0], lines[2]):
+        text = eval(line)
+        # one error names both ways and why each failed
+        assert "the call of function task (defined in __main__, line" in text, text
+        assert "- by value: its global 'LOCK' holds a '_thread.lock' object" in text, text
+        assert "- by name: importing the script there failed (" in text, text
+        assert "_testsinglephase" in text and 'fallback="process"' in text, text
 
 
 def test_threads_choosing_for_the_same_function_at_once_agree(tmp_path):

@@ -352,6 +352,28 @@ def no_way_to_send(func, failures, last, interp_id):
     return NotShareableError("\n".join(lines))
 
 
+def no_way_from_script(func, exc, interp_id):
+    """In the caller: the NotShareableError of a call of func, a function of the script's
+    __main__ that could not cross by value (a global it uses cannot be pickled) and was
+    sent by name, when the target could not import the script (exc)."""
+    from . import NotShareableError
+
+    by_value = not_shareable_message(func, "a global it uses cannot be pickled",
+                                     _pickle_error(func))
+    by_value = by_value.split(" cannot be shared with another interpreter: ", 1)[-1]
+    lines = [f"the call of {_describe(func)} could not be sent to interpreter {interp_id}:",
+             f"- by value: {by_value}",
+             f"- by name: importing the script there failed ({_reason(exc)})"]
+    if refused_message_in(exc) is not None:
+        lines.append("The script imports an extension module that isolated interpreters "
+                     "cannot load: run the task in a process, e.g. with "
+                     "InterpreterPoolExecutor(fallback=\"process\"), or create the object "
+                     "it needs inside the function.")
+    else:
+        lines.append(_ADVICE)
+    return NotShareableError("\n".join(lines))
+
+
 _REFUSED_REWORDED = re.compile(r"module '([^']+)' does not support subinterpreters")
 
 

@@ -70,9 +70,23 @@ def _call(handle, func, args, kwargs):
     try:
         return handle.call(func, *args, **kwargs)
     except NotShareableError as exc:
-        if _unimportable(exc) is None and _learned_module(func) is None:
+        if (_unimportable(exc) is None and _learned_module(func) is None
+                and _by_name_from_script(func, args) is None):
             raise
         return _call_again(handle, exc, func, args, kwargs)
+
+
+def _by_name_from_script(func, args):
+    """The function of the script's __main__ that a call sent by name (func, or the
+    function a pool's batch carries as its first argument), else None."""
+    byvalue = sys.modules.get(f"{__package__}._byvalue")
+    if byvalue is None:
+        return None  # nothing was sent by value, so nothing by name either
+    for f in (func, args[0] if args else None):
+        if (isinstance(f, types.FunctionType) and f.__module__ == "__main__"
+                and byvalue._main_choice.get(f) is byvalue._BY_NAME):
+            return f
+    return None
 
 
 def _learned_module(func):
@@ -106,6 +120,10 @@ def _call_again(handle, exc, func, args, kwargs):
 
     failures = []
     if _unimportable(exc) is None:
+        script_function = _by_name_from_script(func, args)
+        if script_function is not None:
+            # by value it could not cross, and the target could not import the script
+            raise _errors.no_way_from_script(script_function, exc, handle.id) from exc
         # func crossed by value already: its module was found not importable before
         failures.append((_learned_module(func), None))
     while True:
@@ -414,7 +432,8 @@ class Interpreter:
         try:
             return handle.call(func, *args, **kwargs)
         except NotShareableError as exc:
-            if _unimportable(exc) is None and _learned_module(func) is None:
+            if (_unimportable(exc) is None and _learned_module(func) is None
+                    and _by_name_from_script(func, args) is None):
                 raise
             return _call_again(handle, exc, func, args, kwargs)
 
