@@ -28,18 +28,32 @@ _ATOMS = (str, bytes, bytearray, int, float, complex, bool, type(None), range, s
 def refused_extension(exc):
     """The name of the extension module whose refusal of subinterpreters caused
     ``exc`` (found in its message or in its chain of causes), or None."""
+    return _refusal_in_chain(exc, (_REFUSED,))
+
+
+def _refusal_in_chain(exc, patterns):
+    """The module named by the first of `patterns` that matches the message of exc or
+    of an exception of its chain (causes, and contexts not suppressed), or None."""
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        m = _REFUSED.search(str(exc))
-        if m:
-            return m.group(1)
+        name = _refusal_in_text(str(exc), patterns)
+        if name is not None:
+            return name
         if exc.__cause__ is not None:
             exc = exc.__cause__
         elif not exc.__suppress_context__:
             exc = exc.__context__
         else:
             exc = None
+    return None
+
+
+def _refusal_in_text(text, patterns):
+    for pattern in patterns:
+        m = pattern.search(text)
+        if m:
+            return m.group(1)
     return None
 
 
@@ -375,6 +389,7 @@ def no_way_from_script(func, exc, interp_id):
 
 
 _REFUSED_REWORDED = re.compile(r"module '([^']+)' does not support subinterpreters")
+_BOTH_WORDINGS = (_REFUSED, _REFUSED_REWORDED)
 
 
 def refused_in_description(desc):
@@ -386,8 +401,7 @@ def refused_in_description(desc):
         return None
     if not isinstance(text, str):
         return None
-    m = _REFUSED.search(text) or _REFUSED_REWORDED.search(text)
-    return m.group(1) if m else None
+    return _refusal_in_text(text, _BOTH_WORDINGS)
 
 
 # modules that calls from this interpreter found not importable in isolated interpreters
@@ -418,13 +432,4 @@ def refusal_keeping_out(obj):
 def refused_message_in(exc):
     """The extension module named by a refusal in the messages of exc and its causes,
     as CPython or this library words it, or None."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        text = str(exc)
-        m = _REFUSED.search(text) or _REFUSED_REWORDED.search(text)
-        if m:
-            return m.group(1)
-        exc = exc.__cause__ if exc.__cause__ is not None else (
-            None if exc.__suppress_context__ else exc.__context__)
-    return None
+    return _refusal_in_chain(exc, _BOTH_WORDINGS)
