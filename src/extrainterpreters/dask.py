@@ -30,18 +30,20 @@ __all__ = ["InterpreterExecutor", "WorkerInterpreterPool"]
 
 
 def _check_python():
-    """Refuses the CPython versions on which Dask crashes or cannot load in
-    interpreter pools (their own defects, not this library's)."""
+    """Refuses the CPython versions on which Dask's workers crash or cannot load in
+    interpreter pools."""
     if sys.version_info < (3, 13):
         raise RuntimeError(
-            "Dask in interpreter pools needs CPython 3.14 or later: on 3.12, dask.bag "
+            "Dask in interpreter pools needs CPython 3.13 or later: on 3.12, dask.bag "
             "cannot load in a subinterpreter (ctypes refuses one) and importing dask "
             "there (hashlib) makes the process abort at exit")
     if sys.version_info < (3, 14):
         raise RuntimeError(
-            "Dask in interpreter pools needs CPython 3.14 or later: on 3.13, "
-            "subinterpreters that load datetime (as dask does) at the same time can "
-            "corrupt memory (CPython gh-136421)")
+            "Dask's cluster workers with interpreter pools need CPython 3.14 or later: on "
+            "3.13 a worker process whose pool ran tasks can abort (\"free(): invalid "
+            "pointer\"), which makes its nanny restart it again and again; the local "
+            "scheduler (dask.config.set(scheduler=InterpreterPoolExecutor(...))) works "
+            "on 3.13")
 
 
 class _Outcome:

@@ -14,6 +14,19 @@ try:
 except ImportError:  # 3.12
     import _xxsubinterpreters as _stdlib
 
+if sys.version_info < (3, 14):
+    # CPython 3.12 and 3.13 (every patch release tried: 3.12.1, 3.13.0, 3.13.18) corrupt
+    # memory when two subinterpreters that loaded datetime overlap in time, unless the
+    # main interpreter loaded _datetime first: its static types are then set up once,
+    # by the main interpreter, and no subinterpreter finalises them (CPython gh-136421,
+    # gh-136423; fixed in 3.14). Loading it here, in the interpreter that creates the
+    # others, costs well under a millisecond, once. (In a subinterpreter of 3.12 the
+    # module refuses to load, and has nothing to fix there.)
+    try:
+        import _datetime  # noqa: F401
+    except ImportError:
+        pass
+
 __all__ = ["Interpreter", "create", "get_current", "get_main", "list_all"]
 
 # Interpreters started from this interpreter, by id, while they are referenced.
