@@ -19,7 +19,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 FETCH   ?= 3.14,3.15
 REQUIRE ?= $(if $(CI),3.12$(,)3.13$(,)3.14$(,)3.15)
 , := ,
-ifneq ($(filter-out help clean,$(or $(MAKECMDGOALS),help)),)
+ifneq ($(filter-out help clean demo,$(or $(MAKECMDGOALS),help)),)
 PYTHONS  := $(shell tools/find-pythons.sh --fetch '$(FETCH)' --require '$(REQUIRE)' || echo MISSING)
 ifneq ($(filter MISSING,$(PYTHONS)),)
 $(error some required CPython versions were not found (see above))
@@ -69,6 +69,12 @@ install = { rm -rf $(1)/build && mkdir $(1)/build && \
 	DIST_EXTRA_CONFIG=$(1)/build.cfg $(2) \
 	$(1)/bin/python -m pip install -q --no-build-isolation --no-deps --force-reinstall . ; }
 
+# $(call install_user,VENV): install the package as a user does (pip builds it in an
+# isolated environment, with its run-time dependencies only), building in VENV/build.
+install_user = { rm -rf $(1)/build && mkdir $(1)/build && \
+	printf '[build]\nbuild_base = %s\n[egg_info]\negg_base = %s\n' $(CURDIR)/$(1)/build $(CURDIR)/$(1)/build > $(1)/build.cfg && \
+	DIST_EXTRA_CONFIG=$(CURDIR)/$(1)/build.cfg $(1)/bin/python -m pip install -q --force-reinstall . ; }
+
 help:  ## list the targets
 	@grep -E '^[a-z -]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
 	echo "Pythons found: $(or $(PYTHONS),none)"
@@ -98,7 +104,7 @@ venv build: $(foreach v,$(VERSIONS),.venv-$v/.deps)  ## venv per Python + build 
 # allocator (each subinterpreter has its own) fails loudly there. Not on 3.12, whose
 # own races between subinterpreters running in parallel (in the interpreter itself,
 # not in this library) make that allocator abort now and then.
-test: $(foreach v,$(VERSIONS),.venv-$v/.deps)  ## strict build + pytest + stubtest on every Python, then test-asan and test-debug
+test: $(foreach v,$(VERSIONS),.venv-$v/.deps)  ## strict build + pytest + stubtest on every Python, then test-asan, test-debug and test-release
 	@summary=(); failed=0
 	for v in $(VERSIONS); do
 		echo "== Python $$v: build (XI_WERROR=1) and pytest"
@@ -139,9 +145,16 @@ test: $(foreach v,$(VERSIONS),.venv-$v/.deps)  ## strict build + pytest + stubte
 	else
 		summary+=("FAIL  Python $(DEBUG_VERSION) debug build -X dev: see test-debug above; $$($(counts) $(call junit,$(DEBUG_VENV)))"); failed=1
 	fi
+	if [[ -n "$(RELEASE_VERSION)" ]]; then
+		if $(MAKE) --no-print-directory test-release; then
+			summary+=("PASS  Python $$(cat $(RELEASE_VENV)/version) (Debian): $$($(counts) $(call junit,$(RELEASE_VENV)))")
+		else
+			summary+=("FAIL  Python $(RELEASE_VERSION) (Debian): see test-release above; $$($(counts) $(call junit,$(RELEASE_VENV)))"); failed=1
+		fi
+	fi
 	echo "== make test summary"
 	printf '%s\n' "$${summary[@]}"
-	echo "total: $$($(counts) $(foreach v,$(VERSIONS) asan-$(ASAN_VERSION) debug-$(DEBUG_VERSION),$(call junit,.venv-$v)))"
+	echo "total: $$($(counts) $(foreach v,$(VERSIONS) asan-$(ASAN_VERSION) debug-$(DEBUG_VERSION) $(if $(RELEASE_VERSION),$(RELEASE_VERSION)-debian),$(call junit,.venv-$v)))"
 	exit $$failed
 
 # The C core built with -fsanitize=address,undefined (XI_SANITIZE=1) and run
@@ -228,9 +241,44 @@ test-debug: $(DEBUG_VENV)/.deps  ## pytest on a debug build of CPython with -X d
 	if ((status == 124)); then echo "test-debug: pytest timed out after $(DEBUG_TIMEOUT)" >&2; exit 1; fi
 	if ((status)); then echo "test-debug: pytest exit status $$status" >&2; exit 1; fi
 
-demo: examples/demo.py .venv-$(NEWEST)/.deps  ## run examples/demo.py on the newest Python
-	$(call install,.venv-$(NEWEST))
-	.venv-$(NEWEST)/bin/python examples/demo.py
+# The suite on Debian's build of the newest patch release of a minor version
+# (tools/fetch-python.sh), beside the interpreter found for it above: users run the
+# latest patch releases, and CPython fixes (or keeps) its defects in them. Empty
+# RELEASE_VERSION= skips it.
+RELEASE_VERSION ?= 3.13
+RELEASE_VENV := .venv-$(RELEASE_VERSION)-debian
+$(RELEASE_VENV)/.deps: requirements-dev.txt
+	py=$$(tools/fetch-python.sh $(RELEASE_VERSION))
+	rm -rf $(@D)
+	$$py -m venv $(@D)
+	$(@D)/bin/python -m pip install -q -r requirements-dev.txt
+	$(@D)/bin/python -c 'import platform; print(platform.python_version())' > $(@D)/version
+	touch $@
+
+test-release: $(RELEASE_VENV)/.deps  ## pytest on Debian's newest 3.X patch release (RELEASE_VERSION)
+	@rm -f $(call junit,$(RELEASE_VENV))
+	echo "== Python $$(cat $(RELEASE_VENV)/version) (Debian): build (XI_WERROR=1) and pytest"
+	$(call install,$(RELEASE_VENV),XI_WERROR=1)
+	PYTHONMALLOC=pymalloc_debug $(call run_pytest,$(RELEASE_VENV)) $(PYTEST_ARGS)
+
+# The demo's venv holds the package and what it needs at run time, nothing else:
+# pip builds and installs it as a user's `pip install .` does. It uses the newest
+# Python found, and fetches Debian's 3.15 only when none is found.
+DEMO_VENV := .venv-demo
+demo: examples/demo.py  ## install the package alone into .venv-demo and run examples/demo.py
+	@py=$$(tools/find-pythons.sh 2>/dev/null | head -n 1) || true
+	if [[ -z $$py ]]; then
+		echo "== no CPython >= 3.12 found here: fetching Debian's 3.15 (tools/fetch-python.sh)"
+		py=$$(tools/find-pythons.sh --fetch 3.15 | head -n 1)
+	fi
+	if [[ ! -x $(DEMO_VENV)/bin/python || "$$(cat $(DEMO_VENV)/base 2>/dev/null)" != "$$py" ]]; then
+		rm -rf $(DEMO_VENV)
+		$$py -m venv $(DEMO_VENV)
+		echo "$$py" > $(DEMO_VENV)/base
+	fi
+	echo "== Python $$($$py -c 'import platform; print(platform.python_version())'): pip install . into $(DEMO_VENV)"
+	$(call install_user,$(DEMO_VENV))
+	$(DEMO_VENV)/bin/python examples/demo.py
 
 # `make bench`: benchmarks/report.py on one Python, writing docs/benchmarks.md and its
 # charts (docs/benchmarks/*.png). BENCH_PYTHON defaults to the newest 3.14+ found (the
@@ -262,4 +310,4 @@ clean:  ## remove venvs and build products
 	rm -rf .venv-3.* .venv-asan-3.* .venv-debug-3.* build src/*.egg-info .pytest_cache .hypothesis
 	find . -path ./.git -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
-.PHONY: help venv build test typecheck test-asan test-debug demo bench bench-all clean
+.PHONY: help venv build test typecheck test-asan test-debug test-release demo bench bench-all clean

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Unpacks Debian's build of CPython 3.X (3.14 or 3.15) into a cache folder, with its C
+# Unpacks Debian's build of CPython 3.X (3.13, 3.14 or 3.15) into a cache folder, with its C
 # headers, venv and pip, without installing anything system-wide, and prints the path of
 # the interpreter. A later call finds it there and only prints the path.
 #
@@ -23,11 +23,11 @@ for arg in "$@"; do
     case $arg in
         --debug) debug=1 ;;
         --testsuite) testsuite=1 ;;
-        3.1[4-9]) ver=$arg ;;
-        *) echo "usage: $0 [--debug] [--testsuite] 3.14|3.15" >&2; exit 2 ;;
+        3.1[3-9]) ver=$arg ;;
+        *) echo "usage: $0 [--debug] [--testsuite] 3.13|3.14|3.15" >&2; exit 2 ;;
     esac
 done
-[[ -n $ver ]] || { echo "usage: $0 [--debug] [--testsuite] 3.14|3.15" >&2; exit 2; }
+[[ -n $ver ]] || { echo "usage: $0 [--debug] [--testsuite] 3.13|3.14|3.15" >&2; exit 2; }
 
 suffix=; ((debug)) && suffix=d
 name=$ver$suffix
