@@ -90,6 +90,24 @@ def wait_with_clock(stage, is_done):
         time.sleep(0.01)
 
 
+def machine_load():
+    """(load average over the last minute, cores this process may use)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    return load, cores or 1
+
+
+def describe_load(load, cores, busy_note=True):
+    if load is None:
+        return f"{cores} cores"
+    text = f"load average {load:.2f} on {cores} cores"
+    # the demo's own workers count too: a load above the cores means others ran beside it
+    if busy_note and load > cores:
+        text += (": the machine was busy with other work, so the speedups above are "
+                 "lower than an idle machine gives")
+    return text
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--limit", type=int, default=1_200_000, help="count primes below this")
@@ -98,8 +116,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
     limit, workers = args.limit, max(2, args.workers)
     shares = deal(limit, workers)
+    load, cores = machine_load()
     print(f"Counting primes below {limit:,} on Python {sys.version.split()[0]}, "
-          f"{workers} workers ({os.cpu_count()} CPUs)\n")
+          f"{workers} workers, {describe_load(load, cores, busy_note=False)} before the run\n")
 
     times, counts = {}, {}
 
@@ -152,6 +171,7 @@ def main(argv=None):
     print(f"  {'-' * 28} {'-' * 8} {'-' * 8}")
     for name, t in times.items():
         print(f"  {name:<28} {t:7.2f}s {times['serial'] / t:7.2f}x")
+    print(f"\n  After the run: {describe_load(*machine_load())}.")
     print()
     return 0
 
