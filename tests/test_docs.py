@@ -12,7 +12,7 @@ Convention for the documents:
 - Any other info string after ```python (```python3, ```pycon, ...) fails the test, so
   that no block escapes both rules.
 
-The examples of docs/scale-out.md need Dask and a local cluster, and are run by
+The examples of docs/scale-out.md need joblib, Dask and a local cluster, and are run by
 tests/test_dask.py (test_doc_examples_run), which also checks their output and what
 they do on the Python versions Dask does not support; here it is only checked that
 test_dask.py reads the same blocks.
@@ -79,6 +79,6 @@ def test_scale_out_examples_are_the_ones_test_dask_runs():
 
     doc = os.path.join("docs", "scale-out.md")
     mine = [code for _, info, code in blocks(doc) if info == "python"]
-    assert len(mine) == 2
+    assert len(mine) == 3  # joblib, Dask on one machine, Dask on a cluster
     assert test_dask.doc_blocks() == mine
     assert all(info == "python" for _, info, _ in blocks(doc))
