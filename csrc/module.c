@@ -515,10 +515,13 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->MainReference);
     Py_VISIT(st->buffer_value);
     Py_VISIT(st->cp_Pickler);
+    Py_VISIT(st->mp_BaseProxy);
+    Py_VISIT(st->mp_reduce_proxy);
     Py_VISIT(st->str_dump);
     Py_VISIT(st->str_clear_memo);
     Py_VISIT(st->str_load);
     Py_VISIT(st->str_module);
+    Py_VISIT(st->str_mp_managers);
     return 0;
 }
 
@@ -577,10 +580,13 @@ module_clear(PyObject *module)
     Py_CLEAR(st->MainReference);
     Py_CLEAR(st->buffer_value);
     Py_CLEAR(st->cp_Pickler);
+    Py_CLEAR(st->mp_BaseProxy);
+    Py_CLEAR(st->mp_reduce_proxy);
     Py_CLEAR(st->str_dump);
     Py_CLEAR(st->str_clear_memo);
     Py_CLEAR(st->str_load);
     Py_CLEAR(st->str_module);
+    Py_CLEAR(st->str_mp_managers);
     return 0;
 }
 

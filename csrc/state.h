@@ -103,7 +103,9 @@ typedef struct {
     PyObject *MainReference;   /* raised by the pickler at a name of __main__ */
     PyObject *buffer_value;    /* _xi._buffer_value */
     PyObject *cp_Pickler;      /* _byvalue.Pickler, imported on first need */
-    PyObject *str_dump, *str_clear_memo, *str_load, *str_module;
+    PyObject *mp_BaseProxy;    /* multiprocessing.managers.BaseProxy, once imported here */
+    PyObject *mp_reduce_proxy; /* _mp_proxies.reduce, imported with it */
+    PyObject *str_dump, *str_clear_memo, *str_load, *str_module, *str_mp_managers;
 
     /* Queue items this interpreter lent (loan.h): raw memory, made on first loan */
     struct xi_lender *lender;

@@ -460,9 +460,41 @@ xi_stream_picklebuffer(xi_state *st, PyObject *obj)
     return pb;
 }
 
+/* Whether obj is a multiprocessing.managers proxy: 1, 0, or -1 with an exception set.
+ * Nothing is imported: until this interpreter imported multiprocessing.managers, no
+ * object is one. */
+static int
+is_mp_proxy(xi_state *st, PyObject *obj)
+{
+    if (st->mp_BaseProxy == NULL) {
+        PyObject *managers = PyImport_GetModule(st->str_mp_managers);
+        if (managers == NULL) {
+            return PyErr_Occurred() ? -1 : 0;
+        }
+        PyObject *base = PyObject_GetAttrString(managers, "BaseProxy");
+        Py_DECREF(managers);
+        PyObject *helpers = base ? PyImport_ImportModule("extrainterpreters._mp_proxies") : NULL;
+        PyObject *reduce = helpers ? PyObject_GetAttrString(helpers, "reduce") : NULL;
+        Py_XDECREF(helpers);
+        if (reduce == NULL || !PyType_Check(base)) {
+            if (reduce != NULL) {
+                PyErr_SetString(PyExc_TypeError, "multiprocessing.managers.BaseProxy is not a class");
+            }
+            Py_XDECREF(base);
+            Py_XDECREF(reduce);
+            return -1;
+        }
+        st->mp_BaseProxy = base;
+        st->mp_reduce_proxy = reduce;
+    }
+    return PyType_IsSubtype(Py_TYPE(obj), (PyTypeObject *)st->mp_BaseProxy);
+}
+
 /* reducer_override(obj): memoryview and array.array objects travel as out-of-band
- * buffers (rebuilt as they were by the decoder, wire.c's segment_object); a name of
- * __main__ stops the pickling (st->MainReference); everything else pickles as usual. */
+ * buffers (rebuilt as they were by the decoder, wire.c's segment_object); a
+ * multiprocessing proxy travels with its authentication key (_mp_proxies.py); a name
+ * of __main__ stops the pickling (st->MainReference); everything else pickles as
+ * usual. */
 static PyObject *
 pickler_reducer_override(PyObject *self, PyObject *obj)
 {
@@ -476,6 +508,13 @@ pickler_reducer_override(PyObject *self, PyObject *obj)
             return NULL;
         }
         return Py_BuildValue("(O(N))", st->buffer_value, pb);
+    }
+    int proxy = is_mp_proxy(st, obj);
+    if (proxy < 0) {
+        return NULL;
+    }
+    if (proxy) {
+        return PyObject_CallOneArg(st->mp_reduce_proxy, obj);
     }
     int main = names_main(st, obj);
     if (main < 0) {
@@ -734,8 +773,10 @@ xi_stream_init(PyObject *module, xi_state *st)
     st->str_clear_memo = PyUnicode_InternFromString("clear_memo");
     st->str_load = PyUnicode_InternFromString("load");
     st->str_module = PyUnicode_InternFromString("__module__");
+    st->str_mp_managers = PyUnicode_InternFromString("multiprocessing.managers");
     if (st->MainReference == NULL || st->buffer_value == NULL || st->str_dump == NULL ||
-        st->str_clear_memo == NULL || st->str_load == NULL || st->str_module == NULL) {
+        st->str_clear_memo == NULL || st->str_load == NULL || st->str_module == NULL ||
+        st->str_mp_managers == NULL) {
         return -1;
     }
     return PyModule_AddObjectRef(module, "_buffer_value", st->buffer_value);

@@ -205,14 +205,18 @@ xi_replace_unpickling_error(void)
     return replace_error("not_unpickled", NULL);
 }
 
-/* Whether a stream may name something of __main__ (which differs in every interpreter)
- * or of a module that crosses by value (byvalue.h): then cloudpickle pickles it. */
+/* Whether a stream may name something of __main__ (which differs in every interpreter),
+ * of a module that crosses by value (byvalue.h), or hold a multiprocessing proxy: then
+ * _byvalue's pickler (cloudpickle) pickles it. */
 static int
 needs_by_value(xi_state *st, PyObject *stream)
 {
     const char *p = PyBytes_AS_STRING(stream);
     size_t n = (size_t)PyBytes_GET_SIZE(stream);
-    return memmem(p, n, "__main__", 8) != NULL || xi_byvalue_in_stream(st, p, n);
+    /* "RebuildProxy": a multiprocessing proxy, which _byvalue's pickler sends with its
+     * key (_mp_proxies.py) */
+    return memmem(p, n, "__main__", 8) != NULL || memmem(p, n, "RebuildProxy", 12) != NULL ||
+           xi_byvalue_in_stream(st, p, n);
 }
 
 /* Whether, after the C pickler raised first_error, the error cloudpickle raised (the

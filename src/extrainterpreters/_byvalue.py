@@ -27,7 +27,7 @@ from collections import ChainMap
 import cloudpickle
 from cloudpickle import cloudpickle as _cp
 
-from . import _xi  # type: ignore[attr-defined]  # the C core has no stub
+from . import _mp_proxies, _xi  # type: ignore[attr-defined]  # the C core has no stub
 
 _cloudpickle_table = cloudpickle.Pickler.dispatch_table
 _cloudpickle_reduce_code = _cloudpickle_table[types.CodeType]
@@ -193,6 +193,9 @@ class Pickler(cloudpickle.Pickler):
     def reducer_override(self, obj):
         if isinstance(obj, type) and _crosses_by_value(getattr(obj, "__module__", None)):
             return _cp._dynamic_class_reduce(obj)
+        managers = sys.modules.get("multiprocessing.managers")
+        if managers is not None and isinstance(obj, managers.BaseProxy):
+            return _mp_proxies.reduce(obj)
         return super().reducer_override(obj)
 
 
