@@ -130,10 +130,15 @@ def test_nested_parallel_runs_sequentially():
     for backend, ids in out:
         assert backend == "SequentialBackend"
         assert ids == [MAIN] * 4
-    # the batches the backend sends carry a sequential backend for nested calls
+    # the batches the backend sends carry joblib's usual nested backends: threads one
+    # level down, sequential below
     nested_backend, _ = xj.InterpreterBackend(nesting_level=0).get_nested_backend()
-    assert type(nested_backend).__name__ == "SequentialBackend"
+    assert type(nested_backend).__name__ == "ThreadingBackend"
     assert nested_backend.nesting_level == 1
+    deeper, _ = xj.InterpreterBackend(nesting_level=1).get_nested_backend()
+    assert type(deeper).__name__ == "SequentialBackend"
+    assert deeper.nesting_level == 2
+    assert xj.InterpreterBackend is xj.InterpretersBackend
 
 
 def test_error_aborts_running_and_pending_batches():
@@ -206,7 +211,7 @@ def test_ctrl_c_aborts_everything():
     assert proc.returncode == 3, out + err
 
 
-def test_nested_parallel_of_a_joblib_module_runs_sequentially_in_a_process():
+def test_nested_parallel_of_a_joblib_module_runs_in_threads_in_a_process():
     import joblib_nested_funcs as jn
 
     with warnings.catch_warnings():
@@ -219,7 +224,8 @@ def test_nested_parallel_of_a_joblib_module_runs_sequentially_in_a_process():
             delayed(jn.nested_info)(i) for i in range(6))
     for n, (pid, backend, level, inner) in enumerate(out):
         assert pid != os.getpid()
-        assert (backend, level) == ("SequentialBackend", 1)
+        # as in loky's workers: threads one level down
+        assert (backend, level) == ("ThreadingBackend", 1)
         assert inner == [i * i for i in range(n)]
     with parallel_config("interpreters", fallback=None), pytest.raises(xi.NotShareableError):
         Parallel(n_jobs=2)(delayed(jn.nested_info)(i) for i in range(2))
@@ -238,3 +244,28 @@ def test_error_ends_batches_running_in_fallback_processes():
 
     # the process sleeping 600 s is terminated, not waited for
     run_bounded(call, timeout=120)
+
+
+def test_initializer_runs_once_per_interpreter():
+    # initializer and initargs as loky takes them: from parallel_config or Parallel,
+    # with a Manager proxy among the initargs
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Manager() as manager:
+        status = manager.list()
+        with parallel_config("interpreters", n_jobs=2, initializer=status.append,
+                             initargs=("init",)):
+            out = Parallel()(delayed(sf.square)(i) for i in range(50))
+        assert out == [i * i for i in range(50)]
+        assert list(status) == ["init"] * 2
+        # the same initializer and initargs: the same pool, no new initialization
+        Parallel(n_jobs=2, backend="interpreters", initializer=status.append,
+                 initargs=("init",))(delayed(sf.square)(i) for i in range(10))
+        # others: a new pool, initialized again
+        flags = manager.dict()
+        Parallel(n_jobs=2, backend="interpreters", initializer=flags.__setitem__,
+                 initargs=("done", True))(delayed(sf.square)(i) for i in range(10))
+        assert flags["done"] is True
+    with pytest.raises(TypeError, match="initializer must be callable"):
+        Parallel(n_jobs=2, backend="interpreters", initializer=3)(
+            delayed(sf.square)(i) for i in range(2))

@@ -14,8 +14,9 @@ Parallel calls with the same n_jobs, as loky keeps its workers.
 Code that runs in the pool cannot import joblib itself (joblib loads extension modules
 that refuse an interpreter with its own GIL): the backend sends each batch's own calls,
 not joblib's wrapper. A batch that runs in a process of the fallback runs inside
-joblib's wrapper there, as in loky's workers. A Parallel call that is nested inside a
-running batch of any backend runs sequentially.
+joblib's wrapper there, as in loky's workers, and its nested Parallel calls get joblib's
+usual nested backends: threads one level down, sequential below. A Parallel call with
+this backend that is nested inside a running batch of any backend runs sequentially.
 """
 import os
 import threading
@@ -26,13 +27,14 @@ from joblib._parallel_backends import (
     FallbackToBackend,
     ParallelBackendBase,
     SequentialBackend,
+    ThreadingBackend,
 )
 
 from . import _fork, _xi
 from ._remote import run_calls
 from .executor import InterpreterPoolExecutor
 
-__all__ = ["InterpreterBackend"]
+__all__ = ["InterpretersBackend", "InterpreterBackend"]
 
 # Pools shared by the Parallel calls of this process, by size: starting interpreters
 # costs milliseconds each, so consecutive calls reuse them.
@@ -49,32 +51,42 @@ def _new_lock_in_child(_):
 _fork.add(lambda: None, lambda _: None, _new_lock_in_child)
 
 
-def _shared_pool(n_jobs, fallback):
+def _shared_pool(n_jobs, fallback, initializer=None, initargs=()):
+    # One pool per size and fallback. As loky's reusable executor, a call whose
+    # initializer or initargs are not the same objects as the pool's replaces it.
     with _pools_lock:
-        pool = _pools.get((n_jobs, fallback))
-        if pool is None:
-            pool = _pools[n_jobs, fallback] = InterpreterPoolExecutor(
+        entry = _pools.get((n_jobs, fallback))
+        if entry is not None and (entry[1] is not initializer or len(entry[2]) != len(initargs)
+                                  or any(a is not b for a, b in zip(entry[2], initargs))):
+            entry[0].shutdown(wait=False)
+            entry = None
+        if entry is None:
+            pool = InterpreterPoolExecutor(
                 n_jobs, thread_name_prefix=f"joblib-interpreters-{n_jobs}",
-                fallback=fallback)
-        return pool
+                initializer=initializer, initargs=initargs, fallback=fallback)
+            entry = _pools[n_jobs, fallback] = (pool, initializer, initargs)
+        return entry[0]
 
 
 def _run_batch(batch):
     """A batch in a process of the fallback: joblib's BatchedCalls, which sets the
-    nested backend (sequential) for its calls. Unpickling this function there imports
+    nested backend (get_nested_backend) for its calls. Unpickling this function there imports
     this module, which registers the backend in that process too."""
     return batch()
 
 
 def _discard_pool(pool):
     with _pools_lock:
-        for n, p in list(_pools.items()):
-            if p is pool:
-                del _pools[n]
+        for key, entry in list(_pools.items()):
+            if entry[0] is pool:
+                del _pools[key]
 
 
-class InterpreterBackend(AutoBatchingMixin, ParallelBackendBase):
-    """joblib backend "interpreters": batches run in an InterpreterPoolExecutor."""
+class InterpretersBackend(AutoBatchingMixin, ParallelBackendBase):
+    """joblib backend "interpreters": batches run in an InterpreterPoolExecutor.
+
+    Named as joblib names its backends (the name, titled, + "Backend");
+    InterpreterBackend is the same class."""
 
     supports_retrieve_callback = True
     supports_sharedmem = False
@@ -113,12 +125,24 @@ class InterpreterBackend(AutoBatchingMixin, ParallelBackendBase):
         n_jobs = self.effective_n_jobs(n_jobs)
         if n_jobs == 1:
             raise FallbackToBackend(SequentialBackend(nesting_level=self.nesting_level))
+        # initializer and initargs, as loky's and multiprocessing's: given to the
+        # backend (parallel_config) or to the Parallel call
+        options = {**self.backend_kwargs, **backend_kwargs}
+        initializer, initargs = options.get("initializer"), options.get("initargs", ())
+        if initializer is not None and not callable(initializer):
+            raise TypeError(f"initializer must be callable, not {type(initializer).__name__}")
         self.parallel = parallel
-        self._pool = _shared_pool(n_jobs, self.fallback)
+        self._pool = _shared_pool(n_jobs, self.fallback, initializer, tuple(initargs))
         return n_jobs
 
     def get_nested_backend(self):
-        return SequentialBackend(nesting_level=(self.nesting_level or 0) + 1), None
+        # As joblib's own backends: a Parallel call in a batch (which can only run in a
+        # process of the fallback: joblib cannot be imported in an interpreter) gets
+        # threads, one level down, and runs sequentially deeper down.
+        level = (self.nesting_level or 0) + 1
+        if level > 1:
+            return SequentialBackend(nesting_level=level), None
+        return ThreadingBackend(nesting_level=level), None
 
     def submit(self, func, callback=None):
         calls = getattr(func, "items", None)  # joblib's BatchedCalls
@@ -154,4 +178,6 @@ class InterpreterBackend(AutoBatchingMixin, ParallelBackendBase):
                            **self.parallel._backend_kwargs)
 
 
-register_parallel_backend("interpreters", InterpreterBackend)
+InterpreterBackend = InterpretersBackend
+
+register_parallel_backend("interpreters", InterpretersBackend)

@@ -4,9 +4,9 @@ from typing import Any, ClassVar, Literal
 
 from joblib._parallel_backends import AutoBatchingMixin, ParallelBackendBase
 
-__all__ = ["InterpreterBackend"]
+__all__ = ["InterpretersBackend", "InterpreterBackend"]
 
-class InterpreterBackend(AutoBatchingMixin, ParallelBackendBase, metaclass=ABCMeta):
+class InterpretersBackend(AutoBatchingMixin, ParallelBackendBase, metaclass=ABCMeta):
     supports_retrieve_callback: ClassVar[bool]
     supports_sharedmem: ClassVar[bool]
     MIN_IDEAL_BATCH_DURATION: ClassVar[float]
@@ -31,3 +31,5 @@ class InterpreterBackend(AutoBatchingMixin, ParallelBackendBase, metaclass=ABCMe
     def retrieve_result_callback(self, future: Future[Any]) -> Any: ...
     def terminate(self) -> None: ...
     def abort_everything(self, ensure_ready: bool = True) -> None: ...
+
+InterpreterBackend = InterpretersBackend
