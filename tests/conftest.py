@@ -11,6 +11,12 @@ from hypothesis import HealthCheck, settings
 import extrainterpreters as xi
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+
+if sys.version_info < (3, 13):
+    # Tests refuse _testsinglephase in isolated interpreters, and others import it here.
+    # On 3.12 the main interpreter's first import of a single-phase module after an
+    # interpreter refused it corrupts memory (docs/compatibility.md): import it first.
+    import _testsinglephase  # noqa: F401
 if TESTS_DIR not in sys.path:
     # remote_funcs must be importable here and in every interpreter started later
     sys.path.insert(0, TESTS_DIR)
