@@ -88,11 +88,20 @@ typedef enum {
     XI_JOB_FINISHED = 4,  /* a borrowed result was released: the owner is done */
 } xi_job_state;
 
-/* A request handed to an owner thread. Two users (poster and owner), refcounted. */
+/* A request handed to an owner thread. Two users (poster and owner), refcounted.
+ *
+ * The request packet `req` was encoded by the poster (the main thread, in the main
+ * interpreter), which moved it into the job. Its owner is the poster, except when the
+ * poster left while the job was still decoding it (`req_handed`, set under rec->mu
+ * while the state is XI_JOB_DECODING): then the owner thread releases it once decoded,
+ * in the main interpreter (owner_main_ts), since a borrowed packet points into that
+ * interpreter's objects. The owner reads req_handed under rec->mu as it leaves
+ * XI_JOB_DECODING, after which it never changes. */
 typedef struct xi_job {
     int close;           /* a request to end the interpreter */
     xi_request kind;
-    xi_packet *in;       /* borrowed from the poster until the job is past decoding */
+    xi_packet req;       /* the request (see above) */
+    int req_handed;      /* the owner thread releases `req` */
     xi_packet out;
     _Atomic int state;
     int abandoned;       /* the poster left; the owner cleans up */
@@ -1074,13 +1083,17 @@ activity_done(xi_interp *rec)
 
 static void job_decref(xi_job *job);
 
-static void
-set_job_state(xi_interp *rec, xi_job *job, xi_job_state s)
+/* The job's request is decoded (or failed to be): the job is running. Returns 1 when
+ * its poster has left meanwhile (the call is then not made). */
+static int
+job_decoded(xi_interp *rec, xi_job *job)
 {
     xi_lock(&rec->mu);
-    atomic_store(&job->state, (int)s);
+    atomic_store(&job->state, (int)XI_JOB_RUNNING);
+    int abandoned = job->abandoned;
     xi_broadcast(&rec->changed);
     xi_unlock(&rec->mu);
+    return abandoned;
 }
 
 static PyObject *
@@ -1104,7 +1117,7 @@ run_request(xi_interp *rec, xi_active *a, xi_request kind, const xi_packet *in,
         memset(out, 0, sizeof(*out));
         out->kind = XI_PKT_EXCEPTION; /* "could not be described" */
         if (job != NULL) {
-            set_job_state(rec, job, XI_JOB_RUNNING);
+            (void)job_decoded(rec, job);
         }
         return;
     }
@@ -1112,8 +1125,15 @@ run_request(xi_interp *rec, xi_active *a, xi_request kind, const xi_packet *in,
     uint8_t unshareable = XI_UNSHAREABLE_NONE;
     int rc = kind == XI_REQ_CALL ? xi_decode_call(st, in, &func, &args, &kwargs, &unshareable)
                                  : ((payload = xi_decode(st, in)) == NULL ? -1 : 0);
-    if (job != NULL) {
-        set_job_state(rec, job, XI_JOB_RUNNING);
+    if (job != NULL && job_decoded(rec, job) && rc == 0) {
+        /* the caller was interrupted while the request was decoded, and left: the
+         * call is not made */
+        Py_CLEAR(func);
+        Py_CLEAR(args);
+        Py_CLEAR(kwargs);
+        Py_CLEAR(payload);
+        PyErr_SetNone(PyExc_KeyboardInterrupt);
+        goto fail;
     }
     if (rc < 0) {
         /* as the standard library: the caller raises NotShareableError("args not
@@ -1306,11 +1326,20 @@ serve_job(xi_interp *rec, xi_job *job, xi_active *act)
         act->outer = t->call;
         t->call = act;
     }
-    run_request(rec, act, job->kind, job->in, &job->out, job, 0);
+    run_request(rec, act, job->kind, &job->req, &job->out, job, 0);
     if (t != NULL) {
         t->call = act->outer;
     }
     active_remove(rec, act);
+    if (job->req_handed) {
+        /* the poster left while the request was decoded (see xi_job): released in
+         * the poster's interpreter, the main one */
+        PyEval_SaveThread();
+        PyEval_RestoreThread(rec->owner_main_ts);
+        xi_packet_release(&job->req);
+        PyEval_SaveThread();
+        PyEval_RestoreThread(rec->owner_ts);
+    }
 
     /* The activity ends before the poster sees the result, so that it may close the
      * interpreter as soon as its call returns. */
@@ -1815,8 +1844,9 @@ wait_job(xi_interp *rec, xi_job *job)
     }
 }
 
-/* After an interruption: give the call a moment to stop, then leave it to the owner.
- * The request is borrowed from us, so never leave before the owner has decoded it. */
+/* After an interruption: give the call a moment (200 ms) to stop, then leave it to the
+ * owner. A job still decoding its request then keeps the request (req_handed): the
+ * owner releases it once decoded, and does not make the call. */
 static void
 abandon_job(xi_interp *rec, xi_job *job)
 {
@@ -1824,18 +1854,11 @@ abandon_job(xi_interp *rec, xi_job *job)
     xi_lock(&rec->mu);
     int interrupted = 0;
     int64_t deadline = xi_now_ns() + 200 * 1000 * 1000;
-    while (atomic_load(&job->state) < XI_JOB_DONE) {
-        if (!interrupted && atomic_load(&job->state) != XI_JOB_POSTED) {
-            /* Past POSTED, the job is on rec->active until it is done, so this
-             * reaches it. Only the owner thread's call: other threads' calls into
-             * the interpreter are not ours. */
-            xi_unlock(&rec->mu);
-            (void)xi_interp_interrupt_thread(rec, rec->owner_ident);
-            xi_lock(&rec->mu);
-            interrupted = 1;
-            continue;
-        }
+    for (;;) {
         int st = atomic_load(&job->state);
+        if (st >= XI_JOB_DONE) {
+            break;
+        }
         if (st == XI_JOB_POSTED) {
             /* not started: take it back */
             for (xi_job **p = &rec->jobs; *p != NULL; p = &(*p)->next) {
@@ -1854,23 +1877,33 @@ abandon_job(xi_interp *rec, xi_job *job)
             job_decref(job); /* the owner's reference */
             return;
         }
-        if (st == XI_JOB_RUNNING && xi_wait_until(&rec->changed, &rec->mu, deadline) == ETIMEDOUT) {
-            break;
+        if (!interrupted) {
+            /* Past POSTED, the job is on rec->active until it is done, so this
+             * reaches it. Only the owner thread's call: other threads' calls into
+             * the interpreter are not ours. */
+            xi_unlock(&rec->mu);
+            (void)xi_interp_interrupt_thread(rec, rec->owner_ident);
+            xi_lock(&rec->mu);
+            interrupted = 1;
+            continue;
         }
-        if (st == XI_JOB_DECODING) {
-            xi_wait(&rec->changed, &rec->mu);
-            /* the call's own code gets its 200 ms from when it starts */
-            deadline = xi_now_ns() + 200 * 1000 * 1000;
+        if (xi_wait_until(&rec->changed, &rec->mu, deadline) == ETIMEDOUT) {
+            break;
         }
     }
     /* Who releases a finished result is decided here, under the lock: a borrowed one
      * is the owner's (it waits for `consumed` or `abandoned`, then releases it in its
      * interpreter), an owned one ours. Once we unlock, the owner may be releasing it,
-     * so the packet is not even looked at again unless it is ours. */
-    int done = atomic_load(&job->state) >= XI_JOB_DONE;
+     * so the packet is not even looked at again unless it is ours. The same for the
+     * request of a job still decoding it: the owner's from now on. */
+    int st = atomic_load(&job->state);
+    int done = st >= XI_JOB_DONE;
     int ours = done && !xi_packet_is_borrowed(&job->out);
     if (done) {
         job->consumed = 1; /* we will not read the result */
+    }
+    if (st == XI_JOB_DECODING) {
+        job->req_handed = 1;
     }
     job->abandoned = 1;
     xi_broadcast(&rec->changed);
@@ -1891,12 +1924,14 @@ run_on_owner(xi_state *st, xi_interp *rec, xi_request kind, xi_packet *req)
     }
     *job = (xi_job){0};
     job->kind = kind;
-    job->in = req;
+    job->req = *req; /* moved in: given back below unless the owner keeps it */
+    *req = (xi_packet)XI_PACKET_INIT;
     atomic_init(&job->state, XI_JOB_POSTED);
     atomic_init(&job->refcnt, 2);
     xi_lock(&rec->mu);
     if (rec->state != XI_ST_RUNNING) {
         xi_unlock(&rec->mu);
+        *req = job->req;
         PyMem_RawFree(job);
         return xi_raise(st, XI_ERR_CLOSED, rec->id);
     }
@@ -1924,6 +1959,9 @@ run_on_owner(xi_state *st, xi_interp *rec, xi_request kind, xi_packet *req)
         else {
             xi_packet_release(&job->out);
         }
+    }
+    if (!job->req_handed) {
+        *req = job->req; /* the caller releases it */
     }
     job_decref(job);
     return result;

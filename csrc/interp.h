@@ -43,7 +43,8 @@ int64_t xi_interp_id(const xi_interp *rec);
 
 /* Runs a request in the interpreter and returns its result in the current one (new
  * reference), or NULL with an exception set. `req` is a packet encoded in the current
- * interpreter; the caller releases it afterwards. */
+ * interpreter; the caller releases it afterwards (it is empty when an interrupted call
+ * kept it: a call abandoned while the target decodes it). */
 PyObject *xi_interp_run(xi_state *st, xi_interp *rec, xi_request kind, xi_packet *req);
 
 /* Ends the interpreter and waits for it. XI_OK when it is closed (or was already). */

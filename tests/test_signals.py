@@ -170,6 +170,55 @@ except KeyboardInterrupt:
     check_common(proc)
 
 
+# The target rebuilds the arguments for 4 s (in Python, where the interruption waits
+# for the call's own code, or blocked in C): Ctrl-C does not wait for that. The first
+# argument's rebuilding makes a directory, which says that decoding has begun.
+DECODING = HEAD + """
+class Started:
+    def __reduce__(self):
+        return (os.mkdir, (MARKER + ".decoding",))
+
+class SlowArg:
+    def __reduce__(self):
+        return (REBUILD, (4.0,))
+
+def record(path, *args):
+    open(path, "w").close()
+
+def ctrl_c_when_decoding():
+    wait_until(lambda: os.path.exists(MARKER + ".decoding"), 20)
+    ctrl_c()
+
+threading.Thread(target=ctrl_c_when_decoding).start()
+T0 = time.monotonic()
+try:
+    interp.run(record, MARKER + ".ran", Started(), SlowArg())
+    print("NOT-INTERRUPTED", flush=True)
+except KeyboardInterrupt:
+    print("KI", time.monotonic() - sent[0], flush=True)
+print("IDLE", wait_until(lambda: not interp.is_running(), 30), flush=True)
+print("RAN", os.path.exists(MARKER + ".ran"), flush=True)
+print("AFTER", interp.run(len, "abcd"), flush=True)
+interp.close()
+print("END", time.monotonic() - T0, flush=True)
+"""
+
+
+@pytest.mark.serial
+@pytest.mark.parametrize("rebuild", ["spin", "time.sleep"])
+def test_ctrl_c_while_the_target_decodes_the_arguments(run_py, tmp_path, rebuild):
+    # (spin: pure Python, defined in HEAD; time.sleep: blocked in C)
+    proc = run_py(DECODING.replace("REBUILD", rebuild), timeout=90,
+                  args=[str(tmp_path / "marker")])
+    assert_clean_exit(proc)
+    res = parse(proc.stdout)
+    assert "KI" in res, f"no KeyboardInterrupt in the caller:\n{proc.stdout}{proc.stderr}"
+    assert float(res["KI"]) < 1.5, f"KeyboardInterrupt came {res['KI']} s after the signal"
+    assert res["IDLE"] == "True"
+    assert res["RAN"] == "False", "the abandoned call ran after its arguments were rebuilt"
+    assert res["AFTER"] == "4", "the interpreter is not usable afterwards"
+
+
 @pytest.mark.serial
 def test_interrupt_from_other_thread_interrupts_run_in_main(run_py, tmp_path):
     code = HEAD + """
