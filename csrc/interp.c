@@ -54,9 +54,14 @@ typedef struct xi_active {
  * dead are guarded by rec->mu; next_thr belongs to the thread, next_rec and closing_ts
  * to the record's holder. The record deletes the thread state: when the thread has
  * exited (`dead`), or when the interpreter closes (`ts` set to NULL: "retired"; the
- * thread then finds its entry retired and drops its link). */
+ * thread then drops its link, at its next call into any interpreter, counted in its
+ * `nretired`, or when it calls that record again).
+ *
+ * `thr` is the thread's data (xi_tls), which lives as long as the thread holds its
+ * link: the record may touch it (its nretired) under rec->mu while links == 2. */
 typedef struct xi_tsentry {
     xi_interp *rec;
+    struct xi_tls *thr;
     PyThreadState *ts;
     PyThreadState *closing_ts; /* ts, while the closing record deletes it */
     int links;               /* 2, 1 or 0 (freed) */
@@ -670,8 +675,9 @@ xi_interp_init_main(void)
 
 #define XI_MAX_NESTING 32
 
-typedef struct {
+typedef struct xi_tls {
     xi_tsentry *entries;
+    _Atomic int nretired;     /* entries retired since the thread last dropped them */
     xi_active *call;          /* the innermost call this thread runs, if any */
     int depth;
     PyThreadState *saved[XI_MAX_NESTING]; /* thread states left to enter another */
@@ -733,6 +739,16 @@ tls_get(void)
     return xi_tls_cur;
 }
 
+Py_ssize_t
+xi_interp_thread_cache_len(void)
+{
+    Py_ssize_t n = 0;
+    for (xi_tsentry *e = xi_tls_cur ? xi_tls_cur->entries : NULL; e != NULL; e = e->next_thr) {
+        n++;
+    }
+    return n;
+}
+
 /* In a fork() child: the thread's cache entries and calls are the parent's (dropped,
  * leaked: their records stay allocated, so no new record takes their address). */
 static void
@@ -741,6 +757,7 @@ tls_forget_after_fork(void)
     xi_tls *t = xi_tls_cur;
     if (t != NULL) {
         t->entries = NULL;
+        atomic_store(&t->nretired, 0);
         t->call = NULL;
     }
 }
@@ -769,6 +786,24 @@ unlink_thread_entry(xi_tls *t, xi_tsentry *e)
     xi_unlock(&e->rec->mu);
     if (last) {
         tsentry_free(e);
+    }
+}
+
+/* Drops this thread's links of the entries that closed interpreters retired: a
+ * long-lived thread that calls many interpreters in turn keeps only live ones. */
+static void
+drop_retired_entries(xi_tls *t)
+{
+    if (atomic_exchange(&t->nretired, 0) == 0) {
+        return;
+    }
+    xi_tsentry *e = t->entries;
+    while (e != NULL) {
+        xi_tsentry *next = e->next_thr;
+        if (is_retired(e)) {
+            unlink_thread_entry(t, e);
+        }
+        e = next;
     }
 }
 
@@ -838,6 +873,7 @@ enter_register(xi_interp *rec, xi_entry *e)
         if (t->depth >= XI_MAX_NESTING) {
             return XI_ERR_NESTING;
         }
+        drop_retired_entries(t);
         /* an outer call of this thread left a thread state there: reuse it */
         for (int i = t->depth - 1; i >= 0 && e->ts == NULL; i--) {
             if (PyThreadState_GetInterpreter(t->saved[i]) == rec->interp) {
@@ -890,6 +926,7 @@ enter_register(xi_interp *rec, xi_entry *e)
             }
             else {
                 fresh->rec = rec;
+                fresh->thr = t;
                 fresh->ts = e->ts;
                 fresh->links = 2;
                 fresh->next_rec = rec->cache;
@@ -1528,6 +1565,10 @@ end_interpreter(xi_interp *rec)
     for (xi_tsentry *e = entries; e != NULL; e = e->next_rec) {
         e->closing_ts = e->ts;
         e->ts = NULL; /* retired */
+        if (e->links == 2) {
+            /* its thread is alive (see xi_tsentry): it drops the entry next time */
+            atomic_fetch_add(&e->thr->nretired, 1);
+        }
     }
     xi_unlock(&rec->mu);
 

@@ -83,6 +83,10 @@ void xi_interp_unmask(void);
 /* The class of the asynchronous exception that interrupt() arms (module state). */
 extern PyType_Spec xi_interrupt_spec;
 
+/* How many thread states the current thread has cached (the entries on its list,
+ * retired ones included): for tests. */
+Py_ssize_t xi_interp_thread_cache_len(void);
+
 /* Ids of the live interpreters made by this library (a new list). */
 PyObject *xi_interp_list_ids(void);
 
