@@ -167,10 +167,17 @@ static xi_mutex xi_registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static xi_mutex xi_lifecycle_mu = PTHREAD_MUTEX_INITIALIZER;
 #  define LIFECYCLE_BEGIN() xi_lock(&xi_lifecycle_mu)
 #  define LIFECYCLE_END() xi_unlock(&xi_lifecycle_mu)
+/* Py_EndInterpreter itself runs finalizers (of __main__'s objects, say) under the
+ * lock, on the owner thread, which sets this meanwhile. There a close() does not wait
+ * for the interpreter to end (its owner thread needs the lock: it ends it once this
+ * one is ended), and creating an interpreter is refused. */
+static _Thread_local int xi_ending_locked;
+#  define ENDING_LOCKED() xi_ending_locked
 #else
 #  define XI_LIFECYCLE_LOCK 0
 #  define LIFECYCLE_BEGIN() ((void)0)
 #  define LIFECYCLE_END() ((void)0)
+#  define ENDING_LOCKED() 0
 #endif
 static xi_interp *xi_registry;      /* every record not yet closed */
 static xi_interp *xi_main_rec;      /* the main interpreter's (never closed) */
@@ -1542,8 +1549,12 @@ finalize_owned(xi_interp *rec)
     PyEval_SaveThread();
     LIFECYCLE_BEGIN();
     PyEval_RestoreThread(rec->owner_ts);
+    xi_ending_locked = 1;
 #endif
     Py_EndInterpreter(rec->owner_ts);
+#if XI_LIFECYCLE_LOCK
+    xi_ending_locked = 0;
+#endif
     LIFECYCLE_END();
     rec->owner_ts = NULL;
 }
@@ -1790,6 +1801,13 @@ xi_interp_create(xi_state *st, PyObject *sys_path, const PyInterpreterConfig *co
                  xi_interp **out)
 {
     *out = NULL;
+    if (ENDING_LOCKED()) {
+        PyErr_SetString(st->InterpreterError,
+                        "cannot create an interpreter in a finalizer that ending an "
+                        "interpreter runs: CPython 3.12 creates and ends interpreters "
+                        "one at a time");
+        return XI_ERR_PYTHON;
+    }
     ensure_fork_hooks();
     /* a fork being prepared goes first: the child must not inherit an interpreter */
     if (xi_block(&xi_registry_mu, &xi_fork_cond, &xi_fork_sleepers, creation_may_begin,
@@ -2212,6 +2230,9 @@ xi_interp_close(xi_interp *rec)
     }
     xi_unlock(&rec->mu);
     PyMem_RawFree(job);
+    if (ENDING_LOCKED()) {
+        return XI_OK; /* it ends once this thread's interpreter has ended */
+    }
     return wait_closed(rec);
 }
 
