@@ -220,6 +220,61 @@ def test_ctrl_c_while_the_target_decodes_the_arguments(run_py, tmp_path, rebuild
 
 
 @pytest.mark.serial
+def test_ctrl_c_at_random_points_of_decoding_and_running(run_py, tmp_path):
+    # Ctrl-C lands before, during or after the target rebuilds the arguments, or as the
+    # call runs or returns, 40 times: the request is released once, by the caller or by
+    # the target (checked under ASan by `make test-asan`), and the interpreter stays
+    # usable
+    code = HEAD + """
+import random, _thread
+
+class SlowArg:
+    def __init__(self, seconds):
+        self.seconds = seconds
+    def __reduce__(self):
+        return (spin, (self.seconds,))
+
+def record(path, *args):
+    open(path, "w").close()
+    return "ran"
+
+rng = random.Random(5)
+T0 = time.monotonic()
+outcomes = {"KI": 0, "ran": 0, None: 0}
+for i in range(40):
+    timer = threading.Timer(rng.uniform(0.0, 0.05), _thread.interrupt_main)
+    timer.start()
+    out = None
+    try:
+        try:
+            # (decoding ends before, about when, or after the caller gives up)
+            out = interp.run(record, MARKER + str(i), SlowArg(rng.uniform(0.0, 0.3)),
+                             b"x" * rng.choice([10, 100_000]))
+        except KeyboardInterrupt:
+            out = "KI"
+        timer.join()
+        time.sleep(0.06)
+    except KeyboardInterrupt:
+        pass  # it came after the call had returned
+    outcomes[out] += 1
+    timer.join()
+    wait_until(lambda: not interp.is_running(), 10)
+print("OUTCOMES", outcomes["KI"], outcomes["ran"], outcomes[None], flush=True)
+print("IDLE", wait_until(lambda: not interp.is_running()), flush=True)
+print("AFTER", interp.run(len, "abcd"), flush=True)
+interp.close()
+print("END", time.monotonic() - T0, flush=True)
+"""
+    proc = run_py(code, timeout=120, args=[str(tmp_path / "marker")])
+    assert_clean_exit(proc)
+    res = parse(proc.stdout)
+    ki, ran, late = map(int, res["OUTCOMES"].split())
+    assert ki + ran + late == 40 and ki > 0, res["OUTCOMES"]
+    assert res["IDLE"] == "True"
+    assert res["AFTER"] == "4"
+
+
+@pytest.mark.serial
 def test_interrupt_from_other_thread_interrupts_run_in_main(run_py, tmp_path):
     code = HEAD + """
 sent.append(None)
