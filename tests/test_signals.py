@@ -189,15 +189,18 @@ def ctrl_c_when_decoding():
     wait_until(lambda: os.path.exists(MARKER + ".decoding"), 20)
     ctrl_c()
 
+DATA = b"x" * 200_000  # held by the request (out of band) until it is released
+refs = sys.getrefcount(DATA)
 threading.Thread(target=ctrl_c_when_decoding).start()
 T0 = time.monotonic()
 try:
-    interp.run(record, MARKER + ".ran", Started(), SlowArg())
+    interp.run(record, MARKER + ".ran", Started(), SlowArg(), DATA)
     print("NOT-INTERRUPTED", flush=True)
 except KeyboardInterrupt:
     print("KI", time.monotonic() - sent[0], flush=True)
 print("IDLE", wait_until(lambda: not interp.is_running(), 30), flush=True)
 print("RAN", os.path.exists(MARKER + ".ran"), flush=True)
+print("HELD", sys.getrefcount(DATA) - refs, flush=True)
 print("AFTER", interp.run(len, "abcd"), flush=True)
 interp.close()
 print("END", time.monotonic() - T0, flush=True)
@@ -216,6 +219,7 @@ def test_ctrl_c_while_the_target_decodes_the_arguments(run_py, tmp_path, rebuild
     assert float(res["KI"]) < 1.5, f"KeyboardInterrupt came {res['KI']} s after the signal"
     assert res["IDLE"] == "True"
     assert res["RAN"] == "False", "the abandoned call ran after its arguments were rebuilt"
+    assert res["HELD"] == "0", "the request was not released"
     assert res["AFTER"] == "4", "the interpreter is not usable afterwards"
 
 
