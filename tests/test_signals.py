@@ -245,11 +245,18 @@ def record(path, *args):
 rng = random.Random(5)
 T0 = time.monotonic()
 outcomes = {"KI": 0, "ran": 0, None: 0}
+def fire(go, delay):
+    go.wait()
+    time.sleep(delay)
+    _thread.interrupt_main()
+
 for i in range(40):
-    timer = threading.Timer(rng.uniform(0.0, 0.05), _thread.interrupt_main)
+    go = threading.Event()  # (set inside the try: the delay may be about 0)
+    timer = threading.Thread(target=fire, args=(go, rng.uniform(0.0, 0.05)))
     timer.start()
     out = None
     try:
+        go.set()
         try:
             # (decoding ends before, about when, or after the caller gives up)
             out = interp.run(record, MARKER + str(i), SlowArg(rng.uniform(0.0, 0.3)),
@@ -259,7 +266,7 @@ for i in range(40):
         timer.join()
         time.sleep(0.06)
     except KeyboardInterrupt:
-        pass  # it came after the call had returned
+        pass  # it came before the call began or after it had returned
     outcomes[out] += 1
     timer.join()
     wait_until(lambda: not interp.is_running(), 10)
