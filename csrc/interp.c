@@ -54,9 +54,14 @@ typedef struct xi_active {
  * dead are guarded by rec->mu; next_thr belongs to the thread, next_rec and closing_ts
  * to the record's holder. The record deletes the thread state: when the thread has
  * exited (`dead`), or when the interpreter closes (`ts` set to NULL: "retired"; the
- * thread then finds its entry retired and drops its link). */
+ * thread then drops its link, at its next call into any interpreter, counted in its
+ * `nretired`, or when it calls that record again).
+ *
+ * `thr` is the thread's data (xi_tls), which lives as long as the thread holds its
+ * link: the record may touch it (its nretired) under rec->mu while links == 2. */
 typedef struct xi_tsentry {
     xi_interp *rec;
+    struct xi_tls *thr;
     PyThreadState *ts;
     PyThreadState *closing_ts; /* ts, while the closing record deletes it */
     int links;               /* 2, 1 or 0 (freed) */
@@ -88,11 +93,20 @@ typedef enum {
     XI_JOB_FINISHED = 4,  /* a borrowed result was released: the owner is done */
 } xi_job_state;
 
-/* A request handed to an owner thread. Two users (poster and owner), refcounted. */
+/* A request handed to an owner thread. Two users (poster and owner), refcounted.
+ *
+ * The request packet `req` was encoded by the poster (the main thread, in the main
+ * interpreter), which moved it into the job. Its owner is the poster, except when the
+ * poster left while the job was still decoding it (`req_handed`, set under rec->mu
+ * while the state is XI_JOB_DECODING): then the owner thread releases it once decoded,
+ * in the main interpreter (owner_main_ts), since a borrowed packet points into that
+ * interpreter's objects. The owner reads req_handed under rec->mu as it leaves
+ * XI_JOB_DECODING, after which it never changes. */
 typedef struct xi_job {
     int close;           /* a request to end the interpreter */
     xi_request kind;
-    xi_packet *in;       /* borrowed from the poster until the job is past decoding */
+    xi_packet req;       /* the request (see above) */
+    int req_handed;      /* the owner thread releases `req` */
     xi_packet out;
     _Atomic int state;
     int abandoned;       /* the poster left; the owner cleans up */
@@ -153,10 +167,17 @@ static xi_mutex xi_registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static xi_mutex xi_lifecycle_mu = PTHREAD_MUTEX_INITIALIZER;
 #  define LIFECYCLE_BEGIN() xi_lock(&xi_lifecycle_mu)
 #  define LIFECYCLE_END() xi_unlock(&xi_lifecycle_mu)
+/* Py_EndInterpreter itself runs finalizers (of __main__'s objects, say) under the
+ * lock, on the owner thread, which sets this meanwhile. There a close() does not wait
+ * for the interpreter to end (its owner thread needs the lock: it ends it once this
+ * one is ended), and creating an interpreter is refused. */
+static _Thread_local int xi_ending_locked;
+#  define ENDING_LOCKED() xi_ending_locked
 #else
 #  define XI_LIFECYCLE_LOCK 0
 #  define LIFECYCLE_BEGIN() ((void)0)
 #  define LIFECYCLE_END() ((void)0)
+#  define ENDING_LOCKED() 0
 #endif
 static xi_interp *xi_registry;      /* every record not yet closed */
 static xi_interp *xi_main_rec;      /* the main interpreter's (never closed) */
@@ -661,8 +682,9 @@ xi_interp_init_main(void)
 
 #define XI_MAX_NESTING 32
 
-typedef struct {
+typedef struct xi_tls {
     xi_tsentry *entries;
+    _Atomic int nretired;     /* entries retired since the thread last dropped them */
     xi_active *call;          /* the innermost call this thread runs, if any */
     int depth;
     PyThreadState *saved[XI_MAX_NESTING]; /* thread states left to enter another */
@@ -724,6 +746,16 @@ tls_get(void)
     return xi_tls_cur;
 }
 
+Py_ssize_t
+xi_interp_thread_cache_len(void)
+{
+    Py_ssize_t n = 0;
+    for (xi_tsentry *e = xi_tls_cur ? xi_tls_cur->entries : NULL; e != NULL; e = e->next_thr) {
+        n++;
+    }
+    return n;
+}
+
 /* In a fork() child: the thread's cache entries and calls are the parent's (dropped,
  * leaked: their records stay allocated, so no new record takes their address). */
 static void
@@ -732,6 +764,7 @@ tls_forget_after_fork(void)
     xi_tls *t = xi_tls_cur;
     if (t != NULL) {
         t->entries = NULL;
+        atomic_store(&t->nretired, 0);
         t->call = NULL;
     }
 }
@@ -760,6 +793,24 @@ unlink_thread_entry(xi_tls *t, xi_tsentry *e)
     xi_unlock(&e->rec->mu);
     if (last) {
         tsentry_free(e);
+    }
+}
+
+/* Drops this thread's links of the entries that closed interpreters retired: a
+ * long-lived thread that calls many interpreters in turn keeps only live ones. */
+static void
+drop_retired_entries(xi_tls *t)
+{
+    if (atomic_exchange(&t->nretired, 0) == 0) {
+        return;
+    }
+    xi_tsentry *e = t->entries;
+    while (e != NULL) {
+        xi_tsentry *next = e->next_thr;
+        if (is_retired(e)) {
+            unlink_thread_entry(t, e);
+        }
+        e = next;
     }
 }
 
@@ -829,6 +880,7 @@ enter_register(xi_interp *rec, xi_entry *e)
         if (t->depth >= XI_MAX_NESTING) {
             return XI_ERR_NESTING;
         }
+        drop_retired_entries(t);
         /* an outer call of this thread left a thread state there: reuse it */
         for (int i = t->depth - 1; i >= 0 && e->ts == NULL; i--) {
             if (PyThreadState_GetInterpreter(t->saved[i]) == rec->interp) {
@@ -881,6 +933,7 @@ enter_register(xi_interp *rec, xi_entry *e)
             }
             else {
                 fresh->rec = rec;
+                fresh->thr = t;
                 fresh->ts = e->ts;
                 fresh->links = 2;
                 fresh->next_rec = rec->cache;
@@ -1074,13 +1127,17 @@ activity_done(xi_interp *rec)
 
 static void job_decref(xi_job *job);
 
-static void
-set_job_state(xi_interp *rec, xi_job *job, xi_job_state s)
+/* The job's request is decoded (or failed to be): the job is running. Returns 1 when
+ * its poster has left meanwhile (the call is then not made). */
+static int
+job_decoded(xi_interp *rec, xi_job *job)
 {
     xi_lock(&rec->mu);
-    atomic_store(&job->state, (int)s);
+    atomic_store(&job->state, (int)XI_JOB_RUNNING);
+    int abandoned = job->abandoned;
     xi_broadcast(&rec->changed);
     xi_unlock(&rec->mu);
+    return abandoned;
 }
 
 static PyObject *
@@ -1104,7 +1161,7 @@ run_request(xi_interp *rec, xi_active *a, xi_request kind, const xi_packet *in,
         memset(out, 0, sizeof(*out));
         out->kind = XI_PKT_EXCEPTION; /* "could not be described" */
         if (job != NULL) {
-            set_job_state(rec, job, XI_JOB_RUNNING);
+            (void)job_decoded(rec, job);
         }
         return;
     }
@@ -1112,8 +1169,15 @@ run_request(xi_interp *rec, xi_active *a, xi_request kind, const xi_packet *in,
     uint8_t unshareable = XI_UNSHAREABLE_NONE;
     int rc = kind == XI_REQ_CALL ? xi_decode_call(st, in, &func, &args, &kwargs, &unshareable)
                                  : ((payload = xi_decode(st, in)) == NULL ? -1 : 0);
-    if (job != NULL) {
-        set_job_state(rec, job, XI_JOB_RUNNING);
+    if (job != NULL && job_decoded(rec, job) && rc == 0) {
+        /* the caller was interrupted while the request was decoded, and left: the
+         * call is not made */
+        Py_CLEAR(func);
+        Py_CLEAR(args);
+        Py_CLEAR(kwargs);
+        Py_CLEAR(payload);
+        PyErr_SetNone(PyExc_KeyboardInterrupt);
+        goto fail;
     }
     if (rc < 0) {
         /* as the standard library: the caller raises NotShareableError("args not
@@ -1306,11 +1370,20 @@ serve_job(xi_interp *rec, xi_job *job, xi_active *act)
         act->outer = t->call;
         t->call = act;
     }
-    run_request(rec, act, job->kind, job->in, &job->out, job, 0);
+    run_request(rec, act, job->kind, &job->req, &job->out, job, 0);
     if (t != NULL) {
         t->call = act->outer;
     }
     active_remove(rec, act);
+    if (job->req_handed) {
+        /* the poster left while the request was decoded (see xi_job): released in
+         * the poster's interpreter, the main one */
+        PyEval_SaveThread();
+        PyEval_RestoreThread(rec->owner_main_ts);
+        xi_packet_release(&job->req);
+        PyEval_SaveThread();
+        PyEval_RestoreThread(rec->owner_ts);
+    }
 
     /* The activity ends before the poster sees the result, so that it may close the
      * interpreter as soon as its call returns. */
@@ -1476,8 +1549,12 @@ finalize_owned(xi_interp *rec)
     PyEval_SaveThread();
     LIFECYCLE_BEGIN();
     PyEval_RestoreThread(rec->owner_ts);
+    xi_ending_locked = 1;
 #endif
     Py_EndInterpreter(rec->owner_ts);
+#if XI_LIFECYCLE_LOCK
+    xi_ending_locked = 0;
+#endif
     LIFECYCLE_END();
     rec->owner_ts = NULL;
 }
@@ -1499,6 +1576,10 @@ end_interpreter(xi_interp *rec)
     for (xi_tsentry *e = entries; e != NULL; e = e->next_rec) {
         e->closing_ts = e->ts;
         e->ts = NULL; /* retired */
+        if (e->links == 2) {
+            /* its thread is alive (see xi_tsentry): it drops the entry next time */
+            atomic_fetch_add(&e->thr->nretired, 1);
+        }
     }
     xi_unlock(&rec->mu);
 
@@ -1720,6 +1801,13 @@ xi_interp_create(xi_state *st, PyObject *sys_path, const PyInterpreterConfig *co
                  xi_interp **out)
 {
     *out = NULL;
+    if (ENDING_LOCKED()) {
+        PyErr_SetString(st->InterpreterError,
+                        "cannot create an interpreter in a finalizer that ending an "
+                        "interpreter runs: CPython 3.12 creates and ends interpreters "
+                        "one at a time");
+        return XI_ERR_PYTHON;
+    }
     ensure_fork_hooks();
     /* a fork being prepared goes first: the child must not inherit an interpreter */
     if (xi_block(&xi_registry_mu, &xi_fork_cond, &xi_fork_sleepers, creation_may_begin,
@@ -1815,8 +1903,9 @@ wait_job(xi_interp *rec, xi_job *job)
     }
 }
 
-/* After an interruption: give the call a moment to stop, then leave it to the owner.
- * The request is borrowed from us, so never leave before the owner has decoded it. */
+/* After an interruption: give the call a moment (200 ms) to stop, then leave it to the
+ * owner. A job still decoding its request then keeps the request (req_handed): the
+ * owner releases it once decoded, and does not make the call. */
 static void
 abandon_job(xi_interp *rec, xi_job *job)
 {
@@ -1824,18 +1913,11 @@ abandon_job(xi_interp *rec, xi_job *job)
     xi_lock(&rec->mu);
     int interrupted = 0;
     int64_t deadline = xi_now_ns() + 200 * 1000 * 1000;
-    while (atomic_load(&job->state) < XI_JOB_DONE) {
-        if (!interrupted && atomic_load(&job->state) != XI_JOB_POSTED) {
-            /* Past POSTED, the job is on rec->active until it is done, so this
-             * reaches it. Only the owner thread's call: other threads' calls into
-             * the interpreter are not ours. */
-            xi_unlock(&rec->mu);
-            (void)xi_interp_interrupt_thread(rec, rec->owner_ident);
-            xi_lock(&rec->mu);
-            interrupted = 1;
-            continue;
-        }
+    for (;;) {
         int st = atomic_load(&job->state);
+        if (st >= XI_JOB_DONE) {
+            break;
+        }
         if (st == XI_JOB_POSTED) {
             /* not started: take it back */
             for (xi_job **p = &rec->jobs; *p != NULL; p = &(*p)->next) {
@@ -1854,23 +1936,33 @@ abandon_job(xi_interp *rec, xi_job *job)
             job_decref(job); /* the owner's reference */
             return;
         }
-        if (st == XI_JOB_RUNNING && xi_wait_until(&rec->changed, &rec->mu, deadline) == ETIMEDOUT) {
-            break;
+        if (!interrupted) {
+            /* Past POSTED, the job is on rec->active until it is done, so this
+             * reaches it. Only the owner thread's call: other threads' calls into
+             * the interpreter are not ours. */
+            xi_unlock(&rec->mu);
+            (void)xi_interp_interrupt_thread(rec, rec->owner_ident);
+            xi_lock(&rec->mu);
+            interrupted = 1;
+            continue;
         }
-        if (st == XI_JOB_DECODING) {
-            xi_wait(&rec->changed, &rec->mu);
-            /* the call's own code gets its 200 ms from when it starts */
-            deadline = xi_now_ns() + 200 * 1000 * 1000;
+        if (xi_wait_until(&rec->changed, &rec->mu, deadline) == ETIMEDOUT) {
+            break;
         }
     }
     /* Who releases a finished result is decided here, under the lock: a borrowed one
      * is the owner's (it waits for `consumed` or `abandoned`, then releases it in its
      * interpreter), an owned one ours. Once we unlock, the owner may be releasing it,
-     * so the packet is not even looked at again unless it is ours. */
-    int done = atomic_load(&job->state) >= XI_JOB_DONE;
+     * so the packet is not even looked at again unless it is ours. The same for the
+     * request of a job still decoding it: the owner's from now on. */
+    int st = atomic_load(&job->state);
+    int done = st >= XI_JOB_DONE;
     int ours = done && !xi_packet_is_borrowed(&job->out);
     if (done) {
         job->consumed = 1; /* we will not read the result */
+    }
+    if (st == XI_JOB_DECODING) {
+        job->req_handed = 1;
     }
     job->abandoned = 1;
     xi_broadcast(&rec->changed);
@@ -1891,12 +1983,14 @@ run_on_owner(xi_state *st, xi_interp *rec, xi_request kind, xi_packet *req)
     }
     *job = (xi_job){0};
     job->kind = kind;
-    job->in = req;
+    job->req = *req; /* moved in: given back below unless the owner keeps it */
+    *req = (xi_packet)XI_PACKET_INIT;
     atomic_init(&job->state, XI_JOB_POSTED);
     atomic_init(&job->refcnt, 2);
     xi_lock(&rec->mu);
     if (rec->state != XI_ST_RUNNING) {
         xi_unlock(&rec->mu);
+        *req = job->req;
         PyMem_RawFree(job);
         return xi_raise(st, XI_ERR_CLOSED, rec->id);
     }
@@ -1924,6 +2018,9 @@ run_on_owner(xi_state *st, xi_interp *rec, xi_request kind, xi_packet *req)
         else {
             xi_packet_release(&job->out);
         }
+    }
+    if (!job->req_handed) {
+        *req = job->req; /* the caller releases it */
     }
     job_decref(job);
     return result;
@@ -2133,6 +2230,9 @@ xi_interp_close(xi_interp *rec)
     }
     xi_unlock(&rec->mu);
     PyMem_RawFree(job);
+    if (ENDING_LOCKED()) {
+        return XI_OK; /* it ends once this thread's interpreter has ended */
+    }
     return wait_closed(rec);
 }
 

@@ -43,7 +43,8 @@ int64_t xi_interp_id(const xi_interp *rec);
 
 /* Runs a request in the interpreter and returns its result in the current one (new
  * reference), or NULL with an exception set. `req` is a packet encoded in the current
- * interpreter; the caller releases it afterwards. */
+ * interpreter; the caller releases it afterwards (it is empty when an interrupted call
+ * kept it: a call abandoned while the target decodes it). */
 PyObject *xi_interp_run(xi_state *st, xi_interp *rec, xi_request kind, xi_packet *req);
 
 /* Ends the interpreter and waits for it. XI_OK when it is closed (or was already). */
@@ -81,6 +82,10 @@ void xi_interp_unmask(void);
 
 /* The class of the asynchronous exception that interrupt() arms (module state). */
 extern PyType_Spec xi_interrupt_spec;
+
+/* How many thread states the current thread has cached (the entries on its list,
+ * retired ones included): for tests. */
+Py_ssize_t xi_interp_thread_cache_len(void);
 
 /* Ids of the live interpreters made by this library (a new list). */
 PyObject *xi_interp_list_ids(void);

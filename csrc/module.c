@@ -353,6 +353,12 @@ mod_shared_objects(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 }
 
 static PyObject *
+mod_thread_cache_len(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromSsize_t(xi_interp_thread_cache_len());
+}
+
+static PyObject *
 mod_loans(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
     return xi_lender_stats(xi_state_of(module));
@@ -428,6 +434,9 @@ static PyMethodDef module_methods[] = {
      "shared_objects()\n--\n\n-> [(kind, id, references)]: every shared object alive in the "
      "process, by id. References count wrappers in every interpreter and items or "
      "calls in flight that hold the object."},
+    {"_thread_cache_len", mod_thread_cache_len, METH_NOARGS,
+     "_thread_cache_len()\n--\n\nthe current thread's cached thread states, in every "
+     "interpreter (for tests)"},
     {"_loans", mod_loans, METH_NOARGS,
      "_loans()\n--\n\n(out, returned, bytes): Queue items this interpreter lent (for tests)"},
     {"create", mod_create, METH_VARARGS,

@@ -2,6 +2,7 @@
 created or closed: its atexit hooks, its threads. Each case runs in a subprocess with
 a time limit, so that a deadlock fails the test instead of hanging the run."""
 import subprocess
+import sys
 
 from conftest import assert_clean_exit
 from helpers import parse
@@ -43,12 +44,61 @@ with xi.Interpreter() as again:
     print("AGAIN", again.run(len, "ab"), flush=True)
 """
 
+# A finalizer of the closing interpreter's __main__ (run by Py_EndInterpreter, which
+# on 3.12 runs under the lock that orders interpreters' creation and end) closes an
+# interpreter it made.
+FINALIZER_CLOSES = """
+import extrainterpreters as xi
+outer = xi.Interpreter().start()
+outer.exec('''
+import extrainterpreters as xi
+class Holder:
+    def __init__(self):
+        self.inner = xi.Interpreter().start()
+        assert self.inner.run(len, "abc") == 3
+    def __del__(self):
+        self.inner.close()
+        print("DEL closed", flush=True)
+holder = Holder()
+''')
+outer.close()
+print("CLOSED", flush=True)
+with xi.Interpreter() as again:
+    print("AGAIN", again.run(len, "ab"), flush=True)
+"""
 
-def run_case(run_py, code):
+# Creating an interpreter there: refused on 3.12, where it would wait for the lock.
+FINALIZER_CREATES = """
+import extrainterpreters as xi
+outer = xi.Interpreter().start()
+outer.exec('''
+import sys
+from extrainterpreters import _xi
+class Maker:
+    def __init__(self):
+        # (at that point the module's names and sys.path are gone)
+        self.create = _xi.create
+        self.path = list(sys.path)
+    def __del__(self):
+        try:
+            self.create(self.path).close()
+            print("DEL made", flush=True)
+        except Exception as e:
+            print("DEL refused", type(e).__name__, flush=True)
+maker = Maker()
+''')
+outer.close()
+print("CLOSED", flush=True)
+with xi.Interpreter() as again:
+    print("AGAIN", again.run(len, "ab"), flush=True)
+"""
+
+
+def run_case(run_py, code, timeout=60):
     try:
-        proc = run_py(code, timeout=60)
+        proc = run_py(code, timeout=timeout)
     except subprocess.TimeoutExpired as e:
-        raise AssertionError(f"deadlock: no exit in 60 s\n{e.stdout}{e.stderr}") from None
+        raise AssertionError(f"deadlock: no exit in {timeout} s\n{e.stdout}{e.stderr}") from None
     assert_clean_exit(proc)
     # nothing went wrong quietly while the interpreters ended
     assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, proc.stderr
@@ -65,5 +115,21 @@ def test_atexit_hook_closes_an_interpreter_it_created(run_py):
 def test_thread_of_a_closing_interpreter_creates_one(run_py):
     res = run_case(run_py, THREAD_CREATES)
     assert res["THREAD"] == "made 3"
+    assert "CLOSED" in res
+    assert res["AGAIN"] == "2"
+
+
+def test_finalizer_of_a_closing_interpreter_closes_one_it_made(run_py):
+    res = run_case(run_py, FINALIZER_CLOSES, timeout=30)
+    assert res["DEL"] == "closed"
+    assert "CLOSED" in res
+    assert res["AGAIN"] == "2"
+
+
+def test_finalizer_of_a_closing_interpreter_creates_one(run_py):
+    res = run_case(run_py, FINALIZER_CREATES, timeout=30)
+    # made where CPython allows it, refused on 3.12 (see docs/reliability.md)
+    want = "refused InterpreterError" if sys.version_info < (3, 13) else "made"
+    assert res["DEL"] == want
     assert "CLOSED" in res
     assert res["AGAIN"] == "2"

@@ -170,6 +170,121 @@ except KeyboardInterrupt:
     check_common(proc)
 
 
+# The target rebuilds the arguments for 4 s (in Python, where the interruption waits
+# for the call's own code, or blocked in C): Ctrl-C does not wait for that. The first
+# argument's rebuilding makes a directory, which says that decoding has begun.
+DECODING = HEAD + """
+class Started:
+    def __reduce__(self):
+        return (os.mkdir, (MARKER + ".decoding",))
+
+class SlowArg:
+    def __reduce__(self):
+        return (REBUILD, (4.0,))
+
+def record(path, *args):
+    open(path, "w").close()
+
+def ctrl_c_when_decoding():
+    wait_until(lambda: os.path.exists(MARKER + ".decoding"), 20)
+    ctrl_c()
+
+DATA = b"x" * 200_000  # held by the request (out of band) until it is released
+refs = sys.getrefcount(DATA)
+threading.Thread(target=ctrl_c_when_decoding).start()
+T0 = time.monotonic()
+try:
+    interp.run(record, MARKER + ".ran", Started(), SlowArg(), DATA)
+    print("NOT-INTERRUPTED", flush=True)
+except KeyboardInterrupt:
+    print("KI", time.monotonic() - sent[0], flush=True)
+print("IDLE", wait_until(lambda: not interp.is_running(), 30), flush=True)
+print("RAN", os.path.exists(MARKER + ".ran"), flush=True)
+print("HELD", sys.getrefcount(DATA) - refs, flush=True)
+print("AFTER", interp.run(len, "abcd"), flush=True)
+interp.close()
+print("END", time.monotonic() - T0, flush=True)
+"""
+
+
+@pytest.mark.serial
+@pytest.mark.parametrize("rebuild", ["spin", "time.sleep"])
+def test_ctrl_c_while_the_target_decodes_the_arguments(run_py, tmp_path, rebuild):
+    # (spin: pure Python, defined in HEAD; time.sleep: blocked in C)
+    proc = run_py(DECODING.replace("REBUILD", rebuild), timeout=90,
+                  args=[str(tmp_path / "marker")])
+    assert_clean_exit(proc)
+    res = parse(proc.stdout)
+    assert "KI" in res, f"no KeyboardInterrupt in the caller:\n{proc.stdout}{proc.stderr}"
+    assert float(res["KI"]) < 1.5, f"KeyboardInterrupt came {res['KI']} s after the signal"
+    assert res["IDLE"] == "True"
+    assert res["RAN"] == "False", "the abandoned call ran after its arguments were rebuilt"
+    assert res["HELD"] == "0", "the request was not released"
+    assert res["AFTER"] == "4", "the interpreter is not usable afterwards"
+
+
+@pytest.mark.serial
+def test_ctrl_c_at_random_points_of_decoding_and_running(run_py, tmp_path):
+    # Ctrl-C lands before, during or after the target rebuilds the arguments, or as the
+    # call runs or returns, 40 times: the request is released once, by the caller or by
+    # the target (checked under ASan by `make test-asan`), and the interpreter stays
+    # usable
+    code = HEAD + """
+import random, _thread
+
+class SlowArg:
+    def __init__(self, seconds):
+        self.seconds = seconds
+    def __reduce__(self):
+        return (spin, (self.seconds,))
+
+def record(path, *args):
+    open(path, "w").close()
+    return "ran"
+
+rng = random.Random(5)
+T0 = time.monotonic()
+outcomes = {"KI": 0, "ran": 0, None: 0}
+def fire(go, delay):
+    go.wait()
+    time.sleep(delay)
+    _thread.interrupt_main()
+
+for i in range(40):
+    go = threading.Event()  # (set inside the try: the delay may be about 0)
+    timer = threading.Thread(target=fire, args=(go, rng.uniform(0.0, 0.05)))
+    timer.start()
+    out = None
+    try:
+        go.set()
+        try:
+            # (decoding ends before, about when, or after the caller gives up)
+            out = interp.run(record, MARKER + str(i), SlowArg(rng.uniform(0.0, 0.3)),
+                             b"x" * rng.choice([10, 100_000]))
+        except KeyboardInterrupt:
+            out = "KI"
+        timer.join()
+        time.sleep(0.06)
+    except KeyboardInterrupt:
+        pass  # it came before the call began or after it had returned
+    outcomes[out] += 1
+    timer.join()
+    wait_until(lambda: not interp.is_running(), 10)
+print("OUTCOMES", outcomes["KI"], outcomes["ran"], outcomes[None], flush=True)
+print("IDLE", wait_until(lambda: not interp.is_running()), flush=True)
+print("AFTER", interp.run(len, "abcd"), flush=True)
+interp.close()
+print("END", time.monotonic() - T0, flush=True)
+"""
+    proc = run_py(code, timeout=120, args=[str(tmp_path / "marker")])
+    assert_clean_exit(proc)
+    res = parse(proc.stdout)
+    ki, ran, late = map(int, res["OUTCOMES"].split())
+    assert ki + ran + late == 40 and ki > 0, res["OUTCOMES"]
+    assert res["IDLE"] == "True"
+    assert res["AFTER"] == "4"
+
+
 @pytest.mark.serial
 def test_interrupt_from_other_thread_interrupts_run_in_main(run_py, tmp_path):
     code = HEAD + """

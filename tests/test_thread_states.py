@@ -6,6 +6,7 @@ import threading
 
 import extrainterpreters as xi
 import remote_funcs as rf
+from extrainterpreters import _xi
 
 ROUNDS = 200
 THREADS = 32
@@ -74,3 +75,28 @@ def test_thread_calls_again_after_the_interpreter_closed():
     assert not t.is_alive()
     assert box["a"] == 3 and box["b"] == 2
     assert isinstance(box.get("err"), xi.InterpreterError)
+
+
+def test_a_long_lived_thread_keeps_no_entry_of_closed_interpreters():
+    # a server thread that creates, calls and closes one interpreter per request: the
+    # entries of the closed ones leave its list (with the records they keep) by its
+    # next call, so the list does not grow with the number of interpreters
+    lengths = []
+
+    def server():
+        with xi.Interpreter() as keeper:
+            assert keeper.run(len, "a") == 1  # an entry that stays
+            for _ in range(ROUNDS):
+                with xi.Interpreter() as interp:
+                    assert interp.run(len, "abc") == 3
+                    lengths.append(_xi._thread_cache_len())
+            assert keeper.run(len, "ab") == 2
+            lengths.append(_xi._thread_cache_len())
+
+    t = threading.Thread(target=server)
+    t.start()
+    t.join(300)
+    assert not t.is_alive()
+    assert len(lengths) == ROUNDS + 1
+    assert max(lengths) == 2, lengths[-5:]  # the keeper's and the current one's
+    assert lengths[-1] == 1, "the last closed interpreter's entry is left"
