@@ -594,20 +594,37 @@ module_free(void *module)
     module_clear((PyObject *)module);
 }
 
-/* The exception classes, defined in Python. From Python 3.14 on they are the standard
- * library's own classes (concurrent.interpreters), so that code catching either name
- * catches both; before, classes of the same shape: ExecutionFailed has the standard
- * library's constructor and str(). The queue errors are made on first use (they derive
- * from the queue module's). */
+/* The exception classes, defined in Python. Their bases are the same on every version:
+ * InterpreterError is a RuntimeError, NotShareableError a TypeError, QueueError a
+ * RuntimeError. From Python 3.14 on each also is (or derives from) the standard
+ * library's class of its name (concurrent.interpreters), so that code catching either
+ * name catches them: the standard library's NotShareableError and queue errors have the
+ * same bases and are used as they are; its InterpreterError derives from Exception only,
+ * so InterpreterError, InterpreterNotFoundError and ExecutionFailed are subclasses of
+ * the standard library's and of RuntimeError. Before 3.14, classes of the same shape:
+ * ExecutionFailed has the standard library's constructor and str(). The queue errors are
+ * made on first use (they derive from the queue module's). */
 static const char errors_source[] =
 "import sys\n"
 "if sys.version_info >= (3, 14):\n"
-"    from _interpreters import InterpreterError, InterpreterNotFoundError, NotShareableError\n"
+"    import _interpreters\n"
+"    from _interpreters import NotShareableError\n"
 "    from _interpqueues import QueueError, QueueNotFoundError\n"
+"    class InterpreterError(_interpreters.InterpreterError, RuntimeError):\n"
+"        'An interpreter could not do what was asked.'\n"
+"    class InterpreterNotFoundError(_interpreters.InterpreterNotFoundError,\n"
+"                                   InterpreterError):\n"
+"        'No interpreter with that id exists (or it is closed).'\n"
+"    for _cls in (InterpreterError, InterpreterNotFoundError):\n"
+"        _cls.__module__ = 'extrainterpreters'\n"
 "    def _execution_failed():\n"
 "        # on first use: importing concurrent.interpreters costs a new interpreter\n"
 "        # milliseconds, and only a caller raises ExecutionFailed\n"
-"        from concurrent.interpreters import ExecutionFailed\n"
+"        from concurrent.interpreters import ExecutionFailed as std_failed\n"
+"        class ExecutionFailed(std_failed, InterpreterError):\n"
+"            'Code raised an exception in another interpreter; .excinfo describes it.'\n"
+"        ExecutionFailed.__module__ = 'extrainterpreters'\n"
+"        ExecutionFailed.__qualname__ = 'ExecutionFailed'\n"
 "        return ExecutionFailed\n"
 "    def _queue_errors():\n"
 "        import queue\n"
