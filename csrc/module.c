@@ -119,7 +119,8 @@ static PyObject *
 mod_create(PyObject *module, PyObject *args)
 {
     PyObject *sys_path, *config_arg = Py_None;
-    if (!PyArg_ParseTuple(args, "O|O:create", &sys_path, &config_arg)) {
+    int bind_main = 0;
+    if (!PyArg_ParseTuple(args, "O|Op:create", &sys_path, &config_arg, &bind_main)) {
         return NULL;
     }
     PyInterpreterConfig config;
@@ -128,7 +129,8 @@ mod_create(PyObject *module, PyObject *args)
     }
     xi_state *st = xi_state_of(module);
     xi_interp *rec = NULL;
-    xi_err err = xi_interp_create(st, sys_path, config_arg != Py_None ? &config : NULL, &rec);
+    xi_err err = xi_interp_create(st, sys_path, config_arg != Py_None ? &config : NULL,
+                                  bind_main, &rec);
     if (err != XI_OK) {
         return xi_raise(st, err, -1);
     }
@@ -431,9 +433,11 @@ static PyMethodDef module_methods[] = {
     {"_loans", mod_loans, METH_NOARGS,
      "_loans()\n--\n\n(out, returned, bytes): Queue items this interpreter lent (for tests)"},
     {"create", mod_create, METH_VARARGS,
-     "create(sys_path, config=None, /)\n--\n\n-> Handle: a new interpreter with that sys.path; "
-     "config: None (isolated: own GIL) or (use_main_obmalloc, allow_fork, allow_exec, "
-     "allow_threads, allow_daemon_threads, check_multi_interp_extensions, gil)"},
+     "create(sys_path, config=None, bind_main=False, /)\n--\n\n-> Handle: a new interpreter "
+     "with that sys.path; config: None (isolated: own GIL) or (use_main_obmalloc, "
+     "allow_fork, allow_exec, allow_threads, allow_daemon_threads, "
+     "check_multi_interp_extensions, gil); bind_main: its __main__ starts with sys and "
+     "pickle"},
     {"handle", mod_handle, METH_O, "handle(id, /)\n--\n\n-> Handle: a non-owning handle"},
     {"list_all", mod_list_all, METH_NOARGS, "list_all()\n--\n\nids of the live interpreters made here"},
     {"current_id", mod_current_id, METH_NOARGS, "current_id()\n--\n\nid of the current interpreter"},
@@ -781,16 +785,45 @@ done:
     return rc;
 }
 
+/* Whether value, bound to key in __main__, is one of the names every interpreter of this
+ * library starts with (__init__.py, _bind_main): sys, or pickle (the module or its
+ * stand-in). */
+static int
+is_default_main_name(PyObject *key, PyObject *value)
+{
+    int is_sys = PyUnicode_Check(key) && PyUnicode_CompareWithASCIIString(key, "sys") == 0;
+    int is_pickle = PyUnicode_Check(key) && PyUnicode_CompareWithASCIIString(key, "pickle") == 0;
+    if (!is_sys && !is_pickle) {
+        return 0;
+    }
+    if (is_pickle && strcmp(Py_TYPE(value)->tp_name, "_PickleOnFirstUse") == 0) {
+        return 1;
+    }
+    PyObject *mod = PyImport_GetModule(key); /* new reference, or NULL */
+    if (mod == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    Py_DECREF(mod);
+    return mod == value;
+}
+
 /* A copy of a function defined in another interpreter's __main__ (sent by value) whose
  * globals are this interpreter's __main__. The names the function brought that __main__
- * lacks are added to it; the names __main__ has already win. */
+ * lacks are added to it; the names __main__ has already win, except the default names
+ * sys and pickle (is_default_main_name), which give way to the function's own. */
 static PyObject *
 rebind_to_main(PyObject *func, PyObject *globals, int merge)
 {
     PyObject *old = PyFunction_GetGlobals(func), *key, *value;
     Py_ssize_t pos = 0;
     while (merge && PyDict_Next(old, &pos, &key, &value)) {
-        if (PyDict_SetDefault(globals, key, value) == NULL) {
+        PyObject *has = PyDict_SetDefault(globals, key, value); /* borrowed */
+        if (has == NULL) {
+            return NULL;
+        }
+        if (has != value && is_default_main_name(key, has) &&
+                PyDict_SetItem(globals, key, value) < 0) {
             return NULL;
         }
     }

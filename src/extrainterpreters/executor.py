@@ -403,7 +403,9 @@ class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
         """Starts the worker's interpreter and runs the initializer there; on failure
         the pool breaks and False is returned."""
         try:
-            interp = Interpreter().start()
+            interp = Interpreter()
+            interp._bare_main = True  # as the standard library's workers
+            interp.start()
         except BaseException as exc:
             self._break(f"a worker interpreter could not start: {exc!r}")
             return False
