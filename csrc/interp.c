@@ -150,6 +150,8 @@ struct xi_interp {
     PyInterpreterConfig config;    /* how it is created (set before the owner starts) */
     char **init_path;
     Py_ssize_t init_path_len;
+    int bind_main;                 /* bind sys and pickle in __main__ (set before the
+                                      owner starts) */
 
     struct xi_interp *next;        /* registry (xi_registry_mu) */
 };
@@ -1630,7 +1632,27 @@ describe_error(xi_interp *rec, const char *what)
     Py_XDECREF(exc);
 }
 
-/* Runs in the new interpreter: sys.path as the creator's, then this module. */
+/* Runs in the new interpreter: binds sys and pickle (the latter imported on first use)
+ * in __main__, as extrainterpreters 0.3.0 did (__init__.py, _bind_main). The package is
+ * imported already: this module is part of it. */
+static int
+bind_main_names(void)
+{
+    PyObject *mod = PyImport_ImportModule("extrainterpreters");
+    if (mod == NULL) {
+        return -1;
+    }
+    PyObject *r = PyObject_CallMethod(mod, "_bind_main", NULL);
+    Py_DECREF(mod);
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+/* Runs in the new interpreter: sys.path as the creator's, then this module, then (with
+ * bind_main) the names __main__ starts with. */
 static int
 setup_interpreter(xi_interp *rec)
 {
@@ -1651,7 +1673,10 @@ setup_interpreter(xi_interp *rec)
     if (rc < 0) {
         return -1;
     }
-    return xi_current_state() == NULL ? -1 : 0;
+    if (xi_current_state() == NULL) {
+        return -1;
+    }
+    return rec->bind_main ? bind_main_names() : 0;
 }
 
 static void *
@@ -1794,11 +1819,11 @@ creation_end(void)
 }
 
 static xi_err create(xi_state *st, PyObject *sys_path, const PyInterpreterConfig *config,
-                     xi_interp **out);
+                     int bind_main, xi_interp **out);
 
 xi_err
 xi_interp_create(xi_state *st, PyObject *sys_path, const PyInterpreterConfig *config,
-                 xi_interp **out)
+                 int bind_main, xi_interp **out)
 {
     *out = NULL;
     if (ENDING_LOCKED()) {
@@ -1814,13 +1839,13 @@ xi_interp_create(xi_state *st, PyObject *sys_path, const PyInterpreterConfig *co
                  NULL, NULL, XI_FOREVER) < 0) {
         return XI_ERR_PYTHON;
     }
-    xi_err err = create(st, sys_path, config, out);
+    xi_err err = create(st, sys_path, config, bind_main, out);
     creation_end();
     return err;
 }
 
 static xi_err
-create(xi_state *st, PyObject *sys_path, const PyInterpreterConfig *config,
+create(xi_state *st, PyObject *sys_path, const PyInterpreterConfig *config, int bind_main,
        xi_interp **out)
 {
     if (xi_shutting_down) {
@@ -1832,6 +1857,7 @@ create(xi_state *st, PyObject *sys_path, const PyInterpreterConfig *config,
     }
     rec->has_owner = 1;
     rec->config = config != NULL ? *config : isolated_config;
+    rec->bind_main = bind_main;
     if (copy_path(rec, sys_path) < 0) {
         xi_interp_decref(rec);
         return XI_ERR_PYTHON;

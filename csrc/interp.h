@@ -28,10 +28,11 @@ typedef enum {
 int xi_interp_init_main(void);
 
 /* Creates an interpreter whose sys.path is `sys_path` (a list; its str items are
- * copied), with `config` (NULL: the isolated configuration, its own GIL). On success
- * *out holds a new reference to the record. */
+ * copied), with `config` (NULL: the isolated configuration, its own GIL); with
+ * bind_main, its __main__ starts with sys and pickle (as in extrainterpreters 0.3.0).
+ * On success *out holds a new reference to the record. */
 xi_err xi_interp_create(xi_state *st, PyObject *sys_path, const PyInterpreterConfig *config,
-                        xi_interp **out);
+                        int bind_main, xi_interp **out);
 
 /* A new reference to the record with that id, or NULL (XI_ERR_NOT_FOUND). */
 xi_interp *xi_interp_lookup(int64_t id);

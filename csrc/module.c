@@ -119,7 +119,8 @@ static PyObject *
 mod_create(PyObject *module, PyObject *args)
 {
     PyObject *sys_path, *config_arg = Py_None;
-    if (!PyArg_ParseTuple(args, "O|O:create", &sys_path, &config_arg)) {
+    int bind_main = 0;
+    if (!PyArg_ParseTuple(args, "O|Op:create", &sys_path, &config_arg, &bind_main)) {
         return NULL;
     }
     PyInterpreterConfig config;
@@ -128,7 +129,8 @@ mod_create(PyObject *module, PyObject *args)
     }
     xi_state *st = xi_state_of(module);
     xi_interp *rec = NULL;
-    xi_err err = xi_interp_create(st, sys_path, config_arg != Py_None ? &config : NULL, &rec);
+    xi_err err = xi_interp_create(st, sys_path, config_arg != Py_None ? &config : NULL,
+                                  bind_main, &rec);
     if (err != XI_OK) {
         return xi_raise(st, err, -1);
     }
@@ -440,9 +442,11 @@ static PyMethodDef module_methods[] = {
     {"_loans", mod_loans, METH_NOARGS,
      "_loans()\n--\n\n(out, returned, bytes): Queue items this interpreter lent (for tests)"},
     {"create", mod_create, METH_VARARGS,
-     "create(sys_path, config=None, /)\n--\n\n-> Handle: a new interpreter with that sys.path; "
-     "config: None (isolated: own GIL) or (use_main_obmalloc, allow_fork, allow_exec, "
-     "allow_threads, allow_daemon_threads, check_multi_interp_extensions, gil)"},
+     "create(sys_path, config=None, bind_main=False, /)\n--\n\n-> Handle: a new interpreter "
+     "with that sys.path; config: None (isolated: own GIL) or (use_main_obmalloc, "
+     "allow_fork, allow_exec, allow_threads, allow_daemon_threads, "
+     "check_multi_interp_extensions, gil); bind_main: its __main__ starts with sys and "
+     "pickle"},
     {"handle", mod_handle, METH_O, "handle(id, /)\n--\n\n-> Handle: a non-owning handle"},
     {"list_all", mod_list_all, METH_NOARGS, "list_all()\n--\n\nids of the live interpreters made here"},
     {"current_id", mod_current_id, METH_NOARGS, "current_id()\n--\n\nid of the current interpreter"},
@@ -609,20 +613,37 @@ module_free(void *module)
     module_clear((PyObject *)module);
 }
 
-/* The exception classes, defined in Python. From Python 3.14 on they are the standard
- * library's own classes (concurrent.interpreters), so that code catching either name
- * catches both; before, classes of the same shape: ExecutionFailed has the standard
- * library's constructor and str(). The queue errors are made on first use (they derive
- * from the queue module's). */
+/* The exception classes, defined in Python. Their bases are the same on every version:
+ * InterpreterError is a RuntimeError, NotShareableError a TypeError, QueueError a
+ * RuntimeError. From Python 3.14 on each also is (or derives from) the standard
+ * library's class of its name (concurrent.interpreters), so that code catching either
+ * name catches them: the standard library's NotShareableError and queue errors have the
+ * same bases and are used as they are; its InterpreterError derives from Exception only,
+ * so InterpreterError, InterpreterNotFoundError and ExecutionFailed are subclasses of
+ * the standard library's and of RuntimeError. Before 3.14, classes of the same shape:
+ * ExecutionFailed has the standard library's constructor and str(). The queue errors are
+ * made on first use (they derive from the queue module's). */
 static const char errors_source[] =
 "import sys\n"
 "if sys.version_info >= (3, 14):\n"
-"    from _interpreters import InterpreterError, InterpreterNotFoundError, NotShareableError\n"
+"    import _interpreters\n"
+"    from _interpreters import NotShareableError\n"
 "    from _interpqueues import QueueError, QueueNotFoundError\n"
+"    class InterpreterError(_interpreters.InterpreterError, RuntimeError):\n"
+"        'An interpreter could not do what was asked.'\n"
+"    class InterpreterNotFoundError(_interpreters.InterpreterNotFoundError,\n"
+"                                   InterpreterError):\n"
+"        'No interpreter with that id exists (or it is closed).'\n"
+"    for _cls in (InterpreterError, InterpreterNotFoundError):\n"
+"        _cls.__module__ = 'extrainterpreters'\n"
 "    def _execution_failed():\n"
 "        # on first use: importing concurrent.interpreters costs a new interpreter\n"
 "        # milliseconds, and only a caller raises ExecutionFailed\n"
-"        from concurrent.interpreters import ExecutionFailed\n"
+"        from concurrent.interpreters import ExecutionFailed as std_failed\n"
+"        class ExecutionFailed(std_failed, InterpreterError):\n"
+"            'Code raised an exception in another interpreter; .excinfo describes it.'\n"
+"        ExecutionFailed.__module__ = 'extrainterpreters'\n"
+"        ExecutionFailed.__qualname__ = 'ExecutionFailed'\n"
 "        return ExecutionFailed\n"
 "    def _queue_errors():\n"
 "        import queue\n"
@@ -779,16 +800,45 @@ done:
     return rc;
 }
 
+/* Whether value, bound to key in __main__, is one of the names every interpreter of this
+ * library starts with (__init__.py, _bind_main): sys, or pickle (the module or its
+ * stand-in). */
+static int
+is_default_main_name(PyObject *key, PyObject *value)
+{
+    int is_sys = PyUnicode_Check(key) && PyUnicode_CompareWithASCIIString(key, "sys") == 0;
+    int is_pickle = PyUnicode_Check(key) && PyUnicode_CompareWithASCIIString(key, "pickle") == 0;
+    if (!is_sys && !is_pickle) {
+        return 0;
+    }
+    if (is_pickle && strcmp(Py_TYPE(value)->tp_name, "_PickleOnFirstUse") == 0) {
+        return 1;
+    }
+    PyObject *mod = PyImport_GetModule(key); /* new reference, or NULL */
+    if (mod == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    Py_DECREF(mod);
+    return mod == value;
+}
+
 /* A copy of a function defined in another interpreter's __main__ (sent by value) whose
  * globals are this interpreter's __main__. The names the function brought that __main__
- * lacks are added to it; the names __main__ has already win. */
+ * lacks are added to it; the names __main__ has already win, except the default names
+ * sys and pickle (is_default_main_name), which give way to the function's own. */
 static PyObject *
 rebind_to_main(PyObject *func, PyObject *globals, int merge)
 {
     PyObject *old = PyFunction_GetGlobals(func), *key, *value;
     Py_ssize_t pos = 0;
     while (merge && PyDict_Next(old, &pos, &key, &value)) {
-        if (PyDict_SetDefault(globals, key, value) == NULL) {
+        PyObject *has = PyDict_SetDefault(globals, key, value); /* borrowed */
+        if (has == NULL) {
+            return NULL;
+        }
+        if (has != value && is_default_main_name(key, has) &&
+                PyDict_SetItem(globals, key, value) < 0) {
             return NULL;
         }
     }

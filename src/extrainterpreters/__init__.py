@@ -5,6 +5,8 @@
     with xi.Interpreter() as interp:
         interp.run(func, *args, **kwargs)
 """
+import sys as _sys
+
 from ._xi import (
     Barrier,
     BoundedSemaphore,
@@ -23,6 +25,9 @@ from ._xi import (
     shared_objects,
 )
 
+# extrainterpreters 0.3.0's name of a queue with one consumer: any Queue is one
+SingleQueue = Queue
+
 # Every interpreter that receives a call imports this package (for the C core), so the
 # parts that need more than the core load on first use: a new interpreter stays cheap.
 _LAZY = {
@@ -35,6 +40,8 @@ _LAZY = {
     "get_current": "interpreter",
     "get_main": "interpreter",
     "list_all": "interpreter",
+    "raw_list_all": "interpreter",
+    "ResultNotReadyError": "interpreter",
 }
 
 _QUEUE_ERRORS = ("QueueEmpty", "QueueFull", "QueueShutDown")
@@ -44,6 +51,7 @@ _UNBOUND = ("UNBOUND", "UNBOUND_ERROR", "UNBOUND_REMOVE")
 __all__ = sorted(
     ["ExecutionFailed", "InterpreterError", "InterpreterNotFoundError",
      "NotShareableError", "Queue", "QueueError", "QueueNotFoundError", "SharedBuffer",
+     "SingleQueue",
      "create_queue", "is_shareable", "shared_objects", *_UNBOUND,
      "Barrier", "BoundedSemaphore", "Condition", "Event", "Lock", "RLock", "Semaphore",
      *_QUEUE_ERRORS, *_LAZY]
@@ -120,6 +128,33 @@ def __getattr__(name):
     value = module if _LAZY[name] is None else getattr(module, name)
     globals()[name] = value
     return value
+
+
+class _PickleOnFirstUse(type(_sys)):
+    """__main__.pickle of a new interpreter until pickle is first used (_bind_main)."""
+
+    def __getattr__(self, attr):
+        import pickle
+
+        main = _sys.modules["__main__"].__dict__
+        if main.get("pickle") is self:
+            main["pickle"] = pickle
+        return getattr(pickle, attr)
+
+
+def _bind_main():
+    """Binds sys and pickle in the __main__ of a new interpreter made by
+    Interpreter.start() (the C core calls it there; create() and a pool's workers start
+    bare, as the standard library's), as extrainterpreters 0.3.0 did, so that code run with
+    run_string() uses them without importing them. pickle is imported on first use, so
+    that a new interpreter stays cheap: until then __main__.pickle is a stand-in module
+    that imports pickle when one of its attributes is read, and puts the module in its
+    place. Names already bound are left alone; a function sent by value that brings its
+    own global sys or pickle (`import dill as pickle`) keeps it (module.c,
+    rebind_to_main)."""
+    main = _sys.modules["__main__"].__dict__
+    main.setdefault("sys", _sys)
+    main.setdefault("pickle", _sys.modules.get("pickle") or _PickleOnFirstUse("pickle"))
 
 
 class _Marker:

@@ -9,31 +9,30 @@ from .executor import BrokenInterpreterPool as BrokenInterpreterPool
 from .executor import FallbackWarning as FallbackWarning
 from .executor import InterpreterPoolExecutor as InterpreterPoolExecutor
 from .interpreter import Interpreter as Interpreter
+from .interpreter import ResultNotReadyError as ResultNotReadyError
 from .interpreter import create as create
 from .interpreter import get_current as get_current
 from .interpreter import get_main as get_main
 from .interpreter import list_all as list_all
+from .interpreter import raw_list_all as raw_list_all
 
 __all__ = [
     "BoundedSemaphore", "Barrier", "BrokenInterpreterPool", "Condition", "Event",
     "ExecutionFailed", "FallbackWarning", "Interpreter", "InterpreterError", "InterpreterNotFoundError",
     "InterpreterPoolExecutor", "Lock", "NotShareableError", "Queue", "QueueEmpty",
     "QueueError", "QueueFull", "QueueNotFoundError", "QueueShutDown", "RLock",
-    "Semaphore", "SharedBuffer", "UNBOUND", "UNBOUND_ERROR", "UNBOUND_REMOVE", "aio",
-    "create", "create_queue", "get_current", "get_main", "is_shareable", "list_all",
-    "shared_objects",
+    "ResultNotReadyError", "Semaphore", "SharedBuffer", "SingleQueue", "UNBOUND",
+    "UNBOUND_ERROR", "UNBOUND_REMOVE", "aio", "create", "create_queue", "get_current",
+    "get_main", "is_shareable", "list_all", "raw_list_all", "shared_objects",
 ]
 
 __version__: str
 
 _T = TypeVar("_T")
 
-# from Python 3.14 on these are concurrent.interpreters' own classes, whose
-# InterpreterError derives from Exception only
-if sys.version_info >= (3, 14):
-    class InterpreterError(Exception): ...
-else:
-    class InterpreterError(RuntimeError): ...
+# a RuntimeError on every version; from Python 3.14 on it also derives from
+# concurrent.interpreters.InterpreterError (as do the two below from theirs)
+class InterpreterError(RuntimeError): ...
 
 class InterpreterNotFoundError(InterpreterError): ...
 
@@ -82,6 +81,9 @@ class Queue:
     def shutdown(self, immediate: bool = False) -> None: ...
     async def get_async(self, timeout: float | None = None) -> Any: ...
     async def put_async(self, item: Any, timeout: float | None = None) -> None: ...
+
+# extrainterpreters 0.3.0's name
+SingleQueue = Queue
 
 def create_queue(maxsize: int = 0, *, unbounditems: object | None = None) -> Queue: ...
 def shared_objects() -> list[tuple[str, int, int]]: ...

@@ -37,7 +37,11 @@ if sys.version_info >= (3, 14):
     # the standard library's own class, so that code catching either name catches both
     from concurrent.futures.interpreter import BrokenInterpreterPool
 else:
-    class BrokenInterpreterPool(_cf.BrokenExecutor):
+    # the bases of the standard library's class (a BrokenThreadPool, as this pool is a
+    # ThreadPoolExecutor), so that the same except clauses catch it on every version
+    from concurrent.futures.thread import BrokenThreadPool
+
+    class BrokenInterpreterPool(BrokenThreadPool):
         """A worker's initializer failed: the pool takes no more work."""
 
     BrokenInterpreterPool.__module__ = "extrainterpreters"
@@ -399,7 +403,9 @@ class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
         """Starts the worker's interpreter and runs the initializer there; on failure
         the pool breaks and False is returned."""
         try:
-            interp = Interpreter().start()
+            interp = Interpreter()
+            interp._bare_main = True  # as the standard library's workers
+            interp.start()
         except BaseException as exc:
             self._break(f"a worker interpreter could not start: {exc!r}")
             return False

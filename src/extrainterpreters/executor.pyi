@@ -1,4 +1,5 @@
 import concurrent.futures as _cf
+from concurrent.futures.thread import BrokenThreadPool as _BrokenThreadPool
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any, Literal, ParamSpec, TypeVar
@@ -8,7 +9,7 @@ __all__ = ["BrokenInterpreterPool", "FallbackWarning", "InterpreterPoolExecutor"
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
 
-class BrokenInterpreterPool(_cf.BrokenExecutor): ...
+class BrokenInterpreterPool(_BrokenThreadPool): ...
 class FallbackWarning(RuntimeWarning): ...
 
 class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):

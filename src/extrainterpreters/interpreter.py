@@ -27,7 +27,8 @@ if sys.version_info < (3, 14):
     except ImportError:
         pass
 
-__all__ = ["Interpreter", "create", "get_current", "get_main", "list_all"]
+__all__ = ["Interpreter", "ResultNotReadyError", "create", "get_current", "get_main",
+           "list_all", "raw_list_all"]
 
 # Interpreters started from this interpreter, by id, while they are referenced.
 _started = weakref.WeakValueDictionary()
@@ -63,6 +64,23 @@ def _is_closing(id_):
     except InterpreterNotFoundError:
         return False  # not this library's
     return True
+
+
+class ResultNotReadyError(InterpreterError, ValueError):
+    """result() was called before the threaded call finished, or with none started.
+
+    An InterpreterError, and a ValueError as extrainterpreters 0.3.0 raised there."""
+
+
+ResultNotReadyError.__module__ = "extrainterpreters"
+
+
+def _stdlib_error(exc):
+    """The library's exception for one that the standard library's _interpreters raised
+    (on 3.14 and later the library's classes derive from its, not the other way)."""
+    cls = (InterpreterNotFoundError if isinstance(exc, _stdlib.InterpreterNotFoundError)
+           else InterpreterError)
+    return cls(*exc.args)
 
 
 def _stdlib_whence(id_):
@@ -318,6 +336,9 @@ class Interpreter:
         self._outcome = None
         self._foreign = False
         self._report = False
+        # the interpreter's __main__ starts bare, as in concurrent.interpreters (create(),
+        # a pool's), rather than with sys and pickle, as in extrainterpreters 0.3.0
+        self._bare_main = False
 
     @classmethod
     def _wrap(cls, handle):
@@ -363,7 +384,7 @@ class Interpreter:
         with self._lock:
             if self._handle is not None or self._closed:
                 raise InterpreterError(f"{self!r} was already started")
-            self._handle = _xi.create(sys.path, self._config)
+            self._handle = _xi.create(sys.path, self._config, not self._bare_main)
             self._id = self._handle.id
         _started[self._id] = self
         if self._target is not None:
@@ -383,7 +404,10 @@ class Interpreter:
             if self._id != _xi.main_id() and getattr(_stdlib, "whence", None) and \
                     _stdlib.whence(self._id) == getattr(_stdlib, "WHENCE_STDLIB", None):
                 # made by concurrent.interpreters: its module closes it
-                _stdlib.destroy(self._id)
+                try:
+                    _stdlib.destroy(self._id)
+                except _stdlib.InterpreterError as exc:
+                    raise _stdlib_error(exc) from exc
                 self._closed = True
                 return
             raise InterpreterError(f"cannot close unrecognized interpreter {self._id}: "
@@ -463,9 +487,28 @@ class Interpreter:
         As concurrent.interpreters: an exception raised there raises ExecutionFailed."""
         _raising_execution_failed(self._exec, code)
 
-    def run_string(self, code, /):
-        """exec() with the exception contract of run(): the original type is raised."""
-        self._exec(code)
+    def run_string(self, code, /, raise_=True):
+        """exec() with the exception contract of run(): the original type is raised.
+
+        With raise_=False (extrainterpreters 0.3.0's form), an exception raised by the
+        code is returned instead, as a description: its ExecutionFailed's excinfo
+        (.type with __name__, __qualname__ and __module__, .msg, .formatted,
+        .errdisplay, .interpreter), the object 0.3.0 returned on Python 3.13. None when
+        the code ran to its end. Errors of the call itself (a closed interpreter, a
+        KeyboardInterrupt) are raised either way."""
+        if raise_:
+            self._exec(code)
+            return None
+        try:
+            self._exec(code)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            failed = _remote_failure(exc)
+            if failed is None:
+                raise
+            return failed.excinfo
+        return None
 
     def _exec(self, code):
         handle = self._open()
@@ -573,6 +616,16 @@ class Interpreter:
         result() raises it as run() would."""
         return self._start_thread(func, args, kwargs, report=True)
 
+    @property
+    def exception(self):
+        """The exception raised by the last threaded call (the target of start(),
+        run_in_thread(), call_in_thread()), as result() raises it; None while it runs,
+        when it returned, or when no threaded call was started."""
+        outcome = self._outcome
+        if outcome is None or outcome[0]:
+            return None
+        return outcome[1]
+
     def done(self):
         """Whether the last threaded call has finished."""
         thread = self._thread
@@ -581,9 +634,9 @@ class Interpreter:
     def result(self):
         """The value of the last threaded call, or its exception raised again."""
         if not self.done():
-            raise InterpreterError("the threaded call has not finished (see done())"
-                                   if self._thread is not None else
-                                   "no threaded call was started")
+            raise ResultNotReadyError("the threaded call has not finished (see done())"
+                                      if self._thread is not None else
+                                      "no threaded call was started")
         ok, value = self._outcome
         if ok:
             return value
@@ -623,8 +676,11 @@ class Interpreter:
 
 
 def create(config=None):
-    """A new, started Interpreter; config as for Interpreter()."""
-    return Interpreter(config=config).start()
+    """A new, started Interpreter; config as for Interpreter(). Its __main__ starts bare,
+    as concurrent.interpreters.create()'s (Interpreter() binds sys and pickle there)."""
+    interp = Interpreter(config=config)
+    interp._bare_main = True
+    return interp.start()
 
 
 def _is_library_made(id_):
@@ -640,6 +696,12 @@ def list_all():
         except InterpreterError:
             continue  # it ended meanwhile
     return found
+
+
+def raw_list_all():
+    """The ids of every live interpreter, as list_all() has them (extrainterpreters
+    0.3.0's list of the ids that _interpreters.list_all() gives)."""
+    return _live_ids()
 
 
 def get_current():
