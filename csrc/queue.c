@@ -530,6 +530,15 @@ drop_unbuildable(xi_queue *q, xi_item *it)
         PyErr_Clear();
     }
     Py_XDECREF(r);
+    /* a module this interpreter cannot import: the process learns that its functions
+     * and classes cross by value from now on (_errors.learn_from_failed_rebuild) */
+    PyObject *errors = PyImport_ImportModule("extrainterpreters._errors");
+    r = errors ? PyObject_CallMethod(errors, "learn_from_failed_rebuild", "O", exc) : NULL;
+    if (r == NULL) {
+        PyErr_Clear();
+    }
+    Py_XDECREF(r);
+    Py_XDECREF(errors);
     PyErr_SetRaisedException(exc);
 }
 

@@ -84,6 +84,21 @@ def test_function_of_a_module_the_target_cannot_import_runs_by_value(refusing_mo
         assert it.run(rf.is_imported, m.__name__) is False
 
 
+def test_a_queue_item_that_fails_to_rebuild_teaches_the_process(refusing_module):
+    m = refusing_module
+    q = xi.Queue()
+    with xi.Interpreter() as it:
+        # put before anything learned the module: sent by reference, and the getter
+        # cannot import it; the error says the next put will cross
+        q.put(m.task)
+        with pytest.raises(ImportError, match="_testsinglephase") as info:
+            it.run(rf.call_from_queue, q, 7)
+        assert any("cross by value" in note for note in info.value.__notes__)
+        assert m.__name__ in xi._xi._by_value_modules()
+        q.put(m.task)
+        assert it.run(rf.call_from_queue, q, 7) == "21"
+
+
 def test_every_call_path_sends_it_by_value(refusing_module):
     m = refusing_module
     with xi.Interpreter() as it:

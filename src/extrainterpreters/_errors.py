@@ -126,6 +126,21 @@ def not_unpickled(exc):
     return err
 
 
+def learn_from_failed_rebuild(exc):
+    """In the interpreter where a Queue item could not be rebuilt: when importing a
+    module failed, the process learns that the module's functions and classes cross by
+    value from now on (as for a call, not_unpickled), and the error says so."""
+    from . import _xi
+
+    module = unimportable_module(exc)
+    if module is not None:
+        _xi._learn_by_value(module)
+        exc.add_note(
+            f"extrainterpreters: module {module!r} cannot be imported in this interpreter: "
+            "from now on its functions and classes cross by value, so the same item put "
+            "again can be rebuilt here")
+
+
 def call_not_shareable(exc, what):
     """In the caller: NotShareableError("func not shareable" or "args not shareable")
     raised from ``exc``, the rebuilt error of not_unpickled()."""
