@@ -1431,6 +1431,7 @@ serve_job(xi_interp *rec, xi_job *job, xi_active *act)
     job_decref(job);
 }
 
+#if PY_VERSION_HEX < 0x030E0000
 /* Thread states other than the owner's (threads started inside the interpreter).
  * Runs with its GIL held. */
 static Py_ssize_t
@@ -1482,6 +1483,7 @@ joinable_threads(void)
     Py_XDECREF(threading);
     return n;
 }
+#endif /* before 3.14 */
 
 #if XI_LIFECYCLE_LOCK
 /* threading._shutdown() then atexit._run_exitfuncs(), in the current interpreter, as
@@ -1524,15 +1526,28 @@ run_exit_work(void)
 static void
 finalize_owned(xi_interp *rec)
 {
-    /* Py_EndInterpreter joins the threads started with threading, but aborts the
-     * process if any other thread state is left (threads started with _thread): wait
-     * for those threads to end first. */
+#if PY_VERSION_HEX < 0x030E0000
+    /* Py_EndInterpreter joins the threads started with threading, but before 3.14 it
+     * aborts the process if any other thread state is left (daemon threads, threads
+     * started with _thread): wait for those threads to end first, and say so when the
+     * wait is long. From 3.14 on it ends the interpreter with them still there (they
+     * stop when they next need its GIL), as the standard library's close() does. */
+    int waits = 0;
     while (other_thread_states(rec) > joinable_threads()) {
+        if (++waits == 400) { /* 2 s */
+            if (PyErr_WarnEx(PyExc_RuntimeWarning,
+                             "closing an interpreter waits for its daemon threads (or threads "
+                             "started with _thread) to end: CPython 3.12 and 3.13 cannot end "
+                             "an interpreter while they run", 1) < 0) {
+                PyErr_WriteUnraisable(NULL);
+            }
+        }
         Py_BEGIN_ALLOW_THREADS
         struct timespec pause = {0, 5 * 1000 * 1000};
         nanosleep(&pause, NULL);
         Py_END_ALLOW_THREADS
     }
+#endif
 #if XI_LIFECYCLE_LOCK
     /* What Py_EndInterpreter would do first, done here, outside of the lock: join the
      * threads started with threading, run the atexit hooks (either may create or close
