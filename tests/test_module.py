@@ -38,8 +38,12 @@ def test_interpreter_method_exists(name):
 
 
 def test_exception_hierarchy():
-    # from 3.14 on, concurrent.interpreters' own class, which is not a RuntimeError
-    assert issubclass(xi.InterpreterError, RuntimeError) is (sys.version_info < (3, 14))
+    # a RuntimeError on every version; from 3.14 on also concurrent.interpreters' class
+    assert issubclass(xi.InterpreterError, RuntimeError)
+    if sys.version_info >= (3, 14):
+        import concurrent.interpreters as ci
+
+        assert issubclass(xi.InterpreterError, ci.InterpreterError)
     assert issubclass(xi.InterpreterNotFoundError, xi.InterpreterError)
     assert issubclass(xi.ExecutionFailed, xi.InterpreterError)
     assert issubclass(xi.NotShareableError, TypeError)
