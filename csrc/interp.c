@@ -1000,12 +1000,67 @@ arm(xi_active *a)
     a->armed = 1;
 }
 
+#if PY_VERSION_HEX < 0x030D0000
+/* 3.12: PyThreadState_SetAsyncExc(id, NULL) leaves the interpreter's "asynchronous
+ * exception pending" flag set, and with it the eval breaker, until an asynchronous
+ * exception is raised in that interpreter: every backward jump and every call of each
+ * of its threads goes through the eval loop's slow path (a tight loop twice as slow).
+ * So an asynchronous exception is raised at once in this thread (the call's own, its
+ * interpreter's GIL held) by running a line of code, and caught: that resets the flag.
+ * The flag is the interpreter's, not the thread's: the interrupts still armed on other
+ * calls there are armed again. (3.13 and later keep the flag per thread and reset it
+ * whenever they look.) */
+static void
+reset_async_flag(xi_active *a)
+{
+    if (a->ident != PyThread_get_thread_ident()) {
+        return;
+    }
+    PyObject *saved = PyErr_GetRaisedException();
+    PyObject *code = Py_CompileString("None", "<extrainterpreters>", Py_eval_input);
+    PyObject *globals = PyDict_New();
+    if (code != NULL && globals != NULL) {
+        PyThreadState_SetAsyncExc(a->ident, PyExc_RuntimeError);
+        PyObject *res = PyEval_EvalCode(code, globals, globals);
+        if (res != NULL) {
+            /* not raised (it cannot be): not left for later either */
+            PyThreadState_SetAsyncExc(a->ident, NULL);
+            Py_DECREF(res);
+        }
+    }
+    Py_XDECREF(code);
+    Py_XDECREF(globals);
+    PyErr_Clear();
+    PyErr_SetRaisedException(saved);
+    xi_state *st = xi_loaded_state();
+    PyObject *exc = st != NULL && st->InterruptType != NULL ? (PyObject *)st->InterruptType
+                                                             : PyExc_KeyboardInterrupt;
+    xi_lock(&a->rec->mu);
+    for (xi_active *o = a->rec->active; o != NULL; o = o->next) {
+        if (o != a && o->armed) {
+            PyThreadState_SetAsyncExc(o->ident, exc);
+        }
+    }
+    xi_unlock(&a->rec->mu);
+}
+#endif
+
+/* Takes back the asynchronous exception armed on call `a`, not raised yet. */
+static void
+disarm(xi_active *a)
+{
+    PyThreadState_SetAsyncExc(a->ident, NULL);
+    a->armed = 0;
+#if PY_VERSION_HEX < 0x030D0000
+    reset_async_flag(a);
+#endif
+}
+
 static void
 mask_call(xi_active *a)
 {
     if (a->masked++ == 0 && a->armed) {
-        PyThreadState_SetAsyncExc(a->ident, NULL);
-        a->armed = 0;
+        disarm(a);
         a->pending = 1;
     }
 }
@@ -2057,8 +2112,7 @@ xi_interp_take_interrupt(void)
     }
     if (a->armed) {
         /* raise it here instead of at the next bytecode */
-        PyThreadState_SetAsyncExc(a->ident, NULL);
-        a->armed = 0;
+        disarm(a);
     }
     else if (a->pending) {
         a->pending = 0;

@@ -240,3 +240,11 @@ def with_lock_until(lock, end, started=None):
     while time.monotonic() < end:
         with lock:
             pass
+
+
+def loop_time(n=500_000):
+    """Seconds a tight loop of n turns takes (each turn checks the eval breaker)."""
+    t = time.perf_counter()
+    for _ in range(n):
+        pass
+    return time.perf_counter() - t
