@@ -122,6 +122,9 @@ struct xi_interp {
     int ninterrupters;
     uint64_t next_seq;             /* numbers the calls as they begin (xi_active.seq) */
     int orphaned;
+    xi_job *spare_close;           /* the close request of an orphaned interpreter, made
+                                      with the record so that posting it cannot fail
+                                      (rec->mu; once posted, the owner thread's) */
     int exiting;                   /* closing at exit: daemon threads may not call in */
     xi_job *jobs;                  /* FIFO */
     xi_job **jobs_tail;
@@ -235,6 +238,7 @@ void
 xi_interp_decref(xi_interp *rec)
 {
     if (atomic_fetch_sub(&rec->refcnt, 1) == 1) {
+        PyMem_RawFree(rec->spare_close);
         free_init_path(rec);
         xi_cond_fini(&rec->wake);
         xi_cond_fini(&rec->changed);
@@ -247,9 +251,13 @@ static xi_interp *
 record_new(void)
 {
     xi_interp *rec = PyMem_RawCalloc(1, sizeof(xi_interp));
-    if (rec == NULL) {
+    xi_job *spare = PyMem_RawCalloc(1, sizeof(xi_job));
+    if (rec == NULL || spare == NULL) {
+        PyMem_RawFree(rec);
+        PyMem_RawFree(spare);
         return NULL;
     }
+    rec->spare_close = spare;
     rec->id = -1;
     rec->epoch = xi_epoch;
     atomic_init(&rec->refcnt, 1);
@@ -1108,11 +1116,10 @@ static void
 activity_done_locked(xi_interp *rec)
 {
     rec->nactive--;
-    if (rec->nactive == 0 && rec->orphaned && rec->state == XI_ST_RUNNING) {
-        xi_job *job = PyMem_RawCalloc(1, sizeof(xi_job));
-        if (job != NULL) {
-            post_close_locked(rec, job);
-        }
+    if (rec->nactive == 0 && rec->orphaned && rec->state == XI_ST_RUNNING &&
+        rec->spare_close != NULL) {
+        post_close_locked(rec, rec->spare_close);
+        rec->spare_close = NULL;
     }
     xi_broadcast(&rec->changed);
 }
@@ -2167,9 +2174,6 @@ xi_interp_close(xi_interp *rec)
         return XI_OK;
     }
     xi_job *job = PyMem_RawCalloc(1, sizeof(xi_job));
-    if (job == NULL) {
-        return XI_ERR_NOMEM;
-    }
     xi_lock(&rec->mu);
     if (rec->state == XI_ST_RUNNING) {
         if (current_thread_is_inside(rec)) {
@@ -2181,6 +2185,14 @@ xi_interp_close(xi_interp *rec)
             xi_unlock(&rec->mu);
             PyMem_RawFree(job);
             return XI_ERR_RUNNING;
+        }
+        if (job == NULL) {
+            job = rec->spare_close;
+            rec->spare_close = NULL;
+        }
+        if (job == NULL) {
+            xi_unlock(&rec->mu);
+            return XI_ERR_NOMEM;
         }
         post_close_locked(rec, job);
         job = NULL;
@@ -2196,15 +2208,13 @@ xi_interp_orphan(xi_interp *rec)
     if (rec_forked(rec)) {
         return;
     }
-    xi_job *job = PyMem_RawCalloc(1, sizeof(xi_job));
     xi_lock(&rec->mu);
     rec->orphaned = 1;
-    if (rec->state == XI_ST_RUNNING && rec->nactive == 0 && job != NULL) {
-        post_close_locked(rec, job);
-        job = NULL;
+    if (rec->state == XI_ST_RUNNING && rec->nactive == 0 && rec->spare_close != NULL) {
+        post_close_locked(rec, rec->spare_close);
+        rec->spare_close = NULL;
     }
     xi_unlock(&rec->mu);
-    PyMem_RawFree(job);
 }
 
 /* At exit: interrupts the calls that the threads `daemons` run in `rec` (see
@@ -2276,10 +2286,14 @@ xi_interp_close_all(const unsigned long *daemons, Py_ssize_t ndaemons)
          * so a daemon thread that calls again at once cannot keep it open */
         /* from now on its daemon threads cannot call in again: a thread that keeps
          * calling would keep it busy for ever */
+        xi_closer closer = {rec, PyMem_RawCalloc(1, sizeof(xi_job))};
         xi_lock(&rec->mu);
         rec->exiting = 1;
+        if (closer.job == NULL) {
+            closer.job = rec->spare_close;
+            rec->spare_close = NULL;
+        }
         xi_unlock(&rec->mu);
-        xi_closer closer = {rec, PyMem_RawCalloc(1, sizeof(xi_job))};
         int sleepers = 0, idle = 0; /* (stays 0 when out of memory) */
         while (closer.job != NULL) {
             interrupt_daemon_calls(rec, daemons, ndaemons);
