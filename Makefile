@@ -128,6 +128,12 @@ test: $(foreach v,$(VERSIONS),.venv-$v/.deps)  ## strict build + pytest + stubte
 			if ((rc)); then summary+=("FAIL  Python $$v: CPython's interpreter tests (see above)"); failed=1
 			else summary+=("PASS  Python $$v: CPython's interpreter tests, $$(tail -n 1 .venv-$$v/stdlib-suite.txt)"); fi
 		fi
+		if [[ $$v == $(NEWEST) && $$v != 3.12 && $$v != 3.13 ]]; then
+			echo "== Python $$v: CPython's interpreter tests, this library in the main interpreter only"
+			rc=0; $(MAKE) --no-print-directory stdlib-suite-main-only-$$v || rc=$$?
+			if ((rc)); then summary+=("FAIL  Python $$v: CPython's interpreter tests, main interpreter only (see above)"); failed=1
+			else summary+=("PASS  Python $$v: CPython's interpreter tests, main interpreter only, $$(tail -n 1 .venv-$$v/stdlib-suite-main-only.txt)"); fi
+		fi
 		if [[ $$v == $(NEWEST) ]]; then
 			echo "== Python $$v: joblib's Parallel tests with the backend \"interpreters\""
 			rc=0; $(MAKE) --no-print-directory joblib-suite-$$v || rc=$$?
@@ -210,6 +216,18 @@ stdlib-suite-%: .venv-%/.deps  ## CPython's interpreter tests with this library 
 	XI_STDLIB_TESTS=$$tests timeout --signal=ABRT --kill-after=30s $(TEST_TIMEOUT) \
 		.venv-$*/bin/python tests/stdlib_suite/run.py | tee .venv-$*/stdlib-suite.log
 	grep -E '^(test_interpreters|executor):' .venv-$*/stdlib-suite.log | paste -sd ';' > .venv-$*/stdlib-suite.txt
+
+# The same tests with the library in place in the main interpreter only: the code run in
+# subinterpreters uses the standard library's module, on this library's interpreters and
+# queues (run.py --main-only; test_api and test_queues, about 20 s).
+stdlib-suite-main-only-%: .venv-%/.deps  ## the same, library in the main interpreter only (3.14+)
+	@tests=$$(.venv-$*/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')
+	if [[ ! -d $$tests/test/test_interpreters ]]; then
+		py=$$(tools/fetch-python.sh --testsuite $*); tests=$$(dirname "$$(dirname "$$py")")/lib/python$*
+	fi
+	XI_STDLIB_TESTS=$$tests timeout --signal=ABRT --kill-after=30s $(TEST_TIMEOUT) \
+		.venv-$*/bin/python tests/stdlib_suite/run.py --main-only | tee .venv-$*/stdlib-suite-main-only.log
+	grep -E '^test_interpreters:' .venv-$*/stdlib-suite-main-only.log > .venv-$*/stdlib-suite-main-only.txt
 
 # joblib's own tests of Parallel (joblib/test/test_parallel.py, shipped with joblib) with
 # the backend "interpreters" among those it tests (tests/joblib_suite).

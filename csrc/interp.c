@@ -136,6 +136,9 @@ struct xi_interp {
     int ninterrupters;
     uint64_t next_seq;             /* numbers the calls as they begin (xi_active.seq) */
     int orphaned;
+    xi_job *spare_close;           /* the close request of an orphaned interpreter, made
+                                      with the record so that posting it cannot fail
+                                      (rec->mu; once posted, the owner thread's) */
     int exiting;                   /* closing at exit: daemon threads may not call in */
     xi_job *jobs;                  /* FIFO */
     xi_job **jobs_tail;
@@ -258,6 +261,7 @@ void
 xi_interp_decref(xi_interp *rec)
 {
     if (atomic_fetch_sub(&rec->refcnt, 1) == 1) {
+        PyMem_RawFree(rec->spare_close);
         free_init_path(rec);
         xi_cond_fini(&rec->wake);
         xi_cond_fini(&rec->changed);
@@ -270,9 +274,13 @@ static xi_interp *
 record_new(void)
 {
     xi_interp *rec = PyMem_RawCalloc(1, sizeof(xi_interp));
-    if (rec == NULL) {
+    xi_job *spare = PyMem_RawCalloc(1, sizeof(xi_job));
+    if (rec == NULL || spare == NULL) {
+        PyMem_RawFree(rec);
+        PyMem_RawFree(spare);
         return NULL;
     }
+    rec->spare_close = spare;
     rec->id = -1;
     rec->epoch = xi_epoch;
     atomic_init(&rec->refcnt, 1);
@@ -1055,12 +1063,67 @@ arm(xi_active *a)
     a->armed = 1;
 }
 
+#if PY_VERSION_HEX < 0x030D0000
+/* 3.12: PyThreadState_SetAsyncExc(id, NULL) leaves the interpreter's "asynchronous
+ * exception pending" flag set, and with it the eval breaker, until an asynchronous
+ * exception is raised in that interpreter: every backward jump and every call of each
+ * of its threads goes through the eval loop's slow path (a tight loop twice as slow).
+ * So an asynchronous exception is raised at once in this thread (the call's own, its
+ * interpreter's GIL held) by running a line of code, and caught: that resets the flag.
+ * The flag is the interpreter's, not the thread's: the interrupts still armed on other
+ * calls there are armed again. (3.13 and later keep the flag per thread and reset it
+ * whenever they look.) */
+static void
+reset_async_flag(xi_active *a)
+{
+    if (a->ident != PyThread_get_thread_ident()) {
+        return;
+    }
+    PyObject *saved = PyErr_GetRaisedException();
+    PyObject *code = Py_CompileString("None", "<extrainterpreters>", Py_eval_input);
+    PyObject *globals = PyDict_New();
+    if (code != NULL && globals != NULL) {
+        PyThreadState_SetAsyncExc(a->ident, PyExc_RuntimeError);
+        PyObject *res = PyEval_EvalCode(code, globals, globals);
+        if (res != NULL) {
+            /* not raised (it cannot be): not left for later either */
+            PyThreadState_SetAsyncExc(a->ident, NULL);
+            Py_DECREF(res);
+        }
+    }
+    Py_XDECREF(code);
+    Py_XDECREF(globals);
+    PyErr_Clear();
+    PyErr_SetRaisedException(saved);
+    xi_state *st = xi_loaded_state();
+    PyObject *exc = st != NULL && st->InterruptType != NULL ? (PyObject *)st->InterruptType
+                                                             : PyExc_KeyboardInterrupt;
+    xi_lock(&a->rec->mu);
+    for (xi_active *o = a->rec->active; o != NULL; o = o->next) {
+        if (o != a && o->armed) {
+            PyThreadState_SetAsyncExc(o->ident, exc);
+        }
+    }
+    xi_unlock(&a->rec->mu);
+}
+#endif
+
+/* Takes back the asynchronous exception armed on call `a`, not raised yet. */
+static void
+disarm(xi_active *a)
+{
+    PyThreadState_SetAsyncExc(a->ident, NULL);
+    a->armed = 0;
+#if PY_VERSION_HEX < 0x030D0000
+    reset_async_flag(a);
+#endif
+}
+
 static void
 mask_call(xi_active *a)
 {
     if (a->masked++ == 0 && a->armed) {
-        PyThreadState_SetAsyncExc(a->ident, NULL);
-        a->armed = 0;
+        disarm(a);
         a->pending = 1;
     }
 }
@@ -1108,11 +1171,10 @@ static void
 activity_done_locked(xi_interp *rec)
 {
     rec->nactive--;
-    if (rec->nactive == 0 && rec->orphaned && rec->state == XI_ST_RUNNING) {
-        xi_job *job = PyMem_RawCalloc(1, sizeof(xi_job));
-        if (job != NULL) {
-            post_close_locked(rec, job);
-        }
+    if (rec->nactive == 0 && rec->orphaned && rec->state == XI_ST_RUNNING &&
+        rec->spare_close != NULL) {
+        post_close_locked(rec, rec->spare_close);
+        rec->spare_close = NULL;
     }
     xi_broadcast(&rec->changed);
 }
@@ -2195,8 +2257,7 @@ xi_interp_take_interrupt(void)
     }
     if (a->armed) {
         /* raise it here instead of at the next bytecode */
-        PyThreadState_SetAsyncExc(a->ident, NULL);
-        a->armed = 0;
+        disarm(a);
     }
     else if (a->pending) {
         a->pending = 0;
@@ -2251,9 +2312,6 @@ xi_interp_close(xi_interp *rec)
         return XI_OK;
     }
     xi_job *job = PyMem_RawCalloc(1, sizeof(xi_job));
-    if (job == NULL) {
-        return XI_ERR_NOMEM;
-    }
     xi_lock(&rec->mu);
     if (rec->state == XI_ST_RUNNING) {
         if (current_thread_is_inside(rec)) {
@@ -2265,6 +2323,14 @@ xi_interp_close(xi_interp *rec)
             xi_unlock(&rec->mu);
             PyMem_RawFree(job);
             return XI_ERR_RUNNING;
+        }
+        if (job == NULL) {
+            job = rec->spare_close;
+            rec->spare_close = NULL;
+        }
+        if (job == NULL) {
+            xi_unlock(&rec->mu);
+            return XI_ERR_NOMEM;
         }
         post_close_locked(rec, job);
         job = NULL;
@@ -2283,15 +2349,13 @@ xi_interp_orphan(xi_interp *rec)
     if (rec_forked(rec)) {
         return;
     }
-    xi_job *job = PyMem_RawCalloc(1, sizeof(xi_job));
     xi_lock(&rec->mu);
     rec->orphaned = 1;
-    if (rec->state == XI_ST_RUNNING && rec->nactive == 0 && job != NULL) {
-        post_close_locked(rec, job);
-        job = NULL;
+    if (rec->state == XI_ST_RUNNING && rec->nactive == 0 && rec->spare_close != NULL) {
+        post_close_locked(rec, rec->spare_close);
+        rec->spare_close = NULL;
     }
     xi_unlock(&rec->mu);
-    PyMem_RawFree(job);
 }
 
 /* At exit: interrupts the calls that the threads `daemons` run in `rec` (see
@@ -2363,10 +2427,14 @@ xi_interp_close_all(const unsigned long *daemons, Py_ssize_t ndaemons)
          * so a daemon thread that calls again at once cannot keep it open */
         /* from now on its daemon threads cannot call in again: a thread that keeps
          * calling would keep it busy for ever */
+        xi_closer closer = {rec, PyMem_RawCalloc(1, sizeof(xi_job))};
         xi_lock(&rec->mu);
         rec->exiting = 1;
+        if (closer.job == NULL) {
+            closer.job = rec->spare_close;
+            rec->spare_close = NULL;
+        }
         xi_unlock(&rec->mu);
-        xi_closer closer = {rec, PyMem_RawCalloc(1, sizeof(xi_job))};
         int sleepers = 0, idle = 0; /* (stays 0 when out of memory) */
         while (closer.job != NULL) {
             interrupt_daemon_calls(rec, daemons, ndaemons);

@@ -366,6 +366,12 @@ mod_loans(PyObject *module, PyObject *Py_UNUSED(ignored))
     return xi_lender_stats(xi_state_of(module));
 }
 
+static PyObject *
+mod_reader_steps(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromLongLong((long long)xi_stream_reader_steps());
+}
+
 /* _encode(obj) -> (stream bytes, pieces, out-of-band segments, bytes held in place):
  * encodes obj as a call argument or queue item would be, then releases it. */
 static PyObject *
@@ -439,6 +445,9 @@ static PyMethodDef module_methods[] = {
     {"_thread_cache_len", mod_thread_cache_len, METH_NOARGS,
      "_thread_cache_len()\n--\n\nthe current thread's cached thread states, in every "
      "interpreter (for tests)"},
+    {"_reader_steps", mod_reader_steps, METH_NOARGS,
+     "_reader_steps()\n--\n\npieces of pickle streams that readers looked at, process-wide "
+     "(for tests)"},
     {"_loans", mod_loans, METH_NOARGS,
      "_loans()\n--\n\n(out, returned, bytes): Queue items this interpreter lent (for tests)"},
     {"create", mod_create, METH_VARARGS,

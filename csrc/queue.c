@@ -13,7 +13,13 @@
 typedef struct xi_item {
     xi_packet pkt;
     struct xi_item *next;
+    int memory_errors;           /* rebuilds that raised MemoryError (see do_get) */
 } xi_item;
+
+/* A rebuild that runs out of memory puts the item back at the head, since memory may
+ * come back; the item whose rebuild raises MemoryError this many times is dropped as
+ * unbuildable, or it would keep every item behind it from every getter. */
+#define XI_ITEM_MEMORY_TRIES 3
 
 typedef struct {
     xi_shared hdr;
@@ -499,13 +505,16 @@ put_back(xi_queue *q, xi_item *it)
     xi_unlock(&q->mu);
 }
 
-/* Whether the error being raised stopped a rebuild from outside: Ctrl-C, interrupt(),
- * exit, or memory running out. Any other error is the item's. */
+/* Whether the error being raised stopped the rebuild of `it` from outside: Ctrl-C,
+ * interrupt(), exit, or memory running out (the first XI_ITEM_MEMORY_TRIES - 1 times).
+ * Any other error is the item's. */
 static int
-interrupted_rebuild(void)
+interrupted_rebuild(xi_item *it)
 {
-    return PyErr_ExceptionMatches(PyExc_MemoryError) ||
-           !PyErr_ExceptionMatches(PyExc_Exception);
+    if (PyErr_ExceptionMatches(PyExc_MemoryError)) {
+        return ++it->memory_errors < XI_ITEM_MEMORY_TRIES;
+    }
+    return !PyErr_ExceptionMatches(PyExc_Exception);
 }
 
 /* An item that get() took but could not rebuild here: its error goes to that getter
@@ -568,7 +577,7 @@ do_get(PyObject *self, PyObject *block, PyObject *timeout)
     int lost = op.item->pkt.kind == XI_PKT_LOST; /* read while it cannot change */
     xi_loan_unpin(&op.item->pkt);
     if (value == NULL) {
-        if (!lost && interrupted_rebuild()) {
+        if (!lost && interrupted_rebuild(op.item)) {
             /* not the item's fault: it goes back to the head, nothing is lost */
             put_back(q, op.item);
         }

@@ -15,7 +15,19 @@ typedef struct {
     Py_ssize_t n;
     Py_ssize_t idx;          /* the piece being read */
     Py_ssize_t off;          /* the offset in it */
+    Py_ssize_t left;         /* bytes not read yet */
+    Py_ssize_t steps;        /* pieces looked at, for xi_stream_reader_steps */
 } xi_reader;
+
+/* Pieces that the readers of every interpreter have looked at, added as each stream
+ * ends (for tests: reading a stream stays linear in its pieces). */
+static _Atomic int64_t reader_steps;
+
+int64_t
+xi_stream_reader_steps(void)
+{
+    return atomic_load(&reader_steps);
+}
 
 static int
 reader_check(xi_reader *r)
@@ -34,6 +46,7 @@ reader_copy(xi_reader *r, char *dst, Py_ssize_t len)
     Py_ssize_t done = 0;
     while (done < len && r->idx < r->n) {
         const xi_seg *p = &r->pieces[r->idx];
+        r->steps++;
         Py_ssize_t k = p->len - r->off;
         if (k > len - done) {
             k = len - done;
@@ -41,22 +54,13 @@ reader_copy(xi_reader *r, char *dst, Py_ssize_t len)
         xi_copy_new(dst + done, p->ptr + r->off, (size_t)k);
         done += k;
         r->off += k;
+        r->left -= k;
         if (r->off == p->len) {
             r->idx++;
             r->off = 0;
         }
     }
     return done;
-}
-
-static Py_ssize_t
-reader_left(xi_reader *r)
-{
-    Py_ssize_t left = 0;
-    for (Py_ssize_t i = r->idx; i < r->n; i++) {
-        left += r->pieces[i].len;
-    }
-    return left - r->off;
 }
 
 /* read(n): a view of the stream's memory when the n bytes lie in one piece and are
@@ -75,19 +79,20 @@ reader_read(PyObject *op, PyObject *arg)
     if (reader_check(r) < 0) {
         return NULL;
     }
-    Py_ssize_t left = reader_left(r);
-    if (want < 0 || want > left) {
-        want = left;
+    if (want < 0 || want > r->left) {
+        want = r->left;
     }
     while (r->idx < r->n && r->pieces[r->idx].len == r->off) {
         r->idx++;
         r->off = 0;
+        r->steps++;
     }
     if (want < XI_READ_VIEW_MAX && r->idx < r->n && r->pieces[r->idx].len - r->off >= want) {
         PyObject *view = PyMemoryView_FromMemory((char *)r->pieces[r->idx].ptr + r->off,
                                                  want, PyBUF_READ);
         if (view != NULL) {
             r->off += want;
+            r->left -= want;
             if (r->off == r->pieces[r->idx].len) {
                 r->idx++;
                 r->off = 0;
@@ -131,6 +136,7 @@ reader_readline(PyObject *op, PyObject *Py_UNUSED(arg))
     int found = 0;
     while (idx < r->n && !found) {
         const xi_seg *p = &r->pieces[idx];
+        r->steps++;
         const char *nl = memchr(p->ptr + off, '\n', (size_t)(p->len - off));
         if (nl != NULL) {
             len += nl - (p->ptr + off) + 1;
@@ -191,7 +197,12 @@ xi_stream_unpickle(xi_state *st, const xi_seg *pieces, Py_ssize_t n, PyObject *b
     }
     r->pieces = pieces;
     r->n = n;
-    r->idx = r->off = 0;
+    r->idx = r->off = r->steps = 0;
+    r->left = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        r->left += pieces[i].len;
+    }
+    r->steps = n;
     PyObject *argv[2] = {(PyObject *)r, buffers};
     PyObject *unpickler = PyObject_Vectorcall(st->Unpickler, argv, 1,
                                               buffers ? st->kw_loads : NULL);
@@ -202,6 +213,7 @@ xi_stream_unpickle(xi_state *st, const xi_seg *pieces, Py_ssize_t n, PyObject *b
         Py_DECREF(unpickler);
     }
     r->pieces = NULL;
+    atomic_fetch_add(&reader_steps, (int64_t)r->steps);
     Py_DECREF(r);
     return value;
 }

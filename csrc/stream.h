@@ -48,4 +48,8 @@ PyObject *xi_stream_picklebuffer(xi_state *st, PyObject *obj);
 PyObject *xi_stream_unpickle(xi_state *st, const xi_seg *pieces, Py_ssize_t n,
                              PyObject *buffers);
 
+/* How many pieces the readers of xi_stream_unpickle have looked at in all, process-wide
+ * (for tests). */
+int64_t xi_stream_reader_steps(void);
+
 #endif /* XI_STREAM_H */

@@ -1,7 +1,8 @@
 """Functions that the interrupt tests run in interpreters (importable there, since
 conftest puts tests/ on sys.path). Busy loops keep their try/except (and a `with`) in a
-caller frame: on CPython 3.14 the exception table of a function does not cover a loop's
-backward jump, so an asynchronous exception landing there skips the function's own
+caller frame: on CPython 3.13.0 and 3.14 the exception table of a function does not cover
+the backward jump of some loops (3.13.0: `for` and `while` with a condition; 3.14: `for`
+and `while True`), so an asynchronous exception landing there skips the function's own
 handlers, `with` exits included (see also remote_funcs.busy)."""
 import time
 
@@ -240,3 +241,11 @@ def with_lock_until(lock, end, started=None):
     while time.monotonic() < end:
         with lock:
             pass
+
+
+def loop_time(n=500_000):
+    """Seconds a tight loop of n turns takes (each turn checks the eval breaker)."""
+    t = time.perf_counter()
+    for _ in range(n):
+        pass
+    return time.perf_counter() - t

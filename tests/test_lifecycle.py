@@ -437,3 +437,30 @@ def test_a_failed_set_up_ends_the_interpreter_as_any_ending_does(run_py, tmp_pat
     assert lines.count("REFUSED True") == 3, proc.stdout + proc.stderr
     assert lines.count("HOOK 3") == 3, proc.stdout + proc.stderr
     assert "AFTER 3" in lines
+
+
+# The close of an interpreter whose owner was collected is posted without waiting, and
+# used to need a new allocation there: when it failed, the interpreter stayed open until
+# exit. _testcapi.set_nomemory makes the next allocation of the process fail (in a
+# process of its own: only idle owner threads run beside it).
+ORPHAN_WITHOUT_MEMORY = """
+import sys, time, _testcapi
+import extrainterpreters as xi
+from extrainterpreters import _xi
+
+it = xi.create()
+handle, id_ = it._handle, it.id
+_testcapi.set_nomemory(0, 1)
+handle._close_soon()
+_testcapi.remove_mem_hooks()
+deadline = time.monotonic() + 10
+while id_ in _xi.list_all() and time.monotonic() < deadline:
+    time.sleep(0.01)
+print("open" if id_ in _xi.list_all() else "closed")
+"""
+
+
+def test_an_orphan_closes_when_allocating_its_close_fails(run_py):
+    pytest.importorskip("_testcapi")
+    proc = run_py(ORPHAN_WITHOUT_MEMORY)
+    assert proc.stdout.strip().endswith("closed"), proc.stdout + proc.stderr

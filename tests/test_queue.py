@@ -924,6 +924,30 @@ def test_item_interrupted_while_rebuilt_goes_back_to_the_head():
     assert q.qsize() == 0
 
 
+def test_item_whose_rebuild_always_runs_out_of_memory_does_not_block_the_queue():
+    """MemoryError while an item is rebuilt puts it back at the head (memory may come
+    back), but not for ever: an item that can never be rebuilt here (its rebuild raises
+    MemoryError every time) would keep every item behind it from every getter."""
+    q = xi.Queue()
+    q.put(rf.RebuildRaises("MemoryError"))
+    q.put("second")
+    errors = 0
+    for _ in range(10):
+        try:
+            got = q.get_nowait()
+            break
+        except MemoryError as exc:
+            errors += 1
+            last = exc
+    else:
+        pytest.fail("the item went back to the head of the queue every time")
+    assert got == "second" and q.empty()
+    assert 1 < errors <= 3  # retried, then given up
+    assert "removed it from the Queue" in "".join(getattr(last, "__notes__", []))
+    q.task_done()
+    q.join()  # the dropped item counts as done
+
+
 def test_item_whose_rebuild_raises_is_dropped_for_that_getter():
     q = xi.Queue()
     q.put(rf.RebuildRaises("ValueError"))

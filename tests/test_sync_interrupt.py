@@ -287,6 +287,33 @@ def test_interrupt_ends_a_wait_in_a_subinterpreter(interp, kind):
     assert interp.run(rf.add, 1, 2) == 3
 
 
+@pytest.mark.serial
+def test_an_interrupt_taken_by_a_wait_leaves_the_eval_loop_fast(interps):
+    # The wait takes the armed interrupt itself, clearing the asynchronous exception
+    # (PyThreadState_SetAsyncExc(id, NULL)). On 3.12 that left the interpreter's eval
+    # breaker on for good: every backward jump of every thread there went through the
+    # slow path (a tight loop 1.3-1.6 times slower). Loops timed in turn in that
+    # interpreter and in one never interrupted, best of many.
+    import interrupt_funcs as inf
+
+    interrupted, fresh = interps(2)
+    started, call, check = blocked_call("Lock")
+    thread = interrupted.call_in_thread(*call)
+    assert started.wait(10)
+    time.sleep(0.1)
+    interrupted.interrupt()
+    thread.join(10)
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.result()
+    check()
+    times = {interrupted: [], fresh: []}
+    for _ in range(15):
+        for it in times:
+            times[it].append(it.call(inf.loop_time))
+    slow, base = min(times[interrupted]), min(times[fresh])
+    assert slow < base * 1.2, f"{slow * 1e3:.1f} ms after the interrupt, {base * 1e3:.1f} ms"
+
+
 def test_interrupt_ends_waits_in_two_threads_of_the_interpreter(interp):
     lock = xi.Lock()
     lock.acquire()

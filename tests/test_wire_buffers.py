@@ -134,6 +134,20 @@ def test_many_blocks_in_one_value(interp):
     assert interp.run(bf.fingerprint, value) == bf.fingerprint(value)
 
 
+def test_reading_a_stream_of_many_pieces_stays_linear(interp):
+    # Every read() of the stream's reader used to add up the length of every piece left:
+    # reads * pieces steps, quadratic for a value of many large buffers. The readers
+    # count the pieces they look at (process-wide, as each stream ends).
+    n = 400
+    value = [bytes([i % 256]) * (64 * KiB) for i in range(n)]
+    pieces = held_in_place(value)[1]
+    assert pieces >= n
+    before = _xi._reader_steps()
+    assert interp.call(len, value) == n
+    steps = _xi._reader_steps() - before
+    assert steps <= 4 * pieces, f"{steps} steps for {pieces} pieces"
+
+
 def test_a_bytearray_in_a_pending_call_cannot_be_resized(interp):
     # the stream refers to it until the receiver has copied it: a resize meanwhile
     # must fail, not move the memory under the reader

@@ -83,6 +83,49 @@ def _stdlib_error(exc):
     return cls(*exc.args)
 
 
+# the standard library's class (from 3.14 on, a base of InterpreterNotFoundError)
+_STDLIB_NOT_FOUND = getattr(_stdlib, "InterpreterNotFoundError", InterpreterNotFoundError)
+
+
+def _wait_for_closing():
+    """Waits until the interpreters of this library that are closing have ended.
+
+    One of them may own interpreters that the standard library made inside it: its end
+    destroys them, and CPython does not let two threads end one interpreter at once (the
+    second hangs for ever, or crashes). An interpreter whose owner was collected while it
+    runs a call is not waited for: it ends when the call returns."""
+    ours = set(_xi.list_all())
+    for item in _stdlib.list_all():
+        id_ = int(item[0] if isinstance(item, tuple) else item)
+        if id_ in ours or not _is_closing(id_):
+            continue
+        try:
+            _xi.handle(id_).close()  # waits for the close in progress
+        except InterpreterError:
+            pass  # ended meanwhile, or still running a call
+
+
+def _close_stdlib_made(id_):
+    """Ends interpreter id_ if concurrent.interpreters made it (True), else False.
+
+    An interpreter that the standard library made inside one of this library's is
+    destroyed with it; if that one is closing, close() waits for it and the
+    interpreter is gone. Closing one that is gone does nothing."""
+    if getattr(_stdlib, "whence", None) is None:  # 3.12: no way to tell
+        return False
+    stdlib_made = getattr(_stdlib, "WHENCE_STDLIB", None)
+    try:
+        if _stdlib.whence(id_) != stdlib_made:
+            return False
+        _wait_for_closing()
+        if _stdlib.whence(id_) != stdlib_made:
+            return False
+    except (InterpreterNotFoundError, _STDLIB_NOT_FOUND):
+        return True
+    _stdlib.destroy(id_)
+    return True
+
+
 def _stdlib_whence(id_):
     if id_ == _xi.main_id():
         return "runtime init"
@@ -401,13 +444,14 @@ class Interpreter:
         """End the interpreter. Raises InterpreterError while it runs code."""
         handle = self._handle
         if self._foreign and not self._closed:
-            if self._id != _xi.main_id() and getattr(_stdlib, "whence", None) and \
-                    _stdlib.whence(self._id) == getattr(_stdlib, "WHENCE_STDLIB", None):
+            try:
                 # made by concurrent.interpreters: its module closes it
-                try:
-                    _stdlib.destroy(self._id)
-                except _stdlib.InterpreterError as exc:
-                    raise _stdlib_error(exc) from exc
+                stdlib_made = self._id != _xi.main_id() and _close_stdlib_made(self._id)
+            except _stdlib.InterpreterError as exc:
+                if isinstance(exc, InterpreterError):
+                    raise
+                raise _stdlib_error(exc) from exc
+            if stdlib_made:
                 self._closed = True
                 return
             raise InterpreterError(f"cannot close unrecognized interpreter {self._id}: "

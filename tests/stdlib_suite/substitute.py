@@ -28,7 +28,9 @@ def _real_crossinterp():
     return module
 
 
-def install():
+def install(subinterpreters=True):
+    """subinterpreters=False: in this interpreter only; the interpreters that
+    extrainterpreters starts keep the standard library's modules."""
     import concurrent
     import concurrent.interpreters  # noqa: F401 (the real one, while it is still in place)
 
@@ -53,7 +55,7 @@ def install():
 
     from extrainterpreters import executor, interpreter
 
-    if not getattr(interpreter.Interpreter.start, "_substitutes", False):
+    if subinterpreters and not getattr(interpreter.Interpreter.start, "_substitutes", False):
         start = interpreter.Interpreter.start
 
         def start_substituted(self):
