@@ -28,6 +28,11 @@ typedef enum {
  * Otherwise an exception could land in importlib (leaving a module lock taken) or
  * between two steps of the library's own bookkeeping.
  *
+ * One interrupt() is raised once per logical call: a call nested in a call of the same
+ * thread into the same interpreter (X -> B -> X) takes the outer call's seq, and only
+ * the innermost of them is hit (the outer one is masked meanwhile, and must not get it
+ * again when the nested call returns).
+ *
  * masked, pending and armed are only used with the GIL of the call's interpreter held
  * (by its thread, or by the interrupter, which takes that GIL), which serializes them.
  * The list links (next) are guarded by rec->mu; outer belongs to the thread. */
@@ -1949,6 +1954,20 @@ typedef struct {
     uint64_t before;     /* only calls that began before the request (xi_active.seq) */
 } xi_interrupter;
 
+/* Whether `a` is the innermost of the calls of its thread that are one logical call
+ * (rec->mu held): a nested call into the same interpreter takes the outer call's seq,
+ * and is linked into rec->active after it, so nearer the head. */
+static int
+innermost_of_its_call(xi_interp *rec, xi_active *a)
+{
+    for (xi_active *b = rec->active; b != a; b = b->next) {
+        if (b->ident == a->ident && b->seq == a->seq) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static void *
 interrupter_main(void *arg)
 {
@@ -1961,6 +1980,9 @@ interrupter_main(void *arg)
         for (xi_active *a = rec->active; a != NULL; a = a->next) {
             if ((job->ident != 0 && a->ident != job->ident) || a->seq >= job->before) {
                 continue; /* another thread's, or one that began after the request */
+            }
+            if (!innermost_of_its_call(rec, a)) {
+                continue; /* masked in a nested call, which gets it */
             }
             if (a->masked) {
                 a->pending = 1;

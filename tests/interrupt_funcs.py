@@ -63,7 +63,8 @@ def count_after_touching(path, want, limit):
 
 
 def call_count_in(interp_id, path, limit):
-    """Runs in the main interpreter: count_after_touching(path, 1, limit) in interp_id."""
+    """Runs in the main interpreter (or another one): count_after_touching(path, 1,
+    limit) in interp_id."""
     import extrainterpreters as xi
 
     (interp,) = [i for i in xi.list_all() if i.id == interp_id]
@@ -95,6 +96,34 @@ def gil_held_then_nested_into_itself(path, n, limit):
     except KeyboardInterrupt:
         return values[1:], True
     return values[1:], False
+
+
+def nested_through(interp_id, via_id, path, limit):
+    """Runs in X: calls interpreter ``via_id`` (None: the main one), which calls back
+    into X, where count_after_touching(path, 1, limit) waits for one interrupt; then
+    spins 1.5 s more. Returns the KeyboardInterrupts seen, in order: "first" for the
+    nested call's, "second" for each that this outer call caught."""
+    import extrainterpreters as xi
+
+    seen = []
+    if via_id is None:
+        via = xi.get_main()
+    else:
+        (via,) = [i for i in xi.list_all() if i.id == via_id]
+    try:
+        via.run(call_count_in, interp_id, path, limit)
+    except KeyboardInterrupt:
+        seen.append("second")
+    end = time.monotonic() + 1.5
+    while time.monotonic() < end:
+        try:
+            spin_until(end)
+        except KeyboardInterrupt:
+            seen.append("second")
+    with open(path + ".count") as f:
+        if f.read() == "1":
+            seen.insert(0, "first")
+    return seen
 
 
 def nested_through_main(interp_id, path, limit):
@@ -240,3 +269,4 @@ def with_lock_until(lock, end, started=None):
     while time.monotonic() < end:
         with lock:
             pass
+
