@@ -1115,9 +1115,10 @@ in_guarded_code(PyThreadState *ts, int mode, PyObject *found)
  * held there (ids 4 or 3, which CPython leaves unnamed; none free: the poller alone),
  * watches the returns (a local event) of the code objects of the guarded frames found
  * on held threads, and every unwinding frame (a global event), while an interrupt is
- * held in the interpreter. The callback runs in the returning thread; it arms that
- * thread's held interrupt once no other guarded frame remains. The poller (below) is
- * kept for what this misses. Everything here runs with the interpreter's GIL held. */
+ * held in the interpreter. The callback runs in the returning thread; once no other
+ * guarded frame remains, it watches the next instruction (a local event) of the frame
+ * that goes on, whose callback raises the interrupt there. The poller (below) is kept
+ * for what this misses. Everything here runs with the interpreter's GIL held. */
 
 static PyObject *
 monitoring_event(PyObject *mon, const char *name)
@@ -1129,6 +1130,11 @@ monitoring_event(PyObject *mon, const char *name)
 }
 
 static PyObject *guarded_exit(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+static PyObject *task_resumes(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+
+static PyMethodDef task_resumes_def = {
+    "_task_resumes", (PyCFunction)(void (*)(void))task_resumes, METH_FASTCALL,
+    "raises an interrupt held until now (the core's own use)"};
 static xi_active *call_here(void);
 
 static PyMethodDef guarded_exit_def = {
@@ -1153,13 +1159,23 @@ monitor_tool(xi_state *st, PyObject *mon)
         }
         Py_DECREF(r);
         PyObject *cb = PyCFunction_New(&guarded_exit_def, NULL);
+        PyObject *cb2 = PyCFunction_New(&task_resumes_def, NULL);
         PyObject *ret = monitoring_event(mon, "PY_RETURN");
         PyObject *unwind = monitoring_event(mon, "PY_UNWIND");
+        PyObject *instr = monitoring_event(mon, "INSTRUCTION");
         PyObject *r1 = cb && ret ? PyObject_CallMethod(mon, "register_callback", "iOO",
                                                        ids[i], ret, cb) : NULL;
         PyObject *r2 = r1 && unwind ? PyObject_CallMethod(mon, "register_callback",
                                                           "iOO", ids[i], unwind, cb)
                                     : NULL;
+        PyObject *r3 = r2 && cb2 && instr
+                           ? PyObject_CallMethod(mon, "register_callback", "iOO", ids[i],
+                                                 instr, cb2)
+                           : NULL;
+        Py_XDECREF(r3 != NULL ? r2 : NULL);
+        r2 = r3;
+        Py_XDECREF(cb2);
+        Py_XDECREF(instr);
         if (r2 != NULL) {
             st->mon_tool = ids[i] + 1;
         }
@@ -1254,8 +1270,18 @@ monitor_release_if_idle(xi_interp *rec)
         Py_DECREF(code);
     }
     Py_XDECREF(it);
+    PyObject *resume = st->mon_resume;
+    st->mon_resume = NULL;
+    it = resume != NULL ? PyObject_GetIter(resume) : NULL;
+    while (it != NULL && (code = PyIter_Next(it)) != NULL) {
+        PyObject *r = PyObject_CallMethod(mon, "set_local_events", "iOi", tool, code, 0);
+        Py_XDECREF(r);
+        Py_DECREF(code);
+    }
     PyObject *r = PyObject_CallMethod(mon, "set_events", "ii", tool, 0);
     Py_XDECREF(r);
+    Py_XDECREF(it);
+    Py_XDECREF(resume);
     Py_DECREF(codes);
     PyErr_Clear();
     PyErr_SetRaisedException(exc);
@@ -1291,8 +1317,46 @@ arm_or_hold(xi_active *a)
     return 0;
 }
 
+/* Makes the next instruction of `code` (run by the thread of a held interrupt, whose
+ * frame goes on) call task_resumes; returns 0 when it cannot. */
+static int
+monitor_resume(xi_interp *rec, PyObject *code)
+{
+    xi_state *st = xi_loaded_state();
+    PyObject *mon = PySys_GetObject("monitoring"); /* borrowed */
+    if (st == NULL || mon == NULL || st->mon_tool <= 0) {
+        return 0;
+    }
+    if (st->mon_resume == NULL && (st->mon_resume = PySet_New(NULL)) == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    PyObject *instr = monitoring_event(mon, "INSTRUCTION");
+    PyObject *ret = monitoring_event(mon, "PY_RETURN");
+    PyObject *events = NULL, *r = NULL;
+    if (instr != NULL && ret != NULL) {
+        int also_return = st->mon_codes != NULL && PySet_Contains(st->mon_codes, code) == 1;
+        events = also_return ? PyNumber_Or(instr, ret) : Py_NewRef(instr);
+    }
+    if (events != NULL) {
+        r = PyObject_CallMethod(mon, "set_local_events", "iOO", st->mon_tool - 1, code,
+                                events);
+    }
+    int ok = r != NULL && PySet_Add(st->mon_resume, code) == 0;
+    rec->watching = 1;
+    Py_XDECREF(r);
+    Py_XDECREF(events);
+    Py_XDECREF(instr);
+    Py_XDECREF(ret);
+    PyErr_Clear();
+    return ok;
+}
+
 /* The monitoring callback (PY_RETURN: code, offset, value; PY_UNWIND: code, offset,
- * exception), in the thread whose frame returns or unwinds. */
+ * exception), in the thread whose frame returns or unwinds. When no other guarded
+ * frame remains, the interrupt is raised at the next instruction of the frame that
+ * goes on (task_resumes), not armed at once: clearing the returning frame may run
+ * importlib's module-lock weakref callback, which would swallow it. */
 static PyObject *
 guarded_exit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -1308,16 +1372,57 @@ guarded_exit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         Py_RETURN_NONE;
     }
     PyObject *exc = PyErr_GetRaisedException();
-    if (!in_guarded_code(PyThreadState_Get(), WALK_OUTER, NULL)) {
-        /* raised at the thread's next eval-breaker check, in its caller's code (or at
-         * the entry of a function it calls, before that does anything) */
-        a->pending = 0;
-        a->held = 0;
-        arm(a);
-        monitor_release_if_idle(a->rec);
+    PyThreadState *ts = PyThreadState_Get();
+    if (!in_guarded_code(ts, WALK_OUTER, NULL)) {
+        xi_state *st = xi_loaded_state();
+        PyFrameObject *f = PyThreadState_GetFrame(ts);
+        PyFrameObject *back = f != NULL ? PyFrame_GetBack(f) : NULL;
+        PyCodeObject *code = back != NULL ? PyFrame_GetCode(back) : NULL;
+        int resumes = code != NULL && st != NULL && (PyObject *)code != st->call_code &&
+                      monitor_resume(a->rec, (PyObject *)code);
+        Py_XDECREF(code);
+        Py_XDECREF(back);
+        Py_XDECREF(f);
+        if (!resumes) {
+            /* the call's own frame goes on (it returns), or no watch: at once */
+            a->pending = 0;
+            a->held = 0;
+            arm(a);
+            monitor_release_if_idle(a->rec);
+        }
     }
     PyErr_SetRaisedException(exc);
     Py_RETURN_NONE;
+}
+
+/* The monitoring callback (INSTRUCTION: code, offset) of a frame that went on after
+ * the guarded code it called returned: raises the held interrupt there, as the
+ * instruction's own exception. */
+static PyObject *
+task_resumes(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    (void)args;
+    (void)nargs;
+    xi_tls *t = xi_tls_cur;
+    if (t == NULL || t->call == NULL) {
+        Py_RETURN_NONE;
+    }
+    xi_active *a = call_here();
+    if (a == NULL || !a->held || a->masked) {
+        Py_RETURN_NONE;
+    }
+    PyObject *exc = PyErr_GetRaisedException();
+    int guarded = in_guarded_code(PyThreadState_Get(), WALK_ALL, NULL);
+    PyErr_SetRaisedException(exc);
+    if (guarded) {
+        Py_RETURN_NONE; /* (this code runs inside an import again) */
+    }
+    a->pending = 0;
+    a->held = 0;
+    monitor_release_if_idle(a->rec);
+    PyErr_SetNone(PyExc_KeyboardInterrupt);
+    return NULL;
 }
 
 static void

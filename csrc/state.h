@@ -64,6 +64,8 @@ typedef struct {
      * the code objects whose returns it watches meanwhile (a set, or NULL) */
     int mon_tool;
     PyObject *mon_codes;
+    PyObject *mon_resume;        /* code objects whose next instruction raises a held
+                                    interrupt (a set, or NULL) */
     PyObject *QueueEmpty;      /* made on first use: they derive from queue's; the three
                                   are published together under queue.c's xi_errors_mu */
     PyObject *QueueFull;
