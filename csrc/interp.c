@@ -28,14 +28,27 @@ typedef enum {
  * Otherwise an exception could land in importlib (leaving a module lock taken) or
  * between two steps of the library's own bookkeeping.
  *
- * masked, pending and armed are only used with the GIL of the call's interpreter held
- * (by its thread, or by the interrupter, which takes that GIL), which serializes them.
- * The list links (next) are guarded by rec->mu; outer belongs to the thread. */
+ * The call's own code may also run CPython's Python code that holds a lock across
+ * bytecodes, where an exception landing between taking and releasing it leaves the
+ * lock taken for good (the import system: see guarded_modules): there an interrupt is
+ * `held`, pending until the thread has left that code, which sys.monitoring reports
+ * (guarded_exit) and a poller thread checks too (poll_held_locked).
+ *
+ * One interrupt() is raised once per logical call: a call nested in a call of the same
+ * thread into the same interpreter (X -> B -> X) takes the outer call's seq, and only
+ * the innermost of them is hit (the outer one is masked meanwhile, and must not get it
+ * again when the nested call returns).
+ *
+ * masked, pending, held and armed are only used with the GIL of the call's interpreter
+ * held (by its thread, or by the interrupter, which takes that GIL), which serializes
+ * them. The list links (next) are guarded by rec->mu; outer belongs to the thread. */
 typedef struct xi_active {
     xi_interp *rec;
     unsigned long ident;     /* the OS thread running it */
+    PyThreadState *ts;       /* its thread state in rec's interpreter */
     int masked;              /* > 0: the library runs code for it (or a nested call) */
-    int pending;             /* an interrupt arrived while masked */
+    int pending;             /* an interrupt arrived while masked (or held) */
+    int held;                /* pending because the thread ran guarded code */
     int armed;               /* the async exception is set and not raised yet */
     uint64_t seq;            /* when the call began (rec->next_seq; a call of the same
                                 thread nested in a call into the same interpreter takes
@@ -134,6 +147,9 @@ struct xi_interp {
     xi_tsentry *cache;
     _Atomic int ndead;             /* entries of exited threads */
     int ninterrupters;
+    int polling;                   /* an interrupter thread polls held interrupts */
+    int watching;                  /* sys.monitoring watches for held interrupts
+                                      (guarded by the interpreter's GIL) */
     uint64_t next_seq;             /* numbers the calls as they begin (xi_active.seq) */
     int orphaned;
     xi_job *spare_close;           /* the close request of an orphaned interpreter, made
@@ -516,6 +532,8 @@ atfork_child(void)
         m->active = NULL;
         m->nactive = 0;
         m->ninterrupters = 0;
+        m->polling = 0;
+        m->watching = 0;
         m->next = NULL;
         xi_registry = m;
         xi_set_main_thread(PyThread_get_thread_ident());
@@ -955,6 +973,7 @@ enter_register(xi_interp *rec, xi_entry *e)
             fresh = NULL;
         }
     }
+    e->active.ts = e->same ? cur : e->ts;
     rec->nactive++;
     e->active.seq = rec->next_seq++;
     /* a call that this thread's call into the same interpreter makes is part of it: an
@@ -1005,6 +1024,8 @@ switch_out(xi_entry *e)
     PyEval_RestoreThread(e->saved);
 }
 
+static void monitor_release_if_idle(xi_interp *rec);
+
 /* Unlinks a running call; runs in the target interpreter, masked: nothing is armed,
  * and an interrupt still pending arrived as the call returned, so it is dropped. */
 static void
@@ -1019,6 +1040,9 @@ active_remove(xi_interp *rec, xi_active *a)
         }
     }
     xi_unlock(&rec->mu);
+    if (rec->watching) {
+        monitor_release_if_idle(rec); /* (an interrupt held as the call returned) */
+    }
 }
 
 /* The class armed as the asynchronous exception: CPython instantiates it when it
@@ -1119,21 +1143,424 @@ disarm(xi_active *a)
 #endif
 }
 
+/* Modules of CPython's Python code that hold an interpreter-wide lock across
+ * bytecodes, which an asynchronous exception landing there leaves taken: the import
+ * system (importlib's bootstrap, under its frozen and its public names, and
+ * zipimport). `_imp.acquire_lock()` then `try:` in _get_module_lock and in the
+ * module-lock weakref callback (which runs at any dealloc), _ModuleLock's own lock and
+ * its waiter bookkeeping: a lock left taken there hangs every later import of the
+ * interpreter, the library's own (unpickling imports) included. While a thread runs
+ * such code (also a module's top-level code that it imports, and what that calls) an
+ * interrupt is held. Its entry points that a call's code reaches (_find_and_load,
+ * _handle_fromlist, _lock_unlock_module, _gcd_import, the weakref callback) take
+ * their locks after their first bytecode, so an interrupt raised as one begins leaves
+ * nothing taken.
+ *
+ * Not guarded: threading's module-level locks are C locks taken by `with`, which an
+ * interrupt cannot split (except CPython 3.14's skipped __exit__, as without this
+ * library); the Python-level steps of threading.Condition and Semaphore (an interrupt
+ * raised as Condition.__exit__ begins skips its release) belong to objects of the
+ * call's own, like every lock of queue, logging and the call's code: an interrupt
+ * treats them as Ctrl-C treats a program's main thread. The library's Lock, RLock,
+ * Condition and Semaphore take an interrupt safely (their __enter__ and __exit__ are
+ * C). */
+static const char *const guarded_modules[] = {
+    "_frozen_importlib", "_frozen_importlib_external", "importlib._bootstrap",
+    "importlib._bootstrap_external", "zipimport", NULL,
+};
+
+static int
+is_guarded_frame(PyFrameObject *f)
+{
+    PyObject *globals = PyFrame_GetGlobals(f);
+    PyObject *name = globals != NULL && PyDict_Check(globals)
+                         ? PyDict_GetItemString(globals, "__name__") /* borrowed */
+                         : NULL;
+    int guarded = 0;
+    if (name != NULL && PyUnicode_Check(name)) {
+        for (int i = 0; guarded_modules[i] != NULL && !guarded; i++) {
+            guarded = PyUnicode_CompareWithASCIIString(name, guarded_modules[i]) == 0;
+        }
+    }
+    Py_XDECREF(globals);
+    return guarded;
+}
+
+enum { WALK_ALL, WALK_INNERMOST, WALK_OUTER };
+
+/* Whether the thread of `ts` (of the current interpreter, whose GIL is held; the
+ * thread is not running Python code meanwhile, or is the current one) runs guarded
+ * code for its call: a frame of a guarded module between its innermost frame and the
+ * frame the call runs in (st->call_code; the frames below it are an outer call's).
+ * WALK_INNERMOST looks at the innermost frame only, WALK_OUTER at all but it. With
+ * `found` (a set), every guarded frame's code is added to it. Runs no Python code: it
+ * reads frames (the frame objects it makes are new, and 3.12+ collects garbage only at
+ * an eval-breaker check); the caller keeps its exception, if any. */
+static int
+in_guarded_code(PyThreadState *ts, int mode, PyObject *found)
+{
+    xi_state *st = xi_loaded_state();
+    PyObject *base = st != NULL ? st->call_code : NULL;
+    PyFrameObject *f = ts != NULL ? PyThreadState_GetFrame(ts) : NULL;
+    int guarded = 0, first = 1;
+    while (f != NULL && (!guarded || found != NULL)) {
+        PyCodeObject *code = PyFrame_GetCode(f);
+        if ((PyObject *)code == base) {
+            Py_DECREF(code);
+            break;
+        }
+        if (!(first && mode == WALK_OUTER) && is_guarded_frame(f)) {
+            guarded = 1;
+            if (found != NULL && PySet_Add(found, (PyObject *)code) < 0) {
+                PyErr_Clear();
+            }
+        }
+        Py_DECREF(code);
+        if (mode == WALK_INNERMOST) {
+            break;
+        }
+        first = 0;
+        PyFrameObject *back = PyFrame_GetBack(f);
+        Py_DECREF(f);
+        f = back;
+    }
+    Py_XDECREF(f);
+    return guarded;
+}
+
+/* Seeing a thread leave guarded code: a held interrupt waits until the outermost
+ * guarded frame of its thread returns (or unwinds). sys.monitoring (3.12+) reports
+ * that: a tool of this module, claimed in an interpreter the first time an interrupt is
+ * held there (ids 4 or 3, which CPython leaves unnamed; none free: the poller alone),
+ * watches the returns (a local event) of the code objects of the guarded frames found
+ * on held threads, and every unwinding frame (a global event), while an interrupt is
+ * held in the interpreter. The callback runs in the returning thread; once no other
+ * guarded frame remains, it watches the next instruction (a local event) of the frame
+ * that goes on, whose callback raises the interrupt there. The poller (below) is kept
+ * for what this misses. Everything here runs with the interpreter's GIL held. */
+
+static PyObject *
+monitoring_event(PyObject *mon, const char *name)
+{
+    PyObject *events = PyObject_GetAttrString(mon, "events");
+    PyObject *ev = events != NULL ? PyObject_GetAttrString(events, name) : NULL;
+    Py_XDECREF(events);
+    return ev;
+}
+
+static PyObject *guarded_exit(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+static PyObject *task_resumes(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+
+static PyMethodDef task_resumes_def = {
+    "_task_resumes", (PyCFunction)(void (*)(void))task_resumes, METH_FASTCALL,
+    "raises an interrupt held until now (the core's own use)"};
+static xi_active *call_here(void);
+
+static PyMethodDef guarded_exit_def = {
+    "_guarded_exit", (PyCFunction)(void (*)(void))guarded_exit, METH_FASTCALL,
+    "sees a thread leave code where interrupts are held (the core's own use)"};
+
+/* The claimed tool id, claiming it on first use; -1 when none. */
+static int
+monitor_tool(xi_state *st, PyObject *mon)
+{
+    if (st->mon_tool != 0) {
+        return st->mon_tool - 1;
+    }
+    st->mon_tool = -1; /* none, unless claimed below */
+    static const int ids[] = {4, 3};
+    for (int i = 0; i < 2 && st->mon_tool < 0; i++) {
+        PyObject *r = PyObject_CallMethod(mon, "use_tool_id", "is", ids[i],
+                                          "extrainterpreters");
+        if (r == NULL) {
+            PyErr_Clear();
+            continue;
+        }
+        Py_DECREF(r);
+        PyObject *cb = PyCFunction_New(&guarded_exit_def, NULL);
+        PyObject *cb2 = PyCFunction_New(&task_resumes_def, NULL);
+        PyObject *ret = monitoring_event(mon, "PY_RETURN");
+        PyObject *unwind = monitoring_event(mon, "PY_UNWIND");
+        PyObject *instr = monitoring_event(mon, "INSTRUCTION");
+        PyObject *r1 = cb && ret ? PyObject_CallMethod(mon, "register_callback", "iOO",
+                                                       ids[i], ret, cb) : NULL;
+        PyObject *r2 = r1 && unwind ? PyObject_CallMethod(mon, "register_callback",
+                                                          "iOO", ids[i], unwind, cb)
+                                    : NULL;
+        PyObject *r3 = r2 && cb2 && instr
+                           ? PyObject_CallMethod(mon, "register_callback", "iOO", ids[i],
+                                                 instr, cb2)
+                           : NULL;
+        Py_XDECREF(r3 != NULL ? r2 : NULL);
+        r2 = r3;
+        Py_XDECREF(cb2);
+        Py_XDECREF(instr);
+        if (r2 != NULL) {
+            st->mon_tool = ids[i] + 1;
+        }
+        else {
+            PyErr_Clear();
+            PyObject *f = PyObject_CallMethod(mon, "free_tool_id", "i", ids[i]);
+            Py_XDECREF(f);
+            PyErr_Clear();
+        }
+        Py_XDECREF(r1);
+        Py_XDECREF(r2);
+        Py_XDECREF(cb);
+        Py_XDECREF(ret);
+        Py_XDECREF(unwind);
+    }
+    return st->mon_tool > 0 ? st->mon_tool - 1 : -1;
+}
+
+/* Watches the returns of the code objects in `found` (and unwinding). */
+static void
+monitor_watch(xi_interp *rec, PyObject *found)
+{
+    xi_state *st = xi_loaded_state();
+    PyObject *mon = PySys_GetObject("monitoring"); /* borrowed */
+    int tool = st != NULL && mon != NULL ? monitor_tool(st, mon) : -1;
+    if (tool < 0) {
+        return;
+    }
+    if (st->mon_codes == NULL && (st->mon_codes = PySet_New(NULL)) == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    PyObject *ret = monitoring_event(mon, "PY_RETURN");
+    PyObject *unwind = monitoring_event(mon, "PY_UNWIND");
+    if (ret == NULL || unwind == NULL) {
+        PyErr_Clear();
+        Py_XDECREF(ret);
+        Py_XDECREF(unwind);
+        return;
+    }
+    if (PySet_GET_SIZE(st->mon_codes) == 0) {
+        PyObject *r = PyObject_CallMethod(mon, "set_events", "iO", tool, unwind);
+        Py_XDECREF(r);
+    }
+    rec->watching = 1;
+    PyObject *it = PyObject_GetIter(found), *code;
+    while (it != NULL && (code = PyIter_Next(it)) != NULL) {
+        if (PySet_Contains(st->mon_codes, code) == 0) {
+            PyObject *r = PyObject_CallMethod(mon, "set_local_events", "iOO", tool, code,
+                                              ret);
+            if (r != NULL && PySet_Add(st->mon_codes, code) < 0) {
+                PyErr_Clear();
+            }
+            Py_XDECREF(r);
+        }
+        Py_DECREF(code);
+    }
+    Py_XDECREF(it);
+    PyErr_Clear();
+    Py_DECREF(ret);
+    Py_DECREF(unwind);
+}
+
+/* Stops watching once no interrupt of `rec` is held. */
+static void
+monitor_release_if_idle(xi_interp *rec)
+{
+    xi_state *st = xi_loaded_state();
+    if (st == NULL || st->mon_codes == NULL || PySet_GET_SIZE(st->mon_codes) == 0) {
+        rec->watching = 0;
+        return;
+    }
+    int held = 0;
+    xi_lock(&rec->mu);
+    for (xi_active *a = rec->active; a != NULL && !held; a = a->next) {
+        held = a->held;
+    }
+    xi_unlock(&rec->mu);
+    PyObject *mon = PySys_GetObject("monitoring"); /* borrowed */
+    if (held || mon == NULL || st->mon_tool <= 0) {
+        return;
+    }
+    PyObject *exc = PyErr_GetRaisedException();
+    int tool = st->mon_tool - 1;
+    PyObject *codes = st->mon_codes;
+    st->mon_codes = NULL;
+    rec->watching = 0;
+    PyObject *it = PyObject_GetIter(codes), *code;
+    while (it != NULL && (code = PyIter_Next(it)) != NULL) {
+        PyObject *r = PyObject_CallMethod(mon, "set_local_events", "iOi", tool, code, 0);
+        Py_XDECREF(r);
+        Py_DECREF(code);
+    }
+    Py_XDECREF(it);
+    PyObject *resume = st->mon_resume;
+    st->mon_resume = NULL;
+    it = resume != NULL ? PyObject_GetIter(resume) : NULL;
+    while (it != NULL && (code = PyIter_Next(it)) != NULL) {
+        PyObject *r = PyObject_CallMethod(mon, "set_local_events", "iOi", tool, code, 0);
+        Py_XDECREF(r);
+        Py_DECREF(code);
+    }
+    PyObject *r = PyObject_CallMethod(mon, "set_events", "ii", tool, 0);
+    Py_XDECREF(r);
+    Py_XDECREF(it);
+    Py_XDECREF(resume);
+    Py_DECREF(codes);
+    PyErr_Clear();
+    PyErr_SetRaisedException(exc);
+}
+
+static void start_poller(xi_interp *rec);
+
+/* Arms call `a` (unmasked, its interpreter's GIL held), or holds its interrupt while
+ * its thread runs guarded code; returns 1 when held, and the caller makes sure that a
+ * poller runs (rec->polling). */
+static int
+arm_or_hold(xi_active *a)
+{
+    PyObject *exc = PyErr_GetRaisedException();
+    PyObject *found = PySet_New(NULL);
+    if (found == NULL) {
+        PyErr_Clear();
+    }
+    int guarded = in_guarded_code(a->ts, WALK_ALL, found);
+    if (guarded && found != NULL) {
+        monitor_watch(a->rec, found);
+    }
+    Py_XDECREF(found);
+    PyErr_SetRaisedException(exc);
+    if (guarded) {
+        a->pending = 1;
+        a->held = 1;
+        return 1;
+    }
+    a->pending = 0;
+    a->held = 0;
+    arm(a); /* again even if armed: it may have been raised meanwhile */
+    return 0;
+}
+
+/* Makes the next instruction of `code` (run by the thread of a held interrupt, whose
+ * frame goes on) call task_resumes; returns 0 when it cannot. */
+static int
+monitor_resume(xi_interp *rec, PyObject *code)
+{
+    xi_state *st = xi_loaded_state();
+    PyObject *mon = PySys_GetObject("monitoring"); /* borrowed */
+    if (st == NULL || mon == NULL || st->mon_tool <= 0) {
+        return 0;
+    }
+    if (st->mon_resume == NULL && (st->mon_resume = PySet_New(NULL)) == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    PyObject *instr = monitoring_event(mon, "INSTRUCTION");
+    PyObject *ret = monitoring_event(mon, "PY_RETURN");
+    PyObject *events = NULL, *r = NULL;
+    if (instr != NULL && ret != NULL) {
+        int also_return = st->mon_codes != NULL && PySet_Contains(st->mon_codes, code) == 1;
+        events = also_return ? PyNumber_Or(instr, ret) : Py_NewRef(instr);
+    }
+    if (events != NULL) {
+        r = PyObject_CallMethod(mon, "set_local_events", "iOO", st->mon_tool - 1, code,
+                                events);
+    }
+    int ok = r != NULL && PySet_Add(st->mon_resume, code) == 0;
+    rec->watching = 1;
+    Py_XDECREF(r);
+    Py_XDECREF(events);
+    Py_XDECREF(instr);
+    Py_XDECREF(ret);
+    PyErr_Clear();
+    return ok;
+}
+
+/* The monitoring callback (PY_RETURN: code, offset, value; PY_UNWIND: code, offset,
+ * exception), in the thread whose frame returns or unwinds. When no other guarded
+ * frame remains, the interrupt is raised at the next instruction of the frame that
+ * goes on (task_resumes), not armed at once: clearing the returning frame may run
+ * importlib's module-lock weakref callback, which would swallow it. */
+static PyObject *
+guarded_exit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    (void)args;
+    (void)nargs;
+    xi_tls *t = xi_tls_cur;
+    if (t == NULL || t->call == NULL) {
+        Py_RETURN_NONE;
+    }
+    xi_active *a = call_here();
+    if (a == NULL || !a->held || a->masked) {
+        Py_RETURN_NONE;
+    }
+    PyObject *exc = PyErr_GetRaisedException();
+    PyThreadState *ts = PyThreadState_Get();
+    if (!in_guarded_code(ts, WALK_OUTER, NULL)) {
+        xi_state *st = xi_loaded_state();
+        PyFrameObject *f = PyThreadState_GetFrame(ts);
+        PyFrameObject *back = f != NULL ? PyFrame_GetBack(f) : NULL;
+        PyCodeObject *code = back != NULL ? PyFrame_GetCode(back) : NULL;
+        int resumes = code != NULL && st != NULL && (PyObject *)code != st->call_code &&
+                      monitor_resume(a->rec, (PyObject *)code);
+        Py_XDECREF(code);
+        Py_XDECREF(back);
+        Py_XDECREF(f);
+        if (!resumes) {
+            /* the call's own frame goes on (it returns), or no watch: at once */
+            a->pending = 0;
+            a->held = 0;
+            arm(a);
+            monitor_release_if_idle(a->rec);
+        }
+    }
+    PyErr_SetRaisedException(exc);
+    Py_RETURN_NONE;
+}
+
+/* The monitoring callback (INSTRUCTION: code, offset) of a frame that went on after
+ * the guarded code it called returned: raises the held interrupt there, as the
+ * instruction's own exception. */
+static PyObject *
+task_resumes(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    (void)args;
+    (void)nargs;
+    xi_tls *t = xi_tls_cur;
+    if (t == NULL || t->call == NULL) {
+        Py_RETURN_NONE;
+    }
+    xi_active *a = call_here();
+    if (a == NULL || !a->held || a->masked) {
+        Py_RETURN_NONE;
+    }
+    PyObject *exc = PyErr_GetRaisedException();
+    int guarded = in_guarded_code(PyThreadState_Get(), WALK_ALL, NULL);
+    PyErr_SetRaisedException(exc);
+    if (guarded) {
+        Py_RETURN_NONE; /* (this code runs inside an import again) */
+    }
+    a->pending = 0;
+    a->held = 0;
+    monitor_release_if_idle(a->rec);
+    PyErr_SetNone(PyExc_KeyboardInterrupt);
+    return NULL;
+}
+
 static void
 mask_call(xi_active *a)
 {
-    if (a->masked++ == 0 && a->armed) {
-        disarm(a);
-        a->pending = 1;
+    if (a->masked++ == 0) {
+        if (a->armed) {
+            disarm(a);
+            a->pending = 1;
+        }
+        a->held = 0; /* pending: unmask_call arms or holds it again */
     }
 }
 
 static void
 unmask_call(xi_active *a)
 {
-    if (--a->masked == 0 && a->pending) {
-        a->pending = 0;
-        arm(a);
+    if (--a->masked == 0 && a->pending && arm_or_hold(a)) {
+        start_poller(a->rec);
     }
 }
 
@@ -1400,8 +1827,8 @@ pop_job_locked(xi_interp *rec, xi_active *act)
     if (!job->close) {
         atomic_store(&job->state, XI_JOB_DECODING);
         /* running from now on, for interrupt() too (masked until its own code runs) */
-        *act = (xi_active){.rec = rec, .ident = rec->owner_ident, .masked = 1,
-                           .seq = job->seq};
+        *act = (xi_active){.rec = rec, .ident = rec->owner_ident, .ts = rec->owner_ts,
+                           .masked = 1, .seq = job->seq};
         act->next = rec->active;
         rec->active = act;
     }
@@ -2146,8 +2573,47 @@ xi_interp_run(xi_state *st, xi_interp *rec, xi_request kind, xi_packet *req)
 typedef struct {
     xi_interp *rec;
     unsigned long ident; /* 0: every call */
-    uint64_t before;     /* only calls that began before the request (xi_active.seq) */
+    uint64_t before;     /* only calls that began before the request (xi_active.seq);
+                            0: none, only poll held interrupts */
 } xi_interrupter;
+
+/* Whether `a` is the innermost of the calls of its thread that are one logical call
+ * (rec->mu held): a nested call into the same interpreter takes the outer call's seq,
+ * and is linked into rec->active after it, so nearer the head. */
+static int
+innermost_of_its_call(xi_interp *rec, xi_active *a)
+{
+    for (xi_active *b = rec->active; b != a; b = b->next) {
+        if (b->ident == a->ident && b->seq == a->seq) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* One pass over the held interrupts (GIL and rec->mu held): arms those whose thread
+ * left guarded code; a masked call drops the hold (unmask_call decides again). Ends
+ * the polling when none is held any more; returns whether it goes on. */
+static int
+poll_held_locked(xi_interp *rec)
+{
+    int still = 0;
+    for (xi_active *a = rec->active; a != NULL; a = a->next) {
+        if (!a->held) {
+            continue;
+        }
+        if (a->masked) {
+            a->held = 0;
+        }
+        else {
+            still |= arm_or_hold(a);
+        }
+    }
+    if (!still) {
+        rec->polling = 0;
+    }
+    return still;
+}
 
 static void *
 interrupter_main(void *arg)
@@ -2157,21 +2623,47 @@ interrupter_main(void *arg)
     PyThreadState *ts = PyThreadState_New(rec->interp);
     if (ts != NULL) {
         PyEval_RestoreThread(ts);
+        int poll = 0;
         xi_lock(&rec->mu);
-        for (xi_active *a = rec->active; a != NULL; a = a->next) {
+        for (xi_active *a = rec->active; a != NULL && job->before != 0; a = a->next) {
             if ((job->ident != 0 && a->ident != job->ident) || a->seq >= job->before) {
                 continue; /* another thread's, or one that began after the request */
+            }
+            if (!innermost_of_its_call(rec, a)) {
+                continue; /* masked in a nested call, which gets it */
             }
             if (a->masked) {
                 a->pending = 1;
             }
-            else {
-                arm(a); /* again even if armed: it may have been raised meanwhile */
+            else if (arm_or_hold(a) && !rec->polling) {
+                rec->polling = 1;
+                poll = 1;
             }
         }
+        if (job->before == 0) {
+            poll = 1; /* started as the poller (rec->polling set by start_poller) */
+        }
         xi_unlock(&rec->mu);
+        /* Polls until no interrupt is held: a thread leaves an import within
+         * milliseconds, mostly; the delay grows to 20 ms for one that takes long. */
+        unsigned delay_us = 500;
+        while (poll) {
+            PyEval_SaveThread();
+            usleep(delay_us);
+            delay_us = delay_us < 20000 ? delay_us * 2 : 20000;
+            PyEval_RestoreThread(ts);
+            xi_lock(&rec->mu);
+            poll = poll_held_locked(rec);
+            xi_unlock(&rec->mu);
+        }
+        monitor_release_if_idle(rec);
         PyThreadState_Clear(ts);
         PyThreadState_DeleteCurrent();
+    }
+    else if (job->before == 0) {
+        xi_lock(&rec->mu);
+        rec->polling = 0; /* (held interrupts wait for the next interrupt() or unmask) */
+        xi_unlock(&rec->mu);
     }
     PyMem_RawFree(job);
     xi_lock(&rec->mu);
@@ -2180,6 +2672,59 @@ interrupter_main(void *arg)
     xi_unlock(&rec->mu);
     xi_interp_decref(rec);
     return NULL;
+}
+
+/* Starts an interrupter thread for `job` (rec->ninterrupters already counts it). */
+static xi_err
+start_interrupter(xi_interrupter *job)
+{
+    xi_interp *rec = job->rec;
+    xi_interp_incref(rec);
+    /* A thread of its own: taking the target's GIL may take a while, and the caller
+     * (often the main thread handling Ctrl-C) must not wait for it. */
+    pthread_attr_t attr;
+    pthread_t thread;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&thread, &attr, interrupter_main, job);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        PyMem_RawFree(job);
+        xi_lock(&rec->mu);
+        rec->ninterrupters--;
+        xi_broadcast(&rec->changed);
+        xi_unlock(&rec->mu);
+        xi_interp_decref(rec);
+        return XI_ERR_THREAD;
+    }
+    return XI_OK;
+}
+
+/* Makes sure that a poller runs for the held interrupts of `rec`; called by a call's
+ * thread (in unmask_call), with its interpreter's GIL held. Without memory or a
+ * thread, the interrupt stays pending: a later interrupt() or unmask tries again. */
+static void
+start_poller(xi_interp *rec)
+{
+    xi_interrupter *job = PyMem_RawMalloc(sizeof(xi_interrupter));
+    if (job == NULL) {
+        return;
+    }
+    *job = (xi_interrupter){.rec = rec, .ident = 0, .before = 0};
+    xi_lock(&rec->mu);
+    if (rec->polling) {
+        xi_unlock(&rec->mu);
+        PyMem_RawFree(job);
+        return;
+    }
+    rec->polling = 1;
+    rec->ninterrupters++;
+    xi_unlock(&rec->mu);
+    if (start_interrupter(job) != XI_OK) {
+        xi_lock(&rec->mu);
+        rec->polling = 0;
+        xi_unlock(&rec->mu);
+    }
 }
 
 xi_err
@@ -2203,25 +2748,7 @@ xi_interp_interrupt_thread(xi_interp *rec, unsigned long ident)
     rec->ninterrupters++;
     job->before = rec->next_seq;
     xi_unlock(&rec->mu);
-    xi_interp_incref(rec);
-    /* A thread of its own: taking the target's GIL may take a while, and the caller
-     * (often the main thread handling Ctrl-C) must not wait for it. */
-    pthread_attr_t attr;
-    pthread_t thread;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int rc = pthread_create(&thread, &attr, interrupter_main, job);
-    pthread_attr_destroy(&attr);
-    if (rc != 0) {
-        PyMem_RawFree(job);
-        xi_lock(&rec->mu);
-        rec->ninterrupters--;
-        xi_broadcast(&rec->changed);
-        xi_unlock(&rec->mu);
-        xi_interp_decref(rec);
-        return XI_ERR_THREAD;
-    }
-    return XI_OK;
+    return start_interrupter(job);
 }
 
 xi_err
@@ -2260,7 +2787,13 @@ xi_interp_take_interrupt(void)
         disarm(a);
     }
     else if (a->pending) {
+        if (a->held && in_guarded_code(PyThreadState_Get(), WALK_INNERMOST, NULL)) {
+            return 0; /* a wait of guarded code itself: raised once it has left */
+        }
+        /* (held, a wait that a module's code makes as it is imported: raised from
+         * there, as any exception of the module's code) */
         a->pending = 0;
+        a->held = 0;
     }
     else {
         return 0;

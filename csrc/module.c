@@ -507,6 +507,8 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->ConditionType);
     Py_VISIT(st->BarrierType);
     Py_VISIT(st->InterruptType);
+    Py_VISIT(st->mon_codes);
+    Py_VISIT(st->mon_resume);
     Py_VISIT(st->rebuild);
     Py_VISIT(st->QueueEmpty);
     Py_VISIT(st->QueueFull);
@@ -571,6 +573,8 @@ module_clear(PyObject *module)
     Py_CLEAR(st->ConditionType);
     Py_CLEAR(st->BarrierType);
     Py_CLEAR(st->InterruptType);
+    Py_CLEAR(st->mon_codes);
+    Py_CLEAR(st->mon_resume);
     Py_CLEAR(st->rebuild);
     Py_CLEAR(st->QueueEmpty);
     Py_CLEAR(st->QueueFull);

@@ -59,6 +59,13 @@ typedef struct {
     PyTypeObject *ConditionType;
     PyTypeObject *BarrierType;
     PyTypeObject *InterruptType; /* armed by interrupt() (interp.c), not exported */
+    /* interp.c: the sys.monitoring tool that sees a thread leave guarded code while
+     * an interrupt is held (tool id + 1; 0: not claimed yet, -1: none was free), and
+     * the code objects whose returns it watches meanwhile (a set, or NULL) */
+    int mon_tool;
+    PyObject *mon_codes;
+    PyObject *mon_resume;        /* code objects whose next instruction raises a held
+                                    interrupt (a set, or NULL) */
     PyObject *QueueEmpty;      /* made on first use: they derive from queue's; the three
                                   are published together under queue.c's xi_errors_mu */
     PyObject *QueueFull;

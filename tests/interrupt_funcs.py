@@ -64,7 +64,8 @@ def count_after_touching(path, want, limit):
 
 
 def call_count_in(interp_id, path, limit):
-    """Runs in the main interpreter: count_after_touching(path, 1, limit) in interp_id."""
+    """Runs in the main interpreter (or another one): count_after_touching(path, 1,
+    limit) in interp_id."""
     import extrainterpreters as xi
 
     (interp,) = [i for i in xi.list_all() if i.id == interp_id]
@@ -96,6 +97,34 @@ def gil_held_then_nested_into_itself(path, n, limit):
     except KeyboardInterrupt:
         return values[1:], True
     return values[1:], False
+
+
+def nested_through(interp_id, via_id, path, limit):
+    """Runs in X: calls interpreter ``via_id`` (None: the main one), which calls back
+    into X, where count_after_touching(path, 1, limit) waits for one interrupt; then
+    spins 1.5 s more. Returns the KeyboardInterrupts seen, in order: "first" for the
+    nested call's, "second" for each that this outer call caught."""
+    import extrainterpreters as xi
+
+    seen = []
+    if via_id is None:
+        via = xi.get_main()
+    else:
+        (via,) = [i for i in xi.list_all() if i.id == via_id]
+    try:
+        via.run(call_count_in, interp_id, path, limit)
+    except KeyboardInterrupt:
+        seen.append("second")
+    end = time.monotonic() + 1.5
+    while time.monotonic() < end:
+        try:
+            spin_until(end)
+        except KeyboardInterrupt:
+            seen.append("second")
+    with open(path + ".count") as f:
+        if f.read() == "1":
+            seen.insert(0, "first")
+    return seen
 
 
 def nested_through_main(interp_id, path, limit):
@@ -165,7 +194,20 @@ def _step(q, lock, cond, buf, wid, seq, led):
             cond.notify_all()
         else:
             cond.wait(0.005)
+    # an import of the worker's own (importlib takes the interpreter's import locks)
+    if seq % 8 == 0:
+        _reimport("colorsys")
     led["rounds"][0] += 1
+
+
+def _reimport(name):
+    import sys
+
+    sys.modules.pop(name, None)
+    try:
+        __import__(name)
+    except KeyError:
+        pass  # another worker of the interpreter popped it while this one loaded it
 
 
 def _hammer_loop(q, lock, cond, buf, wid, end, led):
@@ -249,3 +291,63 @@ def loop_time(n=500_000):
     for _ in range(n):
         pass
     return time.perf_counter() - t
+
+
+# --- interrupts and the import system's locks -----------------------------------------
+#
+# An interrupt is never raised inside importlib (it holds locks across bytecodes), nor
+# inside a module's top-level code while it is imported: it waits until the import
+# has returned.
+
+GUARDED = ("_frozen_importlib", "_frozen_importlib_external", "importlib._bootstrap",
+           "importlib._bootstrap_external", "zipimport")
+SEEN = {"inside": 0, "outside": 0}
+
+
+def _landed_inside(exc, prefix):
+    tb = exc.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_globals.get("__name__", "")
+        if name in GUARDED or (prefix and name.startswith(prefix)):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def write_modules(directory, prefix, n):
+    """Writes modules prefix0..prefix<n-1>: each imports a module of its own, then
+    spins 0.2 ms, at its top level."""
+    import os
+
+    for i in range(n):
+        with open(os.path.join(directory, f"{prefix}{i}.py"), "w") as f:
+            f.write(f"import {prefix}{i}_dep\n"
+                    "import time\n"
+                    "_end = time.perf_counter() + 0.0002\n"
+                    "while time.perf_counter() < _end:\n"
+                    "    pass\n")
+        with open(os.path.join(directory, f"{prefix}{i}_dep.py"), "w") as f:
+            f.write("X = 1\n")
+
+
+def _import_one(name, prefix):
+    try:
+        __import__(name)
+    except KeyboardInterrupt as e:
+        SEEN["inside" if _landed_inside(e, prefix) else "outside"] += 1
+
+
+def import_through_interrupts(directory, prefix, n, started):
+    """Imports prefix0..prefix<n-1> (those not imported yet: a call that an interrupt
+    ended is made again), catching the interrupts. Returns (landed inside an import
+    or importlib, landed outside)."""
+    import sys
+
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+    touch(started)
+    for i in range(n):
+        if f"{prefix}{i}" not in sys.modules:
+            _import_one(f"{prefix}{i}", prefix)
+    return SEEN["inside"], SEEN["outside"]
+

@@ -1,12 +1,14 @@
 """interrupt() hitting many calls that share a Queue, a Lock, a Condition and a
-SharedBuffer: no crash, no hang, no broken library or import state, and no queue item
-lost or duplicated. Run in a subprocess, so that a crash or a hang fails this test
-only."""
+SharedBuffer, and import modules of their own: no crash, no hang, no broken library or
+import state, and no queue item lost or duplicated. Run in a subprocess, so that a
+crash or a hang fails this test only; and three at once, for a loaded machine."""
 import os
+import subprocess
+import sys
 
 import pytest
 
-from conftest import assert_clean_exit
+from conftest import _env, assert_clean_exit
 from helpers import parse
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -106,9 +108,7 @@ print("END", flush=True)
 """
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_interrupts_hit_calls_sharing_a_queue_lock_condition_and_buffer(run_py, seed):
-    proc = run_py(SCRIPT, timeout=240, args=[TESTS_DIR, "8", str(seed)])
+def check_run(proc):
     out = proc.stdout + proc.stderr[-6000:]
     assert_clean_exit(proc)
     res = parse(proc.stdout)
@@ -128,3 +128,35 @@ def test_interrupts_hit_calls_sharing_a_queue_lock_condition_and_buffer(run_py, 
     assert res["AFTER"] == "[3, 3, 3, 3]", out
     assert res["IMPORT"] == "True", out
     assert "END" in res, out
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_interrupts_hit_calls_sharing_a_queue_lock_condition_and_buffer(run_py, seed):
+    check_run(run_py(SCRIPT, timeout=240, args=[TESTS_DIR, "8", str(seed)]))
+
+
+@pytest.mark.slow
+@pytest.mark.serial
+@pytest.mark.parametrize("round_", range(3))
+def test_interrupt_storms_in_three_processes_at_once(round_):
+    # the same storm three times at once: the machine is loaded, and calls stay
+    # longer where an interrupt could break something (a hang here was an interrupt
+    # raised inside importlib, in a worker's own import, which left the interpreter's
+    # import lock taken)
+    procs = [subprocess.Popen([sys.executable, "-c", SCRIPT, TESTS_DIR, "8",
+                               str(100 + 3 * round_ + k)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=_env())
+             for k in range(3)]
+    done = []
+    try:
+        for p in procs:
+            stdout, stderr = p.communicate(timeout=400)
+            done.append(subprocess.CompletedProcess(p.args, p.returncode, stdout, stderr))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+    for proc in done:
+        check_run(proc)

@@ -1,0 +1,80 @@
+"""interrupt() never raises inside the import system (CPython's Python code that holds
+the interpreter's import locks across bytecodes), nor inside a module's top-level code
+while it is imported: the call's own imports go on, the interrupts are raised once
+they have returned, and a later import in the interpreter does not hang on a lock left
+taken. Run in a subprocess, so that a hang fails the test only."""
+import os
+
+import pytest
+
+from conftest import assert_clean_exit
+from helpers import parse
+
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+
+SCRIPT = """
+import os, sys, threading, time
+sys.path.insert(0, sys.argv[1])
+import extrainterpreters as xi
+import interrupt_funcs as inf
+
+tmp, N = sys.argv[2], int(sys.argv[3])
+interp = xi.Interpreter().start()
+started = os.path.join(tmp, "started")
+inf.write_modules(tmp, "guarded_mod_", N)
+func, args = inf.import_through_interrupts, (tmp, "guarded_mod_", N, started)
+result, escaped = [], [0]
+
+def driver():
+    while not result:
+        try:
+            result.append(interp.run(func, *args))
+        except KeyboardInterrupt:
+            escaped[0] += 1  # it landed outside the step: call again
+
+t = threading.Thread(target=driver, daemon=True)
+t.start()
+while not os.path.exists(started):
+    time.sleep(0.001)
+sent, late = 0, time.monotonic() + 60
+while t.is_alive() and time.monotonic() < late:
+    interp.interrupt()
+    sent += 1
+    time.sleep(0.0005 + 0.001 * (sent % 3))
+t.join(1)
+print("SENT", sent, flush=True)
+print("DONE", not t.is_alive(), flush=True)
+if t.is_alive():
+    os._exit(3)
+inside, outside = result[0]
+print("INSIDE", inside, flush=True)
+print("OUTSIDE", outside + escaped[0], flush=True)
+
+# from another thread (the owner thread runs the main thread's calls): a lock left
+# taken would make it wait for ever
+later = []
+def check():
+    later.append(interp.run(inf.import_fresh_module))
+c = threading.Thread(target=check, daemon=True)
+c.start()
+c.join(20)
+print("LATER", later[0] if later else "hung", flush=True)
+if not later:
+    os._exit(4)
+interp.close()
+print("END", flush=True)
+"""
+
+
+@pytest.mark.parametrize("round_", range(2))
+def test_interrupts_wait_until_the_calls_imports_return(run_py, tmp_path, round_):
+    proc = run_py(SCRIPT, timeout=120, args=[TESTS_DIR, str(tmp_path), "600"])
+    out = proc.stdout + proc.stderr[-6000:]
+    assert_clean_exit(proc)
+    res = parse(proc.stdout)
+    assert res["DONE"] == "True", out
+    assert res["INSIDE"] == "0", out
+    assert res["LATER"] == "True", out
+    # the interrupts were raised, once the imports had returned
+    assert int(res["OUTSIDE"]) > 10, out
+    assert "END" in res, out
