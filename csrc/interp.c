@@ -2820,15 +2820,18 @@ wait_closed(xi_interp *rec)
                ? XI_ERR_PYTHON : XI_OK;
 }
 
+/* Whether this thread runs in rec's interpreter, or left a thread state there to call
+ * another one. By id: an interpreter being ended may already be freed, and its address
+ * taken by a new one. */
 static int
 current_thread_is_inside(xi_interp *rec)
 {
-    if (PyInterpreterState_Get() == rec->interp) {
+    if (PyInterpreterState_GetID(PyInterpreterState_Get()) == rec->id) {
         return 1;
     }
     xi_tls *t = xi_tls_cur;
     for (int i = 0; t != NULL && i < t->depth; i++) {
-        if (PyThreadState_GetInterpreter(t->saved[i]) == rec->interp) {
+        if (PyInterpreterState_GetID(PyThreadState_GetInterpreter(t->saved[i])) == rec->id) {
             return 1;
         }
     }
@@ -2846,12 +2849,14 @@ xi_interp_close(xi_interp *rec)
     }
     xi_job *job = PyMem_RawCalloc(1, sizeof(xi_job));
     xi_lock(&rec->mu);
+    if (current_thread_is_inside(rec)) {
+        /* also while it closes: its own threads (which ending it joins) and the
+         * finalizers that ending it runs would wait for themselves */
+        xi_unlock(&rec->mu);
+        PyMem_RawFree(job);
+        return XI_ERR_CURRENT;
+    }
     if (rec->state == XI_ST_RUNNING) {
-        if (current_thread_is_inside(rec)) {
-            xi_unlock(&rec->mu);
-            PyMem_RawFree(job);
-            return XI_ERR_CURRENT;
-        }
         if (rec->nactive > 0) {
             xi_unlock(&rec->mu);
             PyMem_RawFree(job);

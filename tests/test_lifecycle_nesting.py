@@ -93,6 +93,54 @@ with xi.Interpreter() as again:
     print("AGAIN", again.run(len, "ab"), flush=True)
 """
 
+# Its own thread (which ending it joins) and a finalizer of its __main__ (which ending
+# it runs) close the closing interpreter: refused, as while it runs, since waiting
+# there for it to end would wait for themselves.
+THREAD_CLOSES_ITS_OWN = """
+import extrainterpreters as xi
+outer = xi.Interpreter().start()
+outer.exec('''
+import threading, time
+import extrainterpreters as xi
+me = xi.get_current()
+def close_me():
+    time.sleep(0.3)  # as the interpreter closes
+    try:
+        me.close()
+        print("THREAD closed", flush=True)
+    except xi.InterpreterError as e:
+        print("THREAD refused", type(e).__name__, flush=True)
+threading.Thread(target=close_me).start()
+''')
+outer.close()
+print("CLOSED", flush=True)
+with xi.Interpreter() as again:
+    print("AGAIN", again.run(len, "ab"), flush=True)
+"""
+
+FINALIZER_CLOSES_ITS_OWN = """
+import extrainterpreters as xi
+outer = xi.Interpreter().start()
+outer.exec('''
+import extrainterpreters as xi
+class Holder:
+    def __init__(self):
+        self.me = xi.get_current()
+        self.error = xi.InterpreterError
+    def __del__(self):
+        try:
+            self.me.close()
+            print("DEL closed", flush=True)
+        except self.error as e:
+            print("DEL refused", type(e).__name__, flush=True)
+holder = Holder()
+''')
+outer.close()
+print("CLOSED", flush=True)
+with xi.Interpreter() as again:
+    print("AGAIN", again.run(len, "ab"), flush=True)
+"""
+
 
 def run_case(run_py, code, timeout=60):
     try:
@@ -131,5 +179,19 @@ def test_finalizer_of_a_closing_interpreter_creates_one(run_py):
     # made where CPython allows it, refused on 3.12 (see docs/reliability.md)
     want = "refused InterpreterError" if sys.version_info < (3, 13) else "made"
     assert res["DEL"] == want
+    assert "CLOSED" in res
+    assert res["AGAIN"] == "2"
+
+
+def test_thread_of_a_closing_interpreter_closes_it(run_py):
+    res = run_case(run_py, THREAD_CLOSES_ITS_OWN, timeout=30)
+    assert res["THREAD"] == "refused InterpreterError"
+    assert "CLOSED" in res
+    assert res["AGAIN"] == "2"
+
+
+def test_finalizer_of_a_closing_interpreter_closes_it(run_py):
+    res = run_case(run_py, FINALIZER_CLOSES_ITS_OWN, timeout=30)
+    assert res["DEL"] == "refused InterpreterError"
     assert "CLOSED" in res
     assert res["AGAIN"] == "2"
