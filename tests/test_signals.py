@@ -31,6 +31,7 @@ def spin(seconds):
 
 def busy_loop(seconds, marker):
     try:
+        open(marker + ".began", "w").close()
         return spin(seconds)
     except KeyboardInterrupt:
         with open(marker, "w") as f:
@@ -48,6 +49,13 @@ def wait_until(pred, timeout=10.0):
     while not pred() and time.monotonic() < deadline:
         time.sleep(0.01)
     return pred()
+
+def ctrl_c_once_begun(marker, delay=0.3):
+    # Ctrl-C while the target still rebuilds the arguments abandons the call unmade:
+    # wait for its own code to run (a slow build may take long over the arguments)
+    wait_until(lambda: os.path.exists(marker + ".began"), 30)
+    time.sleep(delay)
+    ctrl_c()
 
 interp = xi.Interpreter().start()
 print("WARM", interp.run(len, "ab"), flush=True)
@@ -78,7 +86,7 @@ def check_common(proc, max_delay=0.5):
 @pytest.mark.serial
 def test_ctrl_c_while_waiting_in_run(run_py, tmp_path):
     code = HEAD + """
-threading.Timer(0.3, ctrl_c).start()
+threading.Thread(target=ctrl_c_once_begun, args=(MARKER,)).start()
 T0 = time.monotonic()
 try:
     interp.run(busy_loop, 30, MARKER)
@@ -94,7 +102,7 @@ except KeyboardInterrupt:
 def test_ctrl_c_while_waiting_in_join(run_py, tmp_path):
     code = HEAD + """
 assert interp.run_in_thread(busy_loop, 30, MARKER) is True
-threading.Timer(0.3, ctrl_c).start()
+threading.Thread(target=ctrl_c_once_begun, args=(MARKER,)).start()
 T0 = time.monotonic()
 try:
     interp.join()
@@ -124,7 +132,7 @@ T0 = time.monotonic()
 delays = []
 for i in range(2):
     marker = MARKER + str(i)
-    threading.Timer(0.3, ctrl_c).start()
+    threading.Thread(target=ctrl_c_once_begun, args=(marker,)).start()
     try:
         interp.run(busy_loop, 30, marker)
     except KeyboardInterrupt:
@@ -152,13 +160,14 @@ def sleep_then_spin(seconds):
 
 def sleeper(seconds, marker):
     try:
+        open(marker + ".began", "w").close()
         sleep_then_spin(seconds)
     except KeyboardInterrupt:
         with open(marker, "w") as f:
             f.write("interrupted")
         raise
 
-threading.Timer(0.3, ctrl_c).start()
+threading.Thread(target=ctrl_c_once_begun, args=(MARKER,)).start()
 T0 = time.monotonic()
 try:
     interp.run(sleeper, 2.0, MARKER)
@@ -290,9 +299,13 @@ def test_interrupt_from_other_thread_interrupts_run_in_main(run_py, tmp_path):
     code = HEAD + """
 sent.append(None)
 def later():
+    # (an interrupt that comes while the arguments are rebuilt lands as the call
+    # begins, before its try)
+    wait_until(lambda: os.path.exists(MARKER + ".began"), 30)
+    time.sleep(0.3)
     sent[0] = time.monotonic()
     interp.interrupt()
-threading.Timer(0.3, later).start()
+threading.Thread(target=later).start()
 T0 = time.monotonic()
 try:
     interp.run(busy_loop, 30, MARKER)
