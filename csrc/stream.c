@@ -483,6 +483,11 @@ is_mp_proxy(xi_state *st, PyObject *obj)
         if (managers == NULL) {
             return PyErr_Occurred() ? -1 : 0;
         }
+        if (managers == Py_None) {
+            /* sys.modules holds None there: the program keeps it from being imported */
+            Py_DECREF(managers);
+            return 0;
+        }
         PyObject *base = PyObject_GetAttrString(managers, "BaseProxy");
         Py_DECREF(managers);
         PyObject *helpers = base ? PyImport_ImportModule("extrainterpreters._mp_proxies") : NULL;

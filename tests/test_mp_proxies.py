@@ -105,3 +105,27 @@ def test_many_rounds_in_threads(manager):
         for f in futures:
             f.result(timeout=120)
     assert len(d) == 200
+
+
+def test_blocked_import_of_managers_leaves_the_c_pickler_in_use(run_py):
+    # sys.modules["multiprocessing.managers"] = None (an import kept out): no object is
+    # a proxy, and values pickle with the C pickler, not all by value
+    proc = run_py("""
+import sys
+sys.modules["multiprocessing.managers"] = None
+import fractions
+import extrainterpreters as xi
+from extrainterpreters import _byvalue
+by_value = []
+reducer_override = _byvalue.Pickler.reducer_override
+def spy(self, obj):
+    by_value.append(type(obj).__name__)
+    return reducer_override(self, obj)
+_byvalue.Pickler.reducer_override = spy
+with xi.Interpreter() as interp:
+    print("RESULT", interp.run(repr, [fractions.Fraction(1, 3)]), flush=True)
+print("BYVALUE", by_value, flush=True)
+""", timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "RESULT [Fraction(1, 3)]" in proc.stdout, proc.stdout + proc.stderr
+    assert "BYVALUE []" in proc.stdout, proc.stdout
