@@ -307,11 +307,12 @@ def test_an_interrupt_taken_by_a_wait_leaves_the_eval_loop_fast(interps):
         interrupted.result()
     check()
     times = {interrupted: [], fresh: []}
-    for _ in range(15):
+    for _ in range(25):
         for it in times:
             times[it].append(it.call(inf.loop_time))
     slow, base = min(times[interrupted]), min(times[fresh])
-    assert slow < base * 1.2, f"{slow * 1e3:.1f} ms after the interrupt, {base * 1e3:.1f} ms"
+    # (the defect measured 2.3 times here; the bound leaves room for a noisy machine)
+    assert slow < base * 1.35, f"{slow * 1e3:.1f} ms after the interrupt, {base * 1e3:.1f} ms"
 
 
 def test_interrupt_ends_waits_in_two_threads_of_the_interpreter(interp):
