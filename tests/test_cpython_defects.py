@@ -6,6 +6,10 @@ subinterpreters that loaded datetime and overlap in time corrupt memory ("double
 corruption", "free(): invalid pointer") unless the main interpreter loaded ``_datetime``
 first (gh-136421, gh-136423; fixed in 3.14 only). The library loads it in the main
 interpreter before it creates one.
+
+CPython 3.12 (3.12.1 tried): a process whose subinterpreters imported hashlib aborts at
+exit ("free(): invalid pointer", "double free or corruption") unless the main
+interpreter imported it first. The library imports it in the main interpreter on 3.12.
 """
 import pytest
 
@@ -42,5 +46,25 @@ print("done")
 def test_datetime_in_overlapping_interpreters(code):
     for _ in range(3):
         proc = run_py(code, timeout=240)
+        assert_clean_exit(proc)
+        assert proc.stdout.strip() == "done"
+
+
+HASHLIB = """
+import extrainterpreters as xi
+
+def digest(data):
+    import hashlib
+    return hashlib.sha256(data).hexdigest()[:12]
+
+with xi.InterpreterPoolExecutor(2) as pool:
+    assert list(pool.map(digest, [b"a", b"b"] * 4)) == [digest(b"a"), digest(b"b")] * 4
+print("done")
+"""
+
+
+def test_hashlib_in_interpreters_then_exit():
+    for _ in range(3):
+        proc = run_py(HASHLIB, timeout=120)
         assert_clean_exit(proc)
         assert proc.stdout.strip() == "done"

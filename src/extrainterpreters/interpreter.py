@@ -26,6 +26,12 @@ if sys.version_info < (3, 14):
         import _datetime  # noqa: F401
     except ImportError:
         pass
+if sys.version_info < (3, 13):
+    # CPython 3.12: a process whose subinterpreters imported hashlib aborts at exit
+    # ("free(): invalid pointer") unless the main interpreter imported it first. A few
+    # milliseconds, once, in the main interpreter only.
+    if _stdlib.get_current() == _stdlib.get_main():
+        import hashlib  # noqa: F401
 
 __all__ = ["Interpreter", "ResultNotReadyError", "create", "get_current", "get_main",
            "list_all", "raw_list_all"]
