@@ -1026,12 +1026,19 @@ switch_out(xi_entry *e)
 
 static void monitor_release_if_idle(xi_interp *rec);
 
+static int arm_or_hold(xi_active *a);
+static void start_poller(xi_interp *rec);
+
 /* Unlinks a running call; runs in the target interpreter, masked: nothing is armed,
- * and an interrupt still pending arrived as the call returned, so it is dropped. */
+ * and an interrupt still pending arrived as the call returned, so it is dropped;
+ * unless the call is nested in an outer call of the same thread into the same
+ * interpreter (one logical call, same seq, which interrupt() skipped for this
+ * innermost one): the outer call gets it, since it goes on. */
 static void
 active_remove(xi_interp *rec, xi_active *a)
 {
     assert(a->masked > 0 && !a->armed);
+    xi_active *outer = NULL;
     xi_lock(&rec->mu);
     for (xi_active **p = &rec->active; *p != NULL; p = &(*p)->next) {
         if (*p == a) {
@@ -1039,7 +1046,29 @@ active_remove(xi_interp *rec, xi_active *a)
             break;
         }
     }
+    if (a->pending) {
+        /* the next of the same logical call in the list is the next innermost */
+        for (xi_active *b = rec->active; b != NULL && outer == NULL; b = b->next) {
+            if (b->ident == a->ident && b->seq == a->seq) {
+                outer = b;
+            }
+        }
+    }
+    a->pending = 0;
+    a->held = 0;
+    int poll = 0;
+    if (outer != NULL) {
+        if (outer->masked) {
+            outer->pending = 1; /* (it is, in its call out: unmask_call arms it) */
+        }
+        else {
+            poll = arm_or_hold(outer);
+        }
+    }
     xi_unlock(&rec->mu);
+    if (poll) {
+        start_poller(rec);
+    }
     if (rec->watching) {
         monitor_release_if_idle(rec); /* (an interrupt held as the call returned) */
     }

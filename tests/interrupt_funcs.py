@@ -141,6 +141,41 @@ def nested_through_main(interp_id, path, limit):
     return False
 
 
+class EncodedSlowly:
+    """A result that takes 1 s to encode, after saying so (the call is masked
+    meanwhile: an interrupt waits as pending)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        touch(self.path)
+        time.sleep(1.0)
+        return (str, ("encoded",))
+
+
+def call_encoded_slowly_in(interp_id, path):
+    """Runs in the main interpreter: calls interp_id, whose result takes 1 s to
+    encode."""
+    import extrainterpreters as xi
+
+    (interp,) = [i for i in xi.list_all() if i.id == interp_id]
+    return interp.run(EncodedSlowly, path)
+
+def nested_encoded_slowly(interp_id, path, limit):
+    """Runs in X: calls the main interpreter, which calls back into X, whose result
+    X encodes slowly; then spins for `limit` s. Returns whether this call got
+    KeyboardInterrupt."""
+    import extrainterpreters as xi
+
+    try:
+        xi.get_main().run(call_encoded_slowly_in, interp_id, path)
+        spin_until(time.monotonic() + limit)
+    except KeyboardInterrupt:
+        return True
+    return False
+
+
 # --- the stress scenario: workers that keep going through interrupts -----------------
 #
 # An asynchronous KeyboardInterrupt can land on any bytecode of a worker, also right
