@@ -176,6 +176,46 @@ def nested_encoded_slowly(interp_id, path, limit):
     return False
 
 
+def _refuse_to_rebuild():
+    raise ValueError("this item is not rebuilt")
+
+
+class Unbuildable:
+    """A Queue item whose rebuild raises ValueError wherever it is got."""
+
+    def __reduce__(self):
+        return (_refuse_to_rebuild, ())
+
+
+def get_unbuildable_interrupted(q, path, limit):
+    """Gets an Unbuildable item from q, the library's handling of the failed rebuild
+    (_errors.learn_from_failed_rebuild) made to take 1 s after touching path. Returns
+    "interrupted" when the call got KeyboardInterrupt (an interrupt() sent meanwhile),
+    "lost" when it did not within `limit` s."""
+    import extrainterpreters._errors as errors
+
+    learn = errors.learn_from_failed_rebuild
+
+    def slow_learn(exc):
+        touch(path)
+        spin_until(time.monotonic() + 1.0)
+        learn(exc)
+
+    errors.learn_from_failed_rebuild = slow_learn
+    try:
+        try:
+            q.get(timeout=limit)
+        except ValueError:
+            errors.learn_from_failed_rebuild = learn
+            spin_until(time.monotonic() + limit)
+            return "lost"
+    except KeyboardInterrupt:
+        return "interrupted"
+    finally:
+        errors.learn_from_failed_rebuild = learn
+    return "got"
+
+
 # --- the stress scenario: workers that keep going through interrupts -----------------
 #
 # An asynchronous KeyboardInterrupt can land on any bytecode of a worker, also right

@@ -80,6 +80,19 @@ def test_an_interrupt_of_a_nested_call_that_is_masked_reaches_the_outer_call(int
     assert wait() is True
 
 
+def test_an_interrupt_as_get_drops_an_unbuildable_item_reaches_the_call(interp, tmp_path):
+    # get() runs the library's Python code (_errors.learn_from_failed_rebuild) for an
+    # item it cannot rebuild: an interrupt that comes meanwhile waits for its end, and
+    # is raised in the call's code (not swallowed with that code's errors)
+    q = xi.Queue()
+    q.put(inf.Unbuildable())
+    path = str(tmp_path / "learning")
+    wait = call_in_thread(interp, inf.get_unbuildable_interrupted, q, path, LIMIT / 2)
+    wait_for_file(path)
+    interp.interrupt()
+    assert wait() == "interrupted"
+
+
 @pytest.mark.parametrize("via", ["main", "subinterpreter"])
 @pytest.mark.parametrize("round_", range(3))
 def test_one_interrupt_raises_once_in_a_call_nested_through_another(interp, tmp_path,
