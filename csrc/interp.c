@@ -1025,6 +1025,7 @@ switch_out(xi_entry *e)
 }
 
 static void monitor_release_if_idle(xi_interp *rec);
+static void monitor_free_if_idle(void);
 
 static int arm_or_hold(xi_active *a);
 static void start_poller(xi_interp *rec);
@@ -1071,6 +1072,9 @@ active_remove(xi_interp *rec, xi_active *a)
     }
     if (rec->watching) {
         monitor_release_if_idle(rec); /* (an interrupt held as the call returned) */
+    }
+    if (!rec->watching) {
+        monitor_free_if_idle();
     }
 }
 
@@ -1431,6 +1435,41 @@ monitor_release_if_idle(xi_interp *rec)
     Py_XDECREF(it);
     Py_XDECREF(resume);
     Py_DECREF(codes);
+    PyErr_Clear();
+    PyErr_SetRaisedException(exc);
+}
+
+/* Gives the tool id back once nothing is watched (monitor_release_if_idle did its
+ * work), so that the interpreter's own code may claim it: the next held interrupt
+ * claims one again. Not from a callback of the tool (it would unregister the running
+ * callback): at a call's end and at the poller's. */
+static void
+monitor_free_if_idle(void)
+{
+    xi_state *st = xi_loaded_state();
+    if (st == NULL || st->mon_tool <= 0 || st->mon_codes != NULL || st->mon_resume != NULL) {
+        return;
+    }
+    PyObject *mon = PySys_GetObject("monitoring"); /* borrowed */
+    if (mon == NULL) {
+        return;
+    }
+    PyObject *exc = PyErr_GetRaisedException();
+    int tool = st->mon_tool - 1;
+    st->mon_tool = 0;
+    static const char *const names[] = {"PY_RETURN", "PY_UNWIND", "INSTRUCTION"};
+    for (int i = 0; i < 3; i++) {
+        PyObject *ev = monitoring_event(mon, names[i]);
+        PyObject *r = ev != NULL ? PyObject_CallMethod(mon, "register_callback", "iOO",
+                                                       tool, ev, Py_None)
+                                 : NULL;
+        Py_XDECREF(r);
+        Py_XDECREF(ev);
+    }
+    PyObject *r = PyObject_CallMethod(mon, "set_events", "ii", tool, 0);
+    Py_XDECREF(r);
+    r = PyObject_CallMethod(mon, "free_tool_id", "i", tool);
+    Py_XDECREF(r);
     PyErr_Clear();
     PyErr_SetRaisedException(exc);
 }
@@ -2686,6 +2725,9 @@ interrupter_main(void *arg)
             xi_unlock(&rec->mu);
         }
         monitor_release_if_idle(rec);
+        if (!rec->watching) {
+            monitor_free_if_idle();
+        }
         PyThreadState_Clear(ts);
         PyThreadState_DeleteCurrent();
     }
