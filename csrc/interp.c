@@ -1263,8 +1263,9 @@ in_guarded_code(PyThreadState *ts, int mode, PyObject *found)
 
 /* Seeing a thread leave guarded code: a held interrupt waits until the outermost
  * guarded frame of its thread returns (or unwinds). sys.monitoring (3.12+) reports
- * that: a tool of this module, claimed in an interpreter the first time an interrupt is
- * held there (ids 4 or 3, which CPython leaves unnamed; none free: the poller alone),
+ * that: a tool of this module, claimed in an interpreter while an interrupt is
+ * held there and given back after (monitor_free_if_idle; ids 4 or 3, which CPython
+ * leaves unnamed; none free: the poller alone),
  * watches the returns (a local event) of the code objects of the guarded frames found
  * on held threads, and every unwinding frame (a global event), while an interrupt is
  * held in the interpreter. The callback runs in the returning thread; once no other
