@@ -1025,13 +1025,21 @@ switch_out(xi_entry *e)
 }
 
 static void monitor_release_if_idle(xi_interp *rec);
+static void monitor_free_if_idle(void);
+
+static int arm_or_hold(xi_active *a);
+static void start_poller(xi_interp *rec);
 
 /* Unlinks a running call; runs in the target interpreter, masked: nothing is armed,
- * and an interrupt still pending arrived as the call returned, so it is dropped. */
+ * and an interrupt still pending arrived as the call returned, so it is dropped;
+ * unless the call is nested in an outer call of the same thread into the same
+ * interpreter (one logical call, same seq, which interrupt() skipped for this
+ * innermost one): the outer call gets it, since it goes on. */
 static void
 active_remove(xi_interp *rec, xi_active *a)
 {
     assert(a->masked > 0 && !a->armed);
+    xi_active *outer = NULL;
     xi_lock(&rec->mu);
     for (xi_active **p = &rec->active; *p != NULL; p = &(*p)->next) {
         if (*p == a) {
@@ -1039,9 +1047,34 @@ active_remove(xi_interp *rec, xi_active *a)
             break;
         }
     }
+    if (a->pending) {
+        /* the next of the same logical call in the list is the next innermost */
+        for (xi_active *b = rec->active; b != NULL && outer == NULL; b = b->next) {
+            if (b->ident == a->ident && b->seq == a->seq) {
+                outer = b;
+            }
+        }
+    }
+    a->pending = 0;
+    a->held = 0;
+    int poll = 0;
+    if (outer != NULL) {
+        if (outer->masked) {
+            outer->pending = 1; /* (it is, in its call out: unmask_call arms it) */
+        }
+        else {
+            poll = arm_or_hold(outer);
+        }
+    }
     xi_unlock(&rec->mu);
+    if (poll) {
+        start_poller(rec);
+    }
     if (rec->watching) {
         monitor_release_if_idle(rec); /* (an interrupt held as the call returned) */
+    }
+    if (!rec->watching) {
+        monitor_free_if_idle();
     }
 }
 
@@ -1230,8 +1263,9 @@ in_guarded_code(PyThreadState *ts, int mode, PyObject *found)
 
 /* Seeing a thread leave guarded code: a held interrupt waits until the outermost
  * guarded frame of its thread returns (or unwinds). sys.monitoring (3.12+) reports
- * that: a tool of this module, claimed in an interpreter the first time an interrupt is
- * held there (ids 4 or 3, which CPython leaves unnamed; none free: the poller alone),
+ * that: a tool of this module, claimed in an interpreter while an interrupt is
+ * held there and given back after (monitor_free_if_idle; ids 4 or 3, which CPython
+ * leaves unnamed; none free: the poller alone),
  * watches the returns (a local event) of the code objects of the guarded frames found
  * on held threads, and every unwinding frame (a global event), while an interrupt is
  * held in the interpreter. The callback runs in the returning thread; once no other
@@ -1402,6 +1436,41 @@ monitor_release_if_idle(xi_interp *rec)
     Py_XDECREF(it);
     Py_XDECREF(resume);
     Py_DECREF(codes);
+    PyErr_Clear();
+    PyErr_SetRaisedException(exc);
+}
+
+/* Gives the tool id back once nothing is watched (monitor_release_if_idle did its
+ * work), so that the interpreter's own code may claim it: the next held interrupt
+ * claims one again. Not from a callback of the tool (it would unregister the running
+ * callback): at a call's end and at the poller's. */
+static void
+monitor_free_if_idle(void)
+{
+    xi_state *st = xi_loaded_state();
+    if (st == NULL || st->mon_tool <= 0 || st->mon_codes != NULL || st->mon_resume != NULL) {
+        return;
+    }
+    PyObject *mon = PySys_GetObject("monitoring"); /* borrowed */
+    if (mon == NULL) {
+        return;
+    }
+    PyObject *exc = PyErr_GetRaisedException();
+    int tool = st->mon_tool - 1;
+    st->mon_tool = 0;
+    static const char *const names[] = {"PY_RETURN", "PY_UNWIND", "INSTRUCTION"};
+    for (int i = 0; i < 3; i++) {
+        PyObject *ev = monitoring_event(mon, names[i]);
+        PyObject *r = ev != NULL ? PyObject_CallMethod(mon, "register_callback", "iOO",
+                                                       tool, ev, Py_None)
+                                 : NULL;
+        Py_XDECREF(r);
+        Py_XDECREF(ev);
+    }
+    PyObject *r = PyObject_CallMethod(mon, "set_events", "ii", tool, 0);
+    Py_XDECREF(r);
+    r = PyObject_CallMethod(mon, "free_tool_id", "i", tool);
+    Py_XDECREF(r);
     PyErr_Clear();
     PyErr_SetRaisedException(exc);
 }
@@ -2657,6 +2726,9 @@ interrupter_main(void *arg)
             xi_unlock(&rec->mu);
         }
         monitor_release_if_idle(rec);
+        if (!rec->watching) {
+            monitor_free_if_idle();
+        }
         PyThreadState_Clear(ts);
         PyThreadState_DeleteCurrent();
     }

@@ -3,6 +3,7 @@
  * that put it. Shared objects inside items stay shared (the packet holds references to
  * them). Waits happen in C with the thread state detached. */
 #include "queue.h"
+#include "interp.h"
 
 #include "wait.h"
 #include "loan.h"
@@ -540,7 +541,10 @@ drop_unbuildable(xi_queue *q, xi_item *it)
     }
     Py_XDECREF(r);
     /* a module this interpreter cannot import: the process learns that its functions
-     * and classes cross by value from now on (_errors.learn_from_failed_rebuild) */
+     * and classes cross by value from now on (_errors.learn_from_failed_rebuild). The
+     * library's part of the call: masked, so an interrupt is not swallowed with that
+     * code's errors (it waits, and is raised in the call's code) */
+    xi_interp_mask();
     PyObject *errors = PyImport_ImportModule("extrainterpreters._errors");
     r = errors ? PyObject_CallMethod(errors, "learn_from_failed_rebuild", "O", exc) : NULL;
     if (r == NULL) {
@@ -549,6 +553,7 @@ drop_unbuildable(xi_queue *q, xi_item *it)
     Py_XDECREF(r);
     Py_XDECREF(errors);
     PyErr_SetRaisedException(exc);
+    xi_interp_unmask();
 }
 
 static PyObject *

@@ -141,6 +141,81 @@ def nested_through_main(interp_id, path, limit):
     return False
 
 
+class EncodedSlowly:
+    """A result that takes 1 s to encode, after saying so (the call is masked
+    meanwhile: an interrupt waits as pending)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        touch(self.path)
+        time.sleep(1.0)
+        return (str, ("encoded",))
+
+
+def call_encoded_slowly_in(interp_id, path):
+    """Runs in the main interpreter: calls interp_id, whose result takes 1 s to
+    encode."""
+    import extrainterpreters as xi
+
+    (interp,) = [i for i in xi.list_all() if i.id == interp_id]
+    return interp.run(EncodedSlowly, path)
+
+def nested_encoded_slowly(interp_id, path, limit):
+    """Runs in X: calls the main interpreter, which calls back into X, whose result
+    X encodes slowly; then spins for `limit` s. Returns whether this call got
+    KeyboardInterrupt."""
+    import extrainterpreters as xi
+
+    try:
+        xi.get_main().run(call_encoded_slowly_in, interp_id, path)
+        spin_until(time.monotonic() + limit)
+    except KeyboardInterrupt:
+        return True
+    return False
+
+
+def _refuse_to_rebuild():
+    raise ValueError("this item is not rebuilt")
+
+
+class Unbuildable:
+    """A Queue item whose rebuild raises ValueError wherever it is got."""
+
+    def __reduce__(self):
+        return (_refuse_to_rebuild, ())
+
+
+def get_unbuildable_interrupted(q, path, limit):
+    """Gets an Unbuildable item from q, the library's handling of the failed rebuild
+    (_errors.learn_from_failed_rebuild) made to take 1 s after touching path. Returns
+    "interrupted" when the call got KeyboardInterrupt (an interrupt() sent meanwhile),
+    "lost" when it did not within `limit` s."""
+    import extrainterpreters._errors as errors
+
+    learn = errors.learn_from_failed_rebuild
+
+    def slow_learn(exc):
+        touch(path)
+        spin_until(time.monotonic() + 1.0)
+        learn(exc)
+
+    errors.learn_from_failed_rebuild = slow_learn
+    try:
+        try:
+            q.get(timeout=limit)
+        except ValueError:
+            errors.learn_from_failed_rebuild = learn
+            spin_until(time.monotonic() + limit)
+            return "lost"
+    except KeyboardInterrupt:
+        return "interrupted"
+    finally:
+        errors.learn_from_failed_rebuild = learn
+    return "got"
+
+
 # --- the stress scenario: workers that keep going through interrupts -----------------
 #
 # An asynchronous KeyboardInterrupt can land on any bytecode of a worker, also right

@@ -68,6 +68,31 @@ def test_interrupt_reaches_the_inner_of_nested_calls_once(interp, tmp_path):
     assert not outer_interrupted
 
 
+def test_an_interrupt_of_a_nested_call_that_is_masked_reaches_the_outer_call(interp,
+                                                                            tmp_path):
+    # X -> main -> X: interrupt() hits only the inner call, which is encoding its
+    # result (masked): the interrupt waits there, and once the inner call has returned
+    # the outer call, which goes on, gets it (not lost with the inner call)
+    path = str(tmp_path / "encoding")
+    wait = call_in_thread(interp, inf.nested_encoded_slowly, interp.id, path, LIMIT / 2)
+    wait_for_file(path)
+    interp.interrupt()
+    assert wait() is True
+
+
+def test_an_interrupt_as_get_drops_an_unbuildable_item_reaches_the_call(interp, tmp_path):
+    # get() runs the library's Python code (_errors.learn_from_failed_rebuild) for an
+    # item it cannot rebuild: an interrupt that comes meanwhile waits for its end, and
+    # is raised in the call's code (not swallowed with that code's errors)
+    q = xi.Queue()
+    q.put(inf.Unbuildable())
+    path = str(tmp_path / "learning")
+    wait = call_in_thread(interp, inf.get_unbuildable_interrupted, q, path, LIMIT / 2)
+    wait_for_file(path)
+    interp.interrupt()
+    assert wait() == "interrupted"
+
+
 @pytest.mark.parametrize("via", ["main", "subinterpreter"])
 @pytest.mark.parametrize("round_", range(3))
 def test_one_interrupt_raises_once_in_a_call_nested_through_another(interp, tmp_path,

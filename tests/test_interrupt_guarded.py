@@ -4,6 +4,7 @@ while it is imported: the call's own imports go on, the interrupts are raised on
 they have returned, and a later import in the interpreter does not hang on a lock left
 taken. Run in a subprocess, so that a hang fails the test only."""
 import os
+import time
 
 import pytest
 
@@ -78,3 +79,47 @@ def test_interrupts_wait_until_the_calls_imports_return(run_py, tmp_path, round_
     # the interrupts were raised, once the imports had returned
     assert int(res["OUTSIDE"]) > 10, out
     assert "END" in res, out
+
+
+SLOW_MODULE = """
+open({path!r}, "w").close()
+import time
+time.sleep(0.5)
+"""
+
+
+def test_the_monitoring_tool_is_given_back_once_no_interrupt_is_held(interp, tmp_path):
+    # an interrupt held while a call imports claims a sys.monitoring tool id (4, or 3)
+    # in the interpreter; once it was raised, the id is free again for the
+    # interpreter's own code
+    import threading
+
+    started = str(tmp_path / "importing")
+    (tmp_path / "slow_to_import_xi.py").write_text(SLOW_MODULE.format(path=started))
+    interp.exec(f"import sys; sys.path.insert(0, {str(tmp_path)!r})")
+    outcome = []
+
+    def importer():
+        try:
+            interp.exec("import slow_to_import_xi")
+            outcome.append("imported")
+        except BaseException as e:  # ExecutionFailed: KeyboardInterrupt
+            outcome.append("KeyboardInterrupt" if "KeyboardInterrupt" in str(e) else e)
+
+    t = threading.Thread(target=importer)
+    t.start()
+    deadline = time.monotonic() + 20
+    while not os.path.exists(started):
+        assert time.monotonic() < deadline, "the import did not start"
+        time.sleep(0.01)
+    interp.interrupt()
+    t.join()
+    assert outcome == ["KeyboardInterrupt"], outcome
+    assert interp.run(tools_in_use) == [None, None]
+    interp.exec("import sys; sys.monitoring.use_tool_id(4, 'mine'); "
+                "sys.monitoring.free_tool_id(4)")
+
+
+def tools_in_use():
+    import sys
+    return [sys.monitoring.get_tool(3), sys.monitoring.get_tool(4)]
