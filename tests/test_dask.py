@@ -100,7 +100,7 @@ print("RESULT", json.dumps(out), flush=True)
 def check_one_worker():
     """What 3.12 can do: one interpreter at a time."""
     proc = run_py(ONE_WORKER, timeout=240)
-    # the abort at exit after dask (hashlib) was imported in a subinterpreter
+    # the abort at exit after dask was imported in a subinterpreter
     out = result_of(proc, returncode=-6)
     assert "free(): invalid pointer" in proc.stderr
     assert "_ctypes does not support loading in subinterpreters" in out["bag"]

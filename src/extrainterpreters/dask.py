@@ -36,7 +36,7 @@ def _check_python():
         raise RuntimeError(
             "Dask in interpreter pools needs CPython 3.13 or later: on 3.12, dask.bag "
             "cannot load in a subinterpreter (ctypes refuses one) and importing dask "
-            "there (hashlib) makes the process abort at exit")
+            "there makes the process abort at exit")
     if sys.version_info < (3, 14):
         raise RuntimeError(
             "Dask's cluster workers with interpreter pools need CPython 3.14 or later: on "
