@@ -241,7 +241,8 @@ joblib-suite-%: .venv-%/.deps  ## joblib's Parallel tests with the backend "inte
 # assertions on (XI_DEBUG=1). python3.Xd from PATH, else Debian's (tools/fetch-python.sh).
 DEBUG_VERSION ?= 3.15
 DEBUG_VENV := .venv-debug-$(DEBUG_VERSION)
-DEBUG_PYTEST_ARGS ?=
+# (the tests marked slow run in the four versions' own runs)
+DEBUG_PYTEST_ARGS ?= -m "not slow"
 DEBUG_TIMEOUT ?= 25m
 $(DEBUG_VENV)/.deps: requirements-dev.txt
 	py=$$(command -v python$(DEBUG_VERSION)d || tools/fetch-python.sh --debug $(DEBUG_VERSION))
@@ -264,6 +265,8 @@ test-debug: $(DEBUG_VENV)/.deps  ## pytest on a debug build of CPython with -X d
 # latest patch releases, and CPython fixes (or keeps) its defects in them. Empty
 # RELEASE_VERSION= skips it.
 RELEASE_VERSION ?= 3.13
+# (the tests marked slow run in the four versions' own runs)
+RELEASE_PYTEST_ARGS ?= -m "not slow"
 RELEASE_VENV := .venv-$(RELEASE_VERSION)-debian
 $(RELEASE_VENV)/.deps: requirements-dev.txt
 	py=$$(tools/fetch-python.sh $(RELEASE_VERSION))
@@ -277,7 +280,7 @@ test-release: $(RELEASE_VENV)/.deps  ## pytest on Debian's newest 3.X patch rele
 	@rm -f $(call junit,$(RELEASE_VENV))
 	echo "== Python $$(cat $(RELEASE_VENV)/version) (Debian): build (XI_WERROR=1) and pytest"
 	$(call install,$(RELEASE_VENV),XI_WERROR=1)
-	PYTHONMALLOC=pymalloc_debug $(call run_pytest,$(RELEASE_VENV)) $(PYTEST_ARGS)
+	PYTHONMALLOC=pymalloc_debug $(call run_pytest,$(RELEASE_VENV)) $(RELEASE_PYTEST_ARGS)
 
 # The demo's venv holds the package and what it needs at run time, nothing else:
 # pip builds and installs it as a user's `pip install .` does. It uses the newest

@@ -139,6 +139,9 @@ def test_interrupts_hit_calls_sharing_a_queue_lock_condition_and_buffer(run_py, 
 @pytest.mark.serial
 @pytest.mark.parametrize("round_", range(3))
 def test_interrupt_storms_in_three_processes_at_once(round_):
+    # three rounds on 3.13, where the hang was seen, one on the other versions (time)
+    if round_ and sys.version_info[:2] != (3, 13):
+        pytest.skip("the second and third rounds run on 3.13")
     # the same storm three times at once: the machine is loaded, and calls stay
     # longer where an interrupt could break something (a hang here was an interrupt
     # raised inside importlib, in a worker's own import, which left the interpreter's
