@@ -39,7 +39,7 @@ endif
 endif
 
 # Settings (make VAR=value): PYTEST_ARGS, ASAN_PYTEST_ARGS, ASAN_VERSION, TEST_TIMEOUT,
-# TEST_JOBS.
+# TEST_JOBS, FUZZ_SECONDS, FUZZ_SECONDS_SHORT.
 # Time limit of one pytest pass, so that a hang fails instead of stalling
 # (SIGABRT: the fault handler prints every thread's Python stack).
 TEST_TIMEOUT ?= 10m
@@ -48,6 +48,11 @@ PYTEST_ARGS ?=
 # TEST_JOBS pytest-xdist workers, then those marked serial alone. TEST_JOBS=1: one
 # pass, no xdist.
 TEST_JOBS ?= 2
+# Seconds of byte-level fuzzing of the decoder (tests/test_fuzz.py): the full time in
+# the newest version's run and under the sanitizers, a shorter one in the other runs
+# (the same C code, built for another CPython).
+FUZZ_SECONDS ?= 30
+FUZZ_SECONDS_SHORT ?= 10
 # $(call run_pytest,VENV[,TIMEOUT[,PYTHON OPTIONS]]) PYTEST ARGS. The results go to
 # VENV/junit.xml and VENV/junit-serial.xml, summed up by tools/junit_counts.py.
 run_pytest = tools/run-pytest.sh $(or $(2),$(TEST_TIMEOUT)) $(TEST_JOBS) $(1) $(3) --
@@ -113,7 +118,8 @@ test: $(foreach v,$(VERSIONS),.venv-$v/.deps)  ## strict build + pytest + stubte
 			summary+=("FAIL  Python $$v: build failed"); failed=1; continue
 		fi
 		malloc=pymalloc_debug; [[ $$v == 3.12 ]] && malloc=pymalloc
-		rc=0; PYTHONMALLOC=$$malloc $(call run_pytest,.venv-$$v) $(PYTEST_ARGS) || rc=$$?
+		fuzz=$(FUZZ_SECONDS_SHORT); [[ $$v == $(NEWEST) ]] && fuzz=$(FUZZ_SECONDS)
+		rc=0; PYTHONMALLOC=$$malloc XI_FUZZ_SECONDS=$$fuzz $(call run_pytest,.venv-$$v) $(PYTEST_ARGS) || rc=$$?
 		n=$$($(counts) $(call junit,.venv-$$v))
 		case $$rc in
 			0) summary+=("PASS  Python $$v: $$n") ;;
@@ -182,7 +188,7 @@ test-asan: $(ASAN_VENV)/.deps  ## pytest with ASan+UBSan (newest Python)
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allocator_may_return_null=1:log_path=$$logs/asan \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:abort_on_error=1 \
 	XI_UBSAN_LIB="$$libubsan" XI_UBSAN_LOG=$$logs/ubsan \
-		$(call run_pytest,$(ASAN_VENV)) $(ASAN_PYTEST_ARGS) || status=$$?
+		XI_FUZZ_SECONDS=$(FUZZ_SECONDS) $(call run_pytest,$(ASAN_VENV)) $(ASAN_PYTEST_ARGS) || status=$$?
 	if compgen -G "$$logs/*" >/dev/null; then cat "$$logs"/* >&2; fi
 	# a report (not a warning such as a refused huge allocation) fails the run
 	if compgen -G "$$logs/*" >/dev/null && grep -qE "ERROR: AddressSanitizer|runtime error:|SUMMARY: " "$$logs"/*; then
@@ -256,7 +262,7 @@ test-debug: $(DEBUG_VENV)/.deps  ## pytest on a debug build of CPython with -X d
 	echo "== Python $(DEBUG_VERSION) debug build: build (XI_WERROR=1 XI_DEBUG=1) and pytest -X dev"
 	$(call install,$(DEBUG_VENV),XI_WERROR=1 XI_DEBUG=1)
 	status=0
-	$(call run_pytest,$(DEBUG_VENV),$(DEBUG_TIMEOUT),-X dev) $(DEBUG_PYTEST_ARGS) || status=$$?
+	XI_FUZZ_SECONDS=$(FUZZ_SECONDS_SHORT) $(call run_pytest,$(DEBUG_VENV),$(DEBUG_TIMEOUT),-X dev) $(DEBUG_PYTEST_ARGS) || status=$$?
 	if ((status == 124)); then echo "test-debug: pytest timed out after $(DEBUG_TIMEOUT)" >&2; exit 1; fi
 	if ((status)); then echo "test-debug: pytest exit status $$status" >&2; exit 1; fi
 
@@ -280,7 +286,7 @@ test-release: $(RELEASE_VENV)/.deps  ## pytest on Debian's newest 3.X patch rele
 	@rm -f $(call junit,$(RELEASE_VENV))
 	echo "== Python $$(cat $(RELEASE_VENV)/version) (Debian): build (XI_WERROR=1) and pytest"
 	$(call install,$(RELEASE_VENV),XI_WERROR=1)
-	PYTHONMALLOC=pymalloc_debug $(call run_pytest,$(RELEASE_VENV)) $(RELEASE_PYTEST_ARGS)
+	PYTHONMALLOC=pymalloc_debug XI_FUZZ_SECONDS=$(FUZZ_SECONDS_SHORT) $(call run_pytest,$(RELEASE_VENV)) $(RELEASE_PYTEST_ARGS)
 
 # The demo's venv holds the package and what it needs at run time, nothing else:
 # pip builds and installs it as a user's `pip install .` does. It uses the newest

@@ -11,6 +11,8 @@ CPython 3.12 (3.12.1 tried): a process whose subinterpreters imported hashlib ab
 exit ("free(): invalid pointer", "double free or corruption") unless the main
 interpreter imported it first. The library imports it in the main interpreter on 3.12.
 """
+import sys
+
 import pytest
 
 from conftest import assert_clean_exit, run_py
@@ -44,7 +46,8 @@ print("done")
 
 @pytest.mark.parametrize("code", [OVERLAP, POOL], ids=["overlapping", "pool"])
 def test_datetime_in_overlapping_interpreters(code):
-    for _ in range(3):
+    # three processes where the defect lives, one where CPython fixed it
+    for _ in range(3 if sys.version_info < (3, 14) else 1):
         proc = run_py(code, timeout=240)
         assert_clean_exit(proc)
         assert proc.stdout.strip() == "done"
