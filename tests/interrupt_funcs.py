@@ -4,6 +4,7 @@ caller frame: on CPython 3.13.0 and 3.14 the exception table of a function does 
 the backward jump of some loops (3.13.0: `for` and `while` with a condition; 3.14: `for`
 and `while True`), so an asynchronous exception landing there skips the function's own
 handlers, `with` exits included (see also remote_funcs.busy)."""
+import os
 import time
 
 import remote_funcs as rf
@@ -22,17 +23,25 @@ def touch(path):
         open(path, "w").close()
 
 
+def mark(path, n):
+    """Writes ``n`` to ``path`` (replacing it at once): ready for interrupt n + 1."""
+    if path is not None:
+        with open(path + ".tmp", "w") as f:
+            f.write(str(n))
+        os.replace(path + ".tmp", path)
+
+
 def count_interrupts(want, limit, started=None):
     """Spins, catching KeyboardInterrupt and going on, until it has caught ``want`` of
     them or ``limit`` seconds have passed; returns how many it caught. ``started`` (a
-    path) is created inside the ``try``, once an interrupt can be caught: one that comes
-    earlier would be raised where no ``except`` of this function catches it."""
+    path) is written inside the ``try``, once an interrupt can be caught there (one that
+    came earlier would be raised where no ``except`` of this function catches it), and
+    again each time around, holding how many were caught so far (see mark)."""
     seen = 0
     end = time.monotonic() + limit
     while seen < want and time.monotonic() < end:
         try:
-            touch(started)
-            started = None
+            mark(started, seen)
             spin_until(end)
         except KeyboardInterrupt:
             seen += 1
@@ -43,9 +52,9 @@ def count_interrupts_in_waits(q, want, limit, started=None):
     """Like count_interrupts, but blocked in ``q.get()`` (nothing is ever put)."""
     seen = 0
     end = time.monotonic() + limit
-    touch(started)
     while seen < want and time.monotonic() < end:
         try:
+            mark(started, seen)
             q.get(timeout=max(0.0, end - time.monotonic()))
         except KeyboardInterrupt:
             seen += 1

@@ -23,9 +23,26 @@ def wait_for_file(path, limit=LIMIT):
         time.sleep(0.01)
 
 
+def wait_for_mark(path, n, limit=LIMIT):
+    """Waits until the call writes n to path (interrupt_funcs.mark): it has caught n
+    interrupts and is ready for the next one."""
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            with open(path) as f:
+                if f.read() == str(n):
+                    return
+        except FileNotFoundError:
+            pass
+        assert time.monotonic() < deadline, f"interrupt {n} was not raised in the call"
+        time.sleep(0.01)
+
+
 def interrupt_every(interp, gap, times, started):
-    wait_for_file(started)
-    for _ in range(times):
+    # each interrupt() once the call caught the previous one: two that come before it
+    # raised the first would be one (an interrupt that is armed is not armed again)
+    for i in range(times):
+        wait_for_mark(started, i)
         time.sleep(gap)
         interp.interrupt()
 
