@@ -359,9 +359,10 @@ def section_runner(sections, rows):
     return section
 
 
-def finish(rows, t_start, check, skewed=None):
+def finish(rows, t_start, check, skewed=None, extra=None):
     """Prints the table and the summary; returns the exit code. ``skewed`` names the
-    rows that other work on the machine skews."""
+    rows that other work on the machine skews; ``extra`` goes into the JSON (a
+    ``markdown`` entry is printed under the section's table by report.py)."""
     print()
     print_table(rows)
     n_fail = sum(r.status() in ("FAIL", "ERROR") for r in rows)
@@ -371,6 +372,6 @@ def finish(rows, t_start, check, skewed=None):
           f"took {perf() - t_start:.1f} s; load average now {load_avg()}{skew}", flush=True)
     if _json_path:
         write_json(_json_path, rows, script=os.path.basename(sys.argv[0]),
-                   took=perf() - t_start)
+                   took=perf() - t_start, **(extra or {}))
     faulthandler.cancel_dump_traceback_later()
     return 1 if (check and n_fail) else 0

@@ -40,6 +40,9 @@ SECTIONS = [
      "Data-heavy map: zlib.crc32 over 4 MiB blocks", r"^3\. "),
     ("joblib", "bench_joblib.py", "joblib backends", "joblib.png",
      "joblib: the interpreters backend vs loky and threading", r"."),
+    ("realjobs", "bench_realjobs.py", "Real jobs: scripts with PyPI packages, one-shot and warm",
+     "realjobs.png", "Real jobs, one-shot: vs the better of the forkserver and stdlib pools",
+     r"one-shot"),
 ]
 SCALING_CHART = "scaling.png"
 CHART_DIR = "benchmarks"  # under --out
@@ -248,6 +251,8 @@ def render_markdown(results, chart_dir=CHART_DIR, charts=()):
         if chart in charts:
             lines += [f"![{title}]({chart_dir}/{chart})", ""]
         lines += [rows_table(rows)]
+        if doc.get("markdown"):
+            lines += [doc["markdown"]]
     doc = scripts.get("scale")
     if doc is not None:
         lines += ["## CPU scaling over worker counts", ""]
