@@ -82,6 +82,12 @@ def sleep_then(seconds, value):
     return value
 
 
+def sleep_then_say_where(seconds):
+    """Sleeps, then returns the id of the interpreter it ran in."""
+    time.sleep(seconds)
+    return current_id()
+
+
 # The busy loops call into C only now and then: on CPython 3.13.0 a
 # KeyboardInterrupt raised right after ``time.monotonic()`` in a ``while``
 # condition skips the enclosing ``except KeyboardInterrupt`` of the same function.

@@ -9,9 +9,13 @@ import sys
 import threading
 import time
 
+import math
+
 import pytest
+from hypothesis import given, strategies as st
 
 import extrainterpreters as xi
+from extrainterpreters.executor import _batches
 import remote_funcs as rf
 from conftest import TESTS_DIR, assert_clean_exit
 from helpers import parse
@@ -491,6 +495,33 @@ def test_map_takes_a_generator(pool):
 def test_map_chunksize(pool, chunksize):
     assert list(pool.map(rf.add, range(300), range(300), chunksize=chunksize)) == [
         2 * i for i in range(300)]
+
+
+@given(st.integers(0, 50_000), st.integers(1, 500), st.integers(1, 64))
+def test_map_batches_shrink_to_chunksize_and_cover_every_item_once(n, chunksize, workers):
+    bounds = _batches(n, chunksize, workers)
+    if n == 0:
+        assert bounds == []
+        return
+    assert [b[0] for b in bounds] == [0] + [b[1] for b in bounds[:-1]]
+    assert bounds[-1][1] == n
+    sizes = [j - i for i, j in bounds]
+    assert all(s >= chunksize for s in sizes[:-1])
+    assert sizes == sorted(sizes, reverse=True) or sizes[-1] < chunksize
+    # the last 2 * workers batches are chunksize or less: every worker busy to the end
+    if n >= 2 * workers * chunksize:
+        assert all(s <= chunksize for s in sizes[-2 * workers:])
+    # few batches: about 2 * workers * log(n / chunksize) of them
+    assert len(bounds) <= 2 * workers * (1 + math.log(max(n / chunksize, 1)) + 1) + 1
+
+
+def test_map_of_uneven_tasks_keeps_both_workers_busy_to_the_end(pool):
+    # 380 quick items, then 20 slow ones: batches of equal size would put most of the
+    # slow ones in one batch, run by one worker while the other has nothing left
+    where = list(pool.map(rf.sleep_then_say_where, [0.0005] * 380 + [0.02] * 20))
+    slow = where[-20:]
+    assert len(set(where)) == 2
+    assert all(slow.count(w) >= 5 for w in set(where)), slow
 
 
 def test_map_chunksize_must_be_positive(pool):

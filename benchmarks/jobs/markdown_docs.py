@@ -1,5 +1,5 @@
 """Markdown: 600 documents (headings, lists, tables, fenced code, links) rendered to
-HTML with python-markdown."""
+HTML with python-markdown; the HTML (str) comes back."""
 import hashlib
 import random
 
@@ -29,8 +29,7 @@ def document(seed):
 
 
 def task(text):
-    html = markdown.markdown(text, extensions=["tables", "fenced_code", "toc"])
-    return len(html), hashlib.sha256(html.encode()).hexdigest()[:12]
+    return markdown.markdown(text, extensions=["tables", "fenced_code", "toc"])
 
 
 def make_items(scale, variant=0):
@@ -39,7 +38,7 @@ def make_items(scale, variant=0):
 
 
 def summary(results):
-    return results
+    return [(len(html), hashlib.sha256(html.encode()).hexdigest()[:12]) for html in results]
 
 
 if __name__ == "__main__":

@@ -97,6 +97,17 @@ def _pickled_for_process(fn, args, kwargs):
         return cloudpickle.dumps((fn, args, kwargs), protocol=5)
 
 
+def _module_names(preload):
+    """preload as a tuple of module names (a str is one name)."""
+    names = (preload,) if isinstance(preload, str) else tuple(preload)
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"preload must name modules (str), not {type(name).__name__}")
+        if not name or not all(part.isidentifier() for part in name.split(".")):
+            raise ValueError(f"preload: {name!r} is not a module name")
+    return names
+
+
 def _task_name(task):
     qualname = getattr(task, "__qualname__", None) or type(task).__qualname__
     module = getattr(task, "__module__", None)
@@ -128,6 +139,20 @@ def _run_chunk(fn, chunk):
 
 # map() items whose encoded form is at least this large are not batched.
 _LARGE_ITEM = 1 << 20
+
+def _batches(n, chunksize, workers):
+    """(start, stop) of the batches of a map of n items: guided self-scheduling. Each
+    batch takes a share of the items still left (1 / (2 * workers), at least
+    chunksize), so that a few large batches carry the fixed cost of a task while the
+    last ones, single items when chunksize is 1, keep every worker busy to the end
+    when the items take uneven times."""
+    out, start = [], 0
+    while start < n:
+        stop = min(n, start + max(chunksize, (n - start) // (2 * workers)))
+        out.append((start, stop))
+        start = stop
+    return out
+
 
 def _encoded_size(item):
     """The size of an item's encoded form (0 when it cannot be encoded: that error is
@@ -193,9 +218,10 @@ class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
     _counter = itertools.count().__next__
 
     def __init__(self, max_workers=None, thread_name_prefix="", initializer=None,
-                 initargs=(), *, fallback=None):
+                 initargs=(), *, fallback=None, preload=()):
         if fallback not in _FALLBACKS:
             raise ValueError(f"fallback must be None or 'process', not {fallback!r}")
+        preload = _module_names(preload)
         if max_workers is None:
             max_workers = os.cpu_count() or 1
         if max_workers <= 0:
@@ -220,7 +246,13 @@ class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
         self._fallback = fallback
         self._processes = None
         self._refused = {}
+        # preload: every worker starts now and imports these as its interpreter starts
+        self._preload = preload
         _pools.add(self)
+        if preload:
+            with self._lock:
+                for _ in range(max_workers):
+                    self._add_worker(eager=True)
 
     # -- submitting ------------------------------------------------------------
 
@@ -253,8 +285,9 @@ class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
 
     def map(self, fn, *iterables, timeout=None, chunksize=1, buffersize=None):
         """Like Executor.map. Items are sent to the workers in batches (at least
-        chunksize items each, more when there are many items), which changes only how
-        the work is split, not the results or their order. With buffersize, at most
+        chunksize items each: large ones first, then smaller ones, down to chunksize at
+        the end), which changes only how the work is split, not the results or their
+        order. With buffersize, at most
         that many items are submitted (one task each) and not yet yielded: the
         iterables are read as the results are consumed."""
         if buffersize is not None and not isinstance(buffersize, int):
@@ -267,13 +300,14 @@ class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
             return self._map_buffered(fn, iterables, timeout, buffersize)
         end = None if timeout is None else time.monotonic() + timeout
         items = list(zip(*iterables))
-        size = max(chunksize, len(items) // (self._max_workers * 8))
-        if size > chunksize and items and _encoded_size(items[0]) >= _LARGE_ITEM:
+        if items and _encoded_size(items[0]) >= _LARGE_ITEM:
             # batching saves a task's fixed cost, which large items dwarf, and each
             # worker rebuilds its batch's buffers all at once: send them as they come
-            size = chunksize
-        futures = [self._submit(_run_chunk, (fn, items[i:i + size]), {}, fn)
-                   for i in range(0, len(items), size)]
+            bounds = [(i, min(len(items), i + chunksize))
+                      for i in range(0, len(items), chunksize)]
+        else:
+            bounds = _batches(len(items), chunksize, self._max_workers)
+        futures = [self._submit(_run_chunk, (fn, items[i:j]), {}, fn) for i, j in bounds]
 
         def results():
             try:
@@ -331,21 +365,34 @@ class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
         # creates its interpreter in its own thread, so they start in parallel
         if self._idle.acquire(timeout=0):
             return
-        n = len(self._threads)
-        if n < self._max_workers:
-            thread = threading.Thread(target=self._worker,
-                                      name=f"{self._thread_name_prefix}_{n}", daemon=False)
-            self._threads.append(thread)
-            thread.start()
+        if len(self._threads) < self._max_workers:
+            self._add_worker(eager=False)
 
-    def _worker(self):
+    def _add_worker(self, eager):
+        thread = threading.Thread(target=self._worker, args=(eager,),
+                                  name=f"{self._thread_name_prefix}_{len(self._threads)}",
+                                  daemon=False)
+        self._threads.append(thread)
+        thread.start()
+
+    def _worker(self, eager):
         # the interpreter starts with the worker's first task (and again after a fork
         # ended it): a worker that has no task has no interpreter being made, and a
-        # fork ends the interpreters of idle workers only
+        # fork ends the interpreters of idle workers only. An eager worker (preload)
+        # starts its interpreter at once.
         slot = _Slot()
         with self._lock:
             self._slots.append(slot)
+            start_now = eager and not self._terminating
+            if start_now:
+                slot.busy = True
         try:
+            if start_now:
+                started = self._start_interpreter(slot)
+                with self._lock:
+                    slot.busy = False
+                if not started:
+                    return
             while True:
                 try:
                     item = self._work.get_nowait()
@@ -411,6 +458,18 @@ class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
             return False
         with self._lock:
             slot.interp = interp
+        for name in self._preload:
+            try:
+                interp.exec(f"import {name}")
+            except BaseException as exc:
+                from . import _errors
+
+                if self._fallback and _errors.refused_message_in(exc) is not None:
+                    # refused in interpreters: the tasks that need it go to processes
+                    continue
+                self._break(f"a worker interpreter could not import {name!r} (preload): "
+                            f"{exc!r}")
+                return False
         if self._initializer is not None:
             try:
                 interp.call(self._initializer, *self._initargs)

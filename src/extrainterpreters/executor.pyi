@@ -21,6 +21,7 @@ class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
         initargs: tuple[Any, ...] = (),
         *,
         fallback: Literal["process"] | None = None,
+        preload: str | Iterable[str] = (),
     ) -> None: ...
     def submit(
         self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs
