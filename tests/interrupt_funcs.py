@@ -381,21 +381,42 @@ def loop_time(n=500_000):
 #
 # An interrupt is never raised inside importlib (it holds locks across bytecodes), nor
 # inside a module's top-level code while it is imported: it waits until the import
-# has returned.
+# has returned. It may be raised as an import begins, at the first instruction of
+# importlib's entry function (before it did anything): an interrupt armed while the
+# thread waited for the GIL is raised at the thread's next eval-breaker check, which
+# CPython 3.13+ makes at the next function entry or backward jump, possibly the
+# importlib function its next bytecode calls. That is the import statement raising
+# KeyboardInterrupt before it imports anything.
 
 GUARDED = ("_frozen_importlib", "_frozen_importlib_external", "importlib._bootstrap",
            "importlib._bootstrap_external", "zipimport")
-SEEN = {"inside": 0, "outside": 0}
+SEEN = {"inside": 0, "entry": 0, "outside": 0}
+WHERE = []  # the guarded frames of each interrupt that landed inside
 
 
-def _landed_inside(exc, prefix):
-    tb = exc.__traceback__
+def _first_instruction(code):
+    import dis
+
+    return next(i.offset for i in dis.get_instructions(code) if i.opname == "RESUME")
+
+
+def _where_landed(exc, prefix):
+    """"inside" (importlib or a module's top-level code while imported), "entry" (the
+    first instruction of an importlib function called by the task's own code, the only
+    guarded frame), or "outside"."""
+    tb, guarded = exc.__traceback__, []
     while tb is not None:
         name = tb.tb_frame.f_globals.get("__name__", "")
         if name in GUARDED or (prefix and name.startswith(prefix)):
-            return True
-        tb = tb.tb_next
-    return False
+            guarded.append(tb)
+        last, tb = tb, tb.tb_next
+    if not guarded:
+        return "outside"
+    if (len(guarded) == 1 and guarded[0] is last and last.tb_frame.f_globals["__name__"]
+            in GUARDED and last.tb_lasti <= _first_instruction(last.tb_frame.f_code)):
+        return "entry"
+    WHERE.append([(t.tb_frame.f_code.co_qualname, t.tb_lineno, t.tb_lasti) for t in guarded])
+    return "inside"
 
 
 def write_modules(directory, prefix, n):
@@ -418,13 +439,14 @@ def _import_one(name, prefix):
     try:
         __import__(name)
     except KeyboardInterrupt as e:
-        SEEN["inside" if _landed_inside(e, prefix) else "outside"] += 1
+        SEEN[_where_landed(e, prefix)] += 1
 
 
 def import_through_interrupts(directory, prefix, n, started):
     """Imports prefix0..prefix<n-1> (those not imported yet: a call that an interrupt
     ended is made again), catching the interrupts. Returns (landed inside an import
-    or importlib, landed outside)."""
+    or importlib, landed at an importlib function's first instruction, landed
+    outside)."""
     import sys
 
     if directory not in sys.path:
@@ -433,5 +455,5 @@ def import_through_interrupts(directory, prefix, n, started):
     for i in range(n):
         if f"{prefix}{i}" not in sys.modules:
             _import_one(f"{prefix}{i}", prefix)
-    return SEEN["inside"], SEEN["outside"]
+    return SEEN["inside"], SEEN["entry"], SEEN["outside"]
 

@@ -2,7 +2,9 @@
 the interpreter's import locks across bytecodes), nor inside a module's top-level code
 while it is imported: the call's own imports go on, the interrupts are raised once
 they have returned, and a later import in the interpreter does not hang on a lock left
-taken. Run in a subprocess, so that a hang fails the test only."""
+taken. One may be raised as an import begins, at the first instruction of importlib's
+entry function, before it did anything (interrupt_funcs, above GUARDED); those are
+counted apart. Run in a subprocess, so that a hang fails the test only."""
 import os
 import time
 
@@ -47,8 +49,11 @@ print("SENT", sent, flush=True)
 print("DONE", not t.is_alive(), flush=True)
 if t.is_alive():
     os._exit(3)
-inside, outside = result[0]
+inside, entry, outside = result[0]
 print("INSIDE", inside, flush=True)
+if inside:
+    print("WHERE", interp.run(eval, "__import__('interrupt_funcs').WHERE"), flush=True)
+print("ENTRY", entry, flush=True)
 print("OUTSIDE", outside + escaped[0], flush=True)
 
 # from another thread (the owner thread runs the main thread's calls): a lock left
