@@ -21,7 +21,7 @@ DOC = os.path.join(ROOT, "docs", "scale-out.md")
 # tests/test_cpython_defects.py.)
 SUPPORTED = sys.version_info >= (3, 13)
 # a distributed worker's pool on 3.13 can abort the worker (docs/scale-out.md)
-CLUSTER_SUPPORTED = sys.version_info >= (3, 14)
+CLUSTER_SUPPORTED = sys.version_info >= (3, 13, 18)
 
 PRELUDE = f"""
 import json, os, sys, tempfile
@@ -212,7 +212,7 @@ def test_doc_examples_run(tmp_path):
     assert proc.stdout.splitlines() == ["longest: 261", "sum: 407"]
     if not CLUSTER_SUPPORTED:
         proc = run_script(tmp_path / "cluster_example.py", timeout=120)
-        assert proc.returncode != 0 and "3.14 or later" in proc.stderr, proc.stderr
+        assert proc.returncode != 0 and "3.13.18 or later" in proc.stderr, proc.stderr
         return
     proc = run_script(tmp_path / "cluster_example.py", timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -29,6 +29,11 @@ from .executor import InterpreterPoolExecutor
 __all__ = ["InterpreterExecutor", "WorkerInterpreterPool"]
 
 
+# The first 3.13 release measured without that defect of sys._current_frames() (3.13.0
+# aborts; the releases in between were not tried).
+_CLUSTER_PYTHON = (3, 13, 18)
+
+
 def _check_python():
     """Refuses the CPython versions on which Dask's workers crash or cannot load in
     interpreter pools."""
@@ -37,13 +42,14 @@ def _check_python():
             "Dask in interpreter pools needs CPython 3.13 or later: on 3.12, dask.bag "
             "cannot load in a subinterpreter (ctypes refuses one) and importing dask "
             "there makes the process abort at exit")
-    if sys.version_info < (3, 14):
+    if sys.version_info < _CLUSTER_PYTHON:
         raise RuntimeError(
-            "Dask's cluster workers with interpreter pools need CPython 3.14 or later: on "
-            "3.13 a worker process whose pool ran tasks can abort (\"free(): invalid "
-            "pointer\"), which makes its nanny restart it again and again; the local "
-            "scheduler (dask.config.set(scheduler=InterpreterPoolExecutor(...))) works "
-            "on 3.13")
+            "Dask's cluster workers with interpreter pools need CPython 3.13.18 or later "
+            "(or 3.14 or later): in earlier 3.13 releases sys._current_frames(), which a "
+            "worker's profiler calls every 10 ms, makes frame objects of subinterpreters "
+            "running under their own GIL and the worker process aborts (\"free(): "
+            "invalid pointer\"); the local scheduler "
+            "(dask.config.set(scheduler=InterpreterPoolExecutor(...))) works on every 3.13")
 
 
 class _Outcome:
