@@ -1,5 +1,6 @@
 /* Interpreters: records, owner threads, thread-state cache, calls (see interp.h). */
 #include "interp.h"
+#include "callctx.h"
 #include "loan.h"
 #include "queue.h"
 #include "wait.h"
@@ -17,46 +18,6 @@ typedef enum {
     XI_ST_CLOSED = 3,
     XI_ST_FAILED = 4,
 } xi_lifecycle;
-
-/* A running call, for interrupt(). Lives on the stack of whoever runs the call.
- *
- * interrupt() is delivered as an asynchronous KeyboardInterrupt, which CPython raises
- * at the next bytecode the thread runs in the call's interpreter. It is armed only
- * while the call runs its own code: while the library runs Python code for the call
- * (decoding, encoding, describing an exception, importing; see xi_interp_mask) the
- * call is masked and an interrupt waits as `pending`, armed when the mask ends.
- * Otherwise an exception could land in importlib (leaving a module lock taken) or
- * between two steps of the library's own bookkeeping.
- *
- * The call's own code may also run CPython's Python code that holds a lock across
- * bytecodes, where an exception landing between taking and releasing it leaves the
- * lock taken for good (the import system: see guarded_modules): there an interrupt is
- * `held`, pending until the thread has left that code, which sys.monitoring reports
- * (guarded_exit) and a poller thread checks too (poll_held_locked).
- *
- * One interrupt() is raised once per logical call: a call nested in a call of the same
- * thread into the same interpreter (X -> B -> X) takes the outer call's seq, and only
- * the innermost of them is hit (the outer one is masked meanwhile, and must not get it
- * again when the nested call returns).
- *
- * masked, pending, held and armed are only used with the GIL of the call's interpreter
- * held (by its thread, or by the interrupter, which takes that GIL), which serializes
- * them. The list links (next) are guarded by rec->mu; outer belongs to the thread. */
-typedef struct xi_active {
-    xi_interp *rec;
-    unsigned long ident;     /* the OS thread running it */
-    PyThreadState *ts;       /* its thread state in rec's interpreter */
-    int masked;              /* > 0: the library runs code for it (or a nested call) */
-    int pending;             /* an interrupt arrived while masked (or held) */
-    int held;                /* pending because the thread ran guarded code */
-    int armed;               /* the async exception is set and not raised yet */
-    uint64_t seq;            /* when the call began (rec->next_seq; a call of the same
-                                thread nested in a call into the same interpreter takes
-                                the outer call's): an interrupt() hits only calls that
-                                began before it */
-    struct xi_active *next;
-    struct xi_active *outer; /* the thread's enclosing call (see xi_tls.call) */
-} xi_active;
 
 /* One cached thread state for a (thread, interpreter) pair.
  *
@@ -124,7 +85,7 @@ typedef struct xi_job {
     _Atomic int state;
     int abandoned;       /* the poster left; the owner cleans up */
     int consumed;        /* the poster has decoded a borrowed result */
-    uint64_t seq;        /* when it was posted (rec->next_seq), for its xi_active */
+    uint64_t seq;        /* when it was posted (rec->next_seq), for its xi_callctx */
     _Atomic int refcnt;
     struct xi_job *next;
 } xi_job;
@@ -143,14 +104,14 @@ struct xi_interp {
     xi_cond changed;               /* waiters for jobs, calls and state */
     int state;                     /* xi_lifecycle */
     int nactive;                   /* calls running or queued */
-    xi_active *active;
+    xi_callctx *active;            /* the calls running in it (callctx.h) */
     xi_tsentry *cache;
     _Atomic int ndead;             /* entries of exited threads */
     int ninterrupters;
     int polling;                   /* an interrupter thread polls held interrupts */
     int watching;                  /* sys.monitoring watches for held interrupts
                                       (guarded by the interpreter's GIL) */
-    uint64_t next_seq;             /* numbers the calls as they begin (xi_active.seq) */
+    uint64_t next_seq;             /* numbers the calls as they begin (xi_callctx.seq) */
     int orphaned;
     xi_job *spare_close;           /* the close request of an orphaned interpreter, made
                                       with the record so that posting it cannot fail
@@ -539,6 +500,7 @@ atfork_child(void)
         xi_set_main_thread(PyThread_get_thread_ident());
     }
     tls_forget_after_fork();
+    xi_callctx_after_fork();
     if (open > 0 && xi_fork_python) {
         /* PyOS_AfterFork_Child would crash deleting the interpreters */
         char msg[400];
@@ -713,7 +675,6 @@ xi_interp_init_main(void)
 typedef struct xi_tls {
     xi_tsentry *entries;
     _Atomic int nretired;     /* entries retired since the thread last dropped them */
-    xi_active *call;          /* the innermost call this thread runs, if any */
     int depth;
     PyThreadState *saved[XI_MAX_NESTING]; /* thread states left to enter another */
 } xi_tls;
@@ -793,7 +754,6 @@ tls_forget_after_fork(void)
     if (t != NULL) {
         t->entries = NULL;
         atomic_store(&t->nretired, 0);
-        t->call = NULL;
     }
 }
 
@@ -883,7 +843,7 @@ typedef struct {
     int temporary;          /* ts is deleted on leaving (see enter_register) */
     PyThreadState *ts;      /* the thread state used in the target */
     PyThreadState *saved;   /* the caller's, detached while inside */
-    xi_active active;
+    xi_callctx active;
 } xi_entry;
 
 /* Registers a call in `rec` (it can no longer close) and picks the thread state that
@@ -893,9 +853,7 @@ enter_register(xi_interp *rec, xi_entry *e)
 {
     memset(e, 0, sizeof(*e));
     e->rec = rec;
-    e->active.rec = rec;
-    e->active.ident = PyThread_get_thread_ident();
-    e->active.masked = 1; /* until run_request runs the call's own code */
+    unsigned long ident = PyThread_get_thread_ident();
     PyThreadState *cur = PyThreadState_Get();
     e->same = PyThreadState_GetInterpreter(cur) == rec->interp;
 
@@ -935,7 +893,7 @@ enter_register(xi_interp *rec, xi_entry *e)
 
     xi_lock(&rec->mu);
     if (rec->state != XI_ST_RUNNING ||
-        (rec->exiting && is_exit_daemon(e->active.ident))) {
+        (rec->exiting && is_exit_daemon(ident))) {
         xi_unlock(&rec->mu);
         PyMem_RawFree(fresh);
         return XI_ERR_CLOSED;
@@ -973,16 +931,10 @@ enter_register(xi_interp *rec, xi_entry *e)
             fresh = NULL;
         }
     }
-    e->active.ts = e->same ? cur : e->ts;
     rec->nactive++;
-    e->active.seq = rec->next_seq++;
-    /* a call that this thread's call into the same interpreter makes is part of it: an
-     * interrupt that reaches the outer call reaches it too */
-    for (xi_active *o = xi_tls_cur ? xi_tls_cur->call : NULL; o != NULL; o = o->outer) {
-        if (o->rec == rec && o->seq < e->active.seq) {
-            e->active.seq = o->seq;
-        }
-    }
+    /* masked until run_request runs the call's own code */
+    xi_callctx_begin(&e->active, rec, rec->interp, ident, e->same ? cur : e->ts,
+                     rec->next_seq++);
     e->active.next = rec->active;
     rec->active = &e->active;
     xi_unlock(&rec->mu);
@@ -1027,49 +979,14 @@ switch_out(xi_entry *e)
 static void monitor_release_if_idle(xi_interp *rec);
 static void monitor_free_if_idle(void);
 
-static int arm_or_hold(xi_active *a);
 static void start_poller(xi_interp *rec);
 
-/* Unlinks a running call; runs in the target interpreter, masked: nothing is armed,
- * and an interrupt still pending arrived as the call returned, so it is dropped;
- * unless the call is nested in an outer call of the same thread into the same
- * interpreter (one logical call, same seq, which interrupt() skipped for this
- * innermost one): the outer call gets it, since it goes on. */
+/* A call returns (callctx.h, xi_callctx_end); runs in its interpreter. Watching for a
+ * held interrupt ends once none is held. */
 static void
-active_remove(xi_interp *rec, xi_active *a)
+call_end(xi_interp *rec, xi_callctx *c)
 {
-    assert(a->masked > 0 && !a->armed);
-    xi_active *outer = NULL;
-    xi_lock(&rec->mu);
-    for (xi_active **p = &rec->active; *p != NULL; p = &(*p)->next) {
-        if (*p == a) {
-            *p = a->next;
-            break;
-        }
-    }
-    if (a->pending) {
-        /* the next of the same logical call in the list is the next innermost */
-        for (xi_active *b = rec->active; b != NULL && outer == NULL; b = b->next) {
-            if (b->ident == a->ident && b->seq == a->seq) {
-                outer = b;
-            }
-        }
-    }
-    a->pending = 0;
-    a->held = 0;
-    int poll = 0;
-    if (outer != NULL) {
-        if (outer->masked) {
-            outer->pending = 1; /* (it is, in its call out: unmask_call arms it) */
-        }
-        else {
-            poll = arm_or_hold(outer);
-        }
-    }
-    xi_unlock(&rec->mu);
-    if (poll) {
-        start_poller(rec);
-    }
+    xi_callctx_end(c, &rec->active, &rec->mu);
     if (rec->watching) {
         monitor_release_if_idle(rec); /* (an interrupt held as the call returned) */
     }
@@ -1087,14 +1004,7 @@ interrupt_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     (void)type;
     (void)args;
     (void)kwargs;
-    xi_tls *t = xi_tls_cur;
-    PyInterpreterState *here = PyInterpreterState_Get();
-    for (xi_active *a = t != NULL ? t->call : NULL; a != NULL; a = a->outer) {
-        if (a->rec->interp == here && a->armed) {
-            a->armed = 0;
-            break;
-        }
-    }
+    xi_callctx_raised();
     return PyObject_CallNoArgs(PyExc_KeyboardInterrupt);
 }
 
@@ -1109,15 +1019,13 @@ PyType_Spec xi_interrupt_spec = {
     .slots = interrupt_slots,
 };
 
-/* Arms the asynchronous KeyboardInterrupt of call `a`; its interpreter's GIL is held. */
-static void
-arm(xi_active *a)
+/* The asynchronous exception that interrupt() arms. */
+static PyObject *
+interrupt_class(void)
 {
     xi_state *st = xi_loaded_state();
-    PyObject *exc = st != NULL && st->InterruptType != NULL ? (PyObject *)st->InterruptType
-                                                             : PyExc_KeyboardInterrupt;
-    PyThreadState_SetAsyncExc(a->ident, exc);
-    a->armed = 1;
+    return st != NULL && st->InterruptType != NULL ? (PyObject *)st->InterruptType
+                                                    : PyExc_KeyboardInterrupt;
 }
 
 #if PY_VERSION_HEX < 0x030D0000
@@ -1131,7 +1039,7 @@ arm(xi_active *a)
  * calls there are armed again. (3.13 and later keep the flag per thread and reset it
  * whenever they look.) */
 static void
-reset_async_flag(xi_active *a)
+reset_async_flag(xi_callctx *a)
 {
     if (a->ident != PyThread_get_thread_ident()) {
         return;
@@ -1152,27 +1060,22 @@ reset_async_flag(xi_active *a)
     Py_XDECREF(globals);
     PyErr_Clear();
     PyErr_SetRaisedException(saved);
-    xi_state *st = xi_loaded_state();
-    PyObject *exc = st != NULL && st->InterruptType != NULL ? (PyObject *)st->InterruptType
-                                                             : PyExc_KeyboardInterrupt;
     xi_lock(&a->rec->mu);
-    for (xi_active *o = a->rec->active; o != NULL; o = o->next) {
-        if (o != a && o->armed) {
-            PyThreadState_SetAsyncExc(o->ident, exc);
-        }
-    }
+    xi_callctx_rearm_others(a->rec->active, a);
     xi_unlock(&a->rec->mu);
 }
 #endif
 
-/* Takes back the asynchronous exception armed on call `a`, not raised yet. */
+/* Sets (arm) or takes back (not raised yet) the asynchronous KeyboardInterrupt of call
+ * `c`; its interpreter's GIL is held (the xi_callctx_hooks.set_async hook). */
 static void
-disarm(xi_active *a)
+set_async(xi_callctx *c, int arm)
 {
-    PyThreadState_SetAsyncExc(a->ident, NULL);
-    a->armed = 0;
+    PyThreadState_SetAsyncExc(c->ident, arm ? interrupt_class() : NULL);
 #if PY_VERSION_HEX < 0x030D0000
-    reset_async_flag(a);
+    if (!arm) {
+        reset_async_flag(c);
+    }
 #endif
 }
 
@@ -1288,7 +1191,6 @@ static PyObject *task_resumes(PyObject *self, PyObject *const *args, Py_ssize_t 
 static PyMethodDef task_resumes_def = {
     "_task_resumes", (PyCFunction)(void (*)(void))task_resumes, METH_FASTCALL,
     "raises an interrupt held until now (the core's own use)"};
-static xi_active *call_here(void);
 
 static PyMethodDef guarded_exit_def = {
     "_guarded_exit", (PyCFunction)(void (*)(void))guarded_exit, METH_FASTCALL,
@@ -1401,11 +1303,8 @@ monitor_release_if_idle(xi_interp *rec)
         rec->watching = 0;
         return;
     }
-    int held = 0;
     xi_lock(&rec->mu);
-    for (xi_active *a = rec->active; a != NULL && !held; a = a->next) {
-        held = a->held;
-    }
+    int held = xi_callctx_any_held(rec->active);
     xi_unlock(&rec->mu);
     PyObject *mon = PySys_GetObject("monitoring"); /* borrowed */
     if (held || mon == NULL || st->mon_tool <= 0) {
@@ -1475,34 +1374,27 @@ monitor_free_if_idle(void)
     PyErr_SetRaisedException(exc);
 }
 
-static void start_poller(xi_interp *rec);
-
-/* Arms call `a` (unmasked, its interpreter's GIL held), or holds its interrupt while
- * its thread runs guarded code; returns 1 when held, and the caller makes sure that a
- * poller runs (rec->polling). */
+/* Whether the thread of call `c` runs guarded code (the xi_callctx_hooks.guarded
+ * hook): in the whole call, watching the guarded frames found (sys.monitoring), or in
+ * the current thread's innermost frame. */
 static int
-arm_or_hold(xi_active *a)
+call_in_guarded_code(xi_callctx *c, int innermost)
 {
+    if (innermost) {
+        return in_guarded_code(PyThreadState_Get(), WALK_INNERMOST, NULL);
+    }
     PyObject *exc = PyErr_GetRaisedException();
     PyObject *found = PySet_New(NULL);
     if (found == NULL) {
         PyErr_Clear();
     }
-    int guarded = in_guarded_code(a->ts, WALK_ALL, found);
+    int guarded = in_guarded_code(c->ts, WALK_ALL, found);
     if (guarded && found != NULL) {
-        monitor_watch(a->rec, found);
+        monitor_watch(c->rec, found);
     }
     Py_XDECREF(found);
     PyErr_SetRaisedException(exc);
-    if (guarded) {
-        a->pending = 1;
-        a->held = 1;
-        return 1;
-    }
-    a->pending = 0;
-    a->held = 0;
-    arm(a); /* again even if armed: it may have been raised meanwhile */
-    return 0;
+    return guarded;
 }
 
 /* Makes the next instruction of `code` (run by the thread of a held interrupt, whose
@@ -1551,12 +1443,8 @@ guarded_exit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     (void)self;
     (void)args;
     (void)nargs;
-    xi_tls *t = xi_tls_cur;
-    if (t == NULL || t->call == NULL) {
-        Py_RETURN_NONE;
-    }
-    xi_active *a = call_here();
-    if (a == NULL || !a->held || a->masked) {
+    xi_callctx *a = xi_callctx_holding();
+    if (a == NULL) {
         Py_RETURN_NONE;
     }
     PyObject *exc = PyErr_GetRaisedException();
@@ -1573,9 +1461,7 @@ guarded_exit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         Py_XDECREF(f);
         if (!resumes) {
             /* the call's own frame goes on (it returns), or no watch: at once */
-            a->pending = 0;
-            a->held = 0;
-            arm(a);
+            xi_callctx_release(a, 1);
             monitor_release_if_idle(a->rec);
         }
     }
@@ -1592,12 +1478,8 @@ task_resumes(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     (void)self;
     (void)args;
     (void)nargs;
-    xi_tls *t = xi_tls_cur;
-    if (t == NULL || t->call == NULL) {
-        Py_RETURN_NONE;
-    }
-    xi_active *a = call_here();
-    if (a == NULL || !a->held || a->masked) {
+    xi_callctx *a = xi_callctx_holding();
+    if (a == NULL) {
         Py_RETURN_NONE;
     }
     PyObject *exc = PyErr_GetRaisedException();
@@ -1606,59 +1488,17 @@ task_resumes(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (guarded) {
         Py_RETURN_NONE; /* (this code runs inside an import again) */
     }
-    a->pending = 0;
-    a->held = 0;
+    xi_callctx_release(a, 0);
     monitor_release_if_idle(a->rec);
     PyErr_SetNone(PyExc_KeyboardInterrupt);
     return NULL;
 }
 
-static void
-mask_call(xi_active *a)
-{
-    if (a->masked++ == 0) {
-        if (a->armed) {
-            disarm(a);
-            a->pending = 1;
-        }
-        a->held = 0; /* pending: unmask_call arms or holds it again */
-    }
-}
-
-static void
-unmask_call(xi_active *a)
-{
-    if (--a->masked == 0 && a->pending && arm_or_hold(a)) {
-        start_poller(a->rec);
-    }
-}
-
-/* The innermost call of this thread, if it runs in the current interpreter. */
-static xi_active *
-call_here(void)
-{
-    xi_tls *t = xi_tls_cur;
-    xi_active *a = t != NULL ? t->call : NULL;
-    return a != NULL && a->rec->interp == PyInterpreterState_Get() ? a : NULL;
-}
-
-void
-xi_interp_mask(void)
-{
-    xi_active *a = call_here();
-    if (a != NULL) {
-        mask_call(a);
-    }
-}
-
-void
-xi_interp_unmask(void)
-{
-    xi_active *a = call_here();
-    if (a != NULL) {
-        unmask_call(a);
-    }
-}
+static const xi_callctx_hooks interrupt_hooks = {
+    .guarded = call_in_guarded_code,
+    .set_async = set_async,
+    .held = start_poller,
+};
 
 static void post_close_locked(xi_interp *rec, xi_job *job);
 
@@ -1711,7 +1551,7 @@ main_dict(void)
  * or the exception. Results with little out-of-band data are owned at once; larger
  * ones stay borrowed (one copy less) and must be released here later. */
 static void
-run_request(xi_interp *rec, xi_active *a, xi_request kind, const xi_packet *in,
+run_request(xi_interp *rec, xi_callctx *a, xi_request kind, const xi_packet *in,
             xi_packet *out, xi_job *job, int must_own)
 {
     PyObject *payload = NULL, *result = NULL;
@@ -1750,11 +1590,9 @@ run_request(xi_interp *rec, xi_active *a, xi_request kind, const xi_packet *in,
     switch (kind) {
     case XI_REQ_CALL:
         /* the call's own code: the only part that interrupt() may hit */
-        unmask_call(a);
+        xi_callctx_own_code(a);
         result = xi_call_in_main(st, func, args, kwargs);
-        if (a->masked == 0) {
-            mask_call(a); /* the call did not start (_call_pending masks as it returns) */
-        }
+        xi_callctx_own_code_end(a);
         Py_DECREF(func);
         Py_DECREF(args);
         Py_XDECREF(kwargs);
@@ -1768,9 +1606,9 @@ run_request(xi_interp *rec, xi_active *a, xi_request kind, const xi_packet *in,
             }
             goto fail;
         }
-        unmask_call(a);
+        xi_callctx_own_code(a);
         result = PyRun_StringFlags(code, Py_file_input, globals, globals, NULL);
-        mask_call(a);
+        xi_callctx_own_code_end(a);
         if (result != NULL) {
             Py_SETREF(result, Py_NewRef(Py_None));
         }
@@ -1816,16 +1654,9 @@ run_direct(xi_state *st, xi_interp *rec, xi_request kind, xi_packet *req)
     }
     xi_packet out = XI_PACKET_INIT;
     switch_in(&e);
-    xi_tls *t = tls_get();
-    if (t != NULL) {
-        e.active.outer = t->call;
-        t->call = &e.active;
-    }
+    xi_callctx_enter(&e.active);
     run_request(rec, &e.active, kind, req, &out, NULL, e.temporary);
-    if (t != NULL) {
-        t->call = e.active.outer;
-    }
-    active_remove(rec, &e.active);
+    call_end(rec, &e.active);
     switch_out(&e);
     PyObject *result = xi_decode(st, &out);
     if (xi_packet_is_borrowed(&out)) {
@@ -1885,7 +1716,7 @@ job_is_done(void *job)
 }
 
 static xi_job *
-pop_job_locked(xi_interp *rec, xi_active *act)
+pop_job_locked(xi_interp *rec, xi_callctx *act)
 {
     xi_job *job = rec->jobs;
     rec->jobs = job->next;
@@ -1896,8 +1727,7 @@ pop_job_locked(xi_interp *rec, xi_active *act)
     if (!job->close) {
         atomic_store(&job->state, XI_JOB_DECODING);
         /* running from now on, for interrupt() too (masked until its own code runs) */
-        *act = (xi_active){.rec = rec, .ident = rec->owner_ident, .ts = rec->owner_ts,
-                           .masked = 1, .seq = job->seq};
+        xi_callctx_begin(act, rec, rec->interp, rec->owner_ident, rec->owner_ts, job->seq);
         act->next = rec->active;
         rec->active = act;
     }
@@ -1906,7 +1736,7 @@ pop_job_locked(xi_interp *rec, xi_active *act)
 
 /* Takes the next job, spinning briefly before sleeping. The GIL is not held. */
 static xi_job *
-next_job(xi_interp *rec, xi_active *act)
+next_job(xi_interp *rec, xi_callctx *act)
 {
     (void)xi_spin_until(has_jobs, rec);
     xi_lock(&rec->mu);
@@ -1918,23 +1748,16 @@ next_job(xi_interp *rec, xi_active *act)
     return job;
 }
 
-static void serve_job(xi_interp *rec, xi_job *job, xi_active *act);
+static void serve_job(xi_interp *rec, xi_job *job, xi_callctx *act);
 
 /* Runs a job popped with pop_job_locked(rec, act). */
 static void
-serve_job(xi_interp *rec, xi_job *job, xi_active *act)
+serve_job(xi_interp *rec, xi_job *job, xi_callctx *act)
 {
     PyEval_RestoreThread(rec->owner_ts);
-    xi_tls *t = tls_get();
-    if (t != NULL) {
-        act->outer = t->call;
-        t->call = act;
-    }
+    xi_callctx_enter(act);
     run_request(rec, act, job->kind, &job->req, &job->out, job, 0);
-    if (t != NULL) {
-        t->call = act->outer;
-    }
-    active_remove(rec, act);
+    call_end(rec, act);
     if (job->req_handed) {
         /* the poster left while the request was decoded (see xi_job): released in
          * the poster's interpreter, the main one */
@@ -1965,7 +1788,7 @@ serve_job(xi_interp *rec, xi_job *job, xi_active *act)
         xi_lock(&rec->mu);
         while (!job->consumed && !job->abandoned) {
             if (rec->jobs != NULL && !rec->jobs->close) {
-                xi_active nested_act;
+                xi_callctx nested_act;
                 xi_job *nested = pop_job_locked(rec, &nested_act);
                 xi_unlock(&rec->mu);
                 serve_job(rec, nested, &nested_act);
@@ -2296,7 +2119,7 @@ owner_main(void *arg)
     finish(rec, XI_ST_RUNNING);
 
     for (;;) {
-        xi_active act;
+        xi_callctx act;
         xi_job *job = next_job(rec, &act);
         if (job->close) {
             job_decref(job);
@@ -2642,42 +2465,16 @@ xi_interp_run(xi_state *st, xi_interp *rec, xi_request kind, xi_packet *req)
 typedef struct {
     xi_interp *rec;
     unsigned long ident; /* 0: every call */
-    uint64_t before;     /* only calls that began before the request (xi_active.seq);
+    uint64_t before;     /* only calls that began before the request (xi_callctx.seq);
                             0: none, only poll held interrupts */
 } xi_interrupter;
 
-/* Whether `a` is the innermost of the calls of its thread that are one logical call
- * (rec->mu held): a nested call into the same interpreter takes the outer call's seq,
- * and is linked into rec->active after it, so nearer the head. */
-static int
-innermost_of_its_call(xi_interp *rec, xi_active *a)
-{
-    for (xi_active *b = rec->active; b != a; b = b->next) {
-        if (b->ident == a->ident && b->seq == a->seq) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-/* One pass over the held interrupts (GIL and rec->mu held): arms those whose thread
- * left guarded code; a masked call drops the hold (unmask_call decides again). Ends
- * the polling when none is held any more; returns whether it goes on. */
+/* One pass over the held interrupts (GIL and rec->mu held; xi_callctx_poll_held).
+ * Ends the polling when none is held any more; returns whether it goes on. */
 static int
 poll_held_locked(xi_interp *rec)
 {
-    int still = 0;
-    for (xi_active *a = rec->active; a != NULL; a = a->next) {
-        if (!a->held) {
-            continue;
-        }
-        if (a->masked) {
-            a->held = 0;
-        }
-        else {
-            still |= arm_or_hold(a);
-        }
-    }
+    int still = xi_callctx_poll_held(rec->active);
     if (!still) {
         rec->polling = 0;
     }
@@ -2694,20 +2491,10 @@ interrupter_main(void *arg)
         PyEval_RestoreThread(ts);
         int poll = 0;
         xi_lock(&rec->mu);
-        for (xi_active *a = rec->active; a != NULL && job->before != 0; a = a->next) {
-            if ((job->ident != 0 && a->ident != job->ident) || a->seq >= job->before) {
-                continue; /* another thread's, or one that began after the request */
-            }
-            if (!innermost_of_its_call(rec, a)) {
-                continue; /* masked in a nested call, which gets it */
-            }
-            if (a->masked) {
-                a->pending = 1;
-            }
-            else if (arm_or_hold(a) && !rec->polling) {
-                rec->polling = 1;
-                poll = 1;
-            }
+        if (job->before != 0 && xi_callctx_interrupt(rec->active, job->ident, job->before) &&
+            !rec->polling) {
+            rec->polling = 1;
+            poll = 1;
         }
         if (job->before == 0) {
             poll = 1; /* started as the poller (rec->polling set by start_poller) */
@@ -2773,7 +2560,7 @@ start_interrupter(xi_interrupter *job)
 }
 
 /* Makes sure that a poller runs for the held interrupts of `rec`; called by a call's
- * thread (in unmask_call), with its interpreter's GIL held. Without memory or a
+ * thread (the xi_callctx_hooks.held hook), with its interpreter's GIL held. Without memory or a
  * thread, the interrupt stays pending: a later interrupt() or unmask tries again. */
 static void
 start_poller(xi_interp *rec)
@@ -2799,9 +2586,17 @@ start_poller(xi_interp *rec)
     }
 }
 
+static void
+install_hooks(void)
+{
+    xi_callctx_set_hooks(&interrupt_hooks);
+}
+
 xi_err
 xi_interp_interrupt_thread(xi_interp *rec, unsigned long ident)
 {
+    static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
+    (void)pthread_once(&hooks_once, install_hooks);
     if (rec_forked(rec)) {
         return XI_OK;
     }
@@ -2839,39 +2634,6 @@ xi_interp_is_running(xi_interp *rec)
     int running = rec->nactive > 0;
     xi_unlock(&rec->mu);
     return running;
-}
-
-int
-xi_interp_in_call(void)
-{
-    return xi_tls_cur != NULL && xi_tls_cur->call != NULL;
-}
-
-int
-xi_interp_take_interrupt(void)
-{
-    xi_active *a = call_here();
-    if (a == NULL) {
-        return 0;
-    }
-    if (a->armed) {
-        /* raise it here instead of at the next bytecode */
-        disarm(a);
-    }
-    else if (a->pending) {
-        if (a->held && in_guarded_code(PyThreadState_Get(), WALK_INNERMOST, NULL)) {
-            return 0; /* a wait of guarded code itself: raised once it has left */
-        }
-        /* (held, a wait that a module's code makes as it is imported: raised from
-         * there, as any exception of the module's code) */
-        a->pending = 0;
-        a->held = 0;
-    }
-    else {
-        return 0;
-    }
-    PyErr_SetNone(PyExc_KeyboardInterrupt);
-    return 1;
 }
 
 /* ------------------------------------------------------------ closing */
@@ -2976,7 +2738,7 @@ interrupt_daemon_calls(xi_interp *rec, const unsigned long *daemons, Py_ssize_t 
     for (Py_ssize_t i = 0; i < n; i++) {
         xi_lock(&rec->mu);
         int found = 0;
-        for (xi_active *a = rec->active; a != NULL && !found; a = a->next) {
+        for (xi_callctx *a = rec->active; a != NULL && !found; a = a->next) {
             found = a->ident == daemons[i];
         }
         xi_unlock(&rec->mu);

@@ -66,21 +66,6 @@ int xi_interp_is_running(xi_interp *rec);
 /* Whether the interpreter with that id was made by this library and has closed. */
 int xi_interp_is_closed(int64_t id);
 
-/* Whether this thread runs a call made through this library (its blocking waits then
- * watch for interrupt()). */
-int xi_interp_in_call(void);
-
-/* If interrupt() was aimed at this thread's current call and not delivered yet, raises
- * KeyboardInterrupt here (clearing the pending asynchronous one) and returns 1. */
-int xi_interp_take_interrupt(void);
-
-/* Library code that runs Python code for the current thread's call (encoding,
- * decoding, describing an exception, importing) runs between these two: interrupt()
- * does not raise there, but once the call's own code runs again. Nestable; the GIL is
- * held; nothing happens outside of calls. */
-void xi_interp_mask(void);
-void xi_interp_unmask(void);
-
 /* The class of the asynchronous exception that interrupt() arms (module state). */
 extern PyType_Spec xi_interrupt_spec;
 
