@@ -2,6 +2,9 @@
  * create()) closes its interpreter when it is collected; other handles (handle(id))
  * only call into it. */
 #include "handle.h"
+#include "call.h"
+#include "interrupt.h"
+#include "owner.h"
 #include "callctx.h"
 
 #include <stddef.h>
