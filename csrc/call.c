@@ -7,9 +7,10 @@
 #include "tscache.h"
 #include "wait.h"
 
-/* A call returns (callctx.h, xi_callctx_end); runs in its interpreter. */
-void
-xi_jobs_call_end(xi_interp *rec, xi_callctx *c)
+/* A call returns (callctx.h, xi_callctx_end, then the interrupter's bookkeeping);
+ * runs in its interpreter. */
+static void
+call_end(xi_interp *rec, xi_callctx *c)
 {
     xi_callctx_end(c, &rec->active, &rec->mu);
     xi_interrupt_call_ended(rec);
@@ -35,7 +36,6 @@ activity_done(xi_interp *rec)
     activity_done_locked(rec);
     xi_unlock(&rec->mu);
 }
-
 
 /* ------------------------------------------------------------ requests */
 
@@ -179,7 +179,7 @@ run_direct(xi_state *st, xi_interp *rec, xi_request kind, xi_packet *req)
     xi_tscache_switch_in(&e);
     xi_callctx_enter(&e.active);
     run_request(rec, &e.active, kind, req, &out, NULL, e.temporary);
-    xi_jobs_call_end(rec, &e.active);
+    call_end(rec, &e.active);
     xi_tscache_switch_out(&e);
     PyObject *result = xi_decode(st, &out);
     if (xi_packet_is_borrowed(&out)) {
@@ -195,7 +195,6 @@ run_direct(xi_state *st, xi_interp *rec, xi_request kind, xi_packet *req)
     activity_done(rec);
     return result;
 }
-
 
 /* ------------------------------------------------------------ jobs (the owner thread's side) */
 
@@ -279,7 +278,7 @@ xi_jobs_serve(xi_interp *rec, xi_job *job, xi_callctx *act)
     PyEval_RestoreThread(rec->owner_ts);
     xi_callctx_enter(act);
     run_request(rec, act, job->kind, &job->req, &job->out, job, 0);
-    xi_jobs_call_end(rec, act);
+    call_end(rec, act);
     if (job->req_handed) {
         /* the poster left while the request was decoded (see xi_job): released in
          * the poster's interpreter, the main one */

@@ -27,8 +27,4 @@ void xi_job_decref(xi_job *job);
 /* Posts the request to end the interpreter (rec->mu held): it is closing from now on. */
 void xi_jobs_post_close_locked(xi_interp *rec, xi_job *job);
 
-/* A call returns (xi_callctx_end, then the interrupter's bookkeeping); runs in its
- * interpreter. */
-void xi_jobs_call_end(xi_interp *rec, xi_callctx *c);
-
 #endif /* XI_CALL_H */

@@ -510,12 +510,12 @@ task_resumes(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 
 static void start_poller(xi_interp *rec);
 
+/* What callctx.c asks of this unit (see xi_callctx_hooks). */
 static const xi_callctx_hooks interrupt_hooks = {
     .guarded = call_in_guarded_code,
     .set_async = set_async,
     .held = start_poller,
 };
-
 
 void
 xi_interrupt_call_ended(xi_interp *rec)
@@ -654,6 +654,8 @@ start_poller(xi_interp *rec)
     }
 }
 
+/* callctx.c uses its hooks only for a call that an interrupt() reached (armed, pending
+ * or held): they are installed before the first interrupter starts. */
 static void
 install_hooks(void)
 {

@@ -171,7 +171,6 @@ finalize_owned(xi_interp *rec)
     rec->owner_ts = NULL;
 }
 
-
 /* Ends the interpreter; runs on the owner thread, which holds nothing. */
 static void
 end_interpreter(xi_interp *rec)
@@ -326,7 +325,6 @@ owner_main(void *arg)
     return NULL;
 }
 
-
 /* ------------------------------------------------------------ creation */
 
 static int
@@ -380,7 +378,6 @@ static const PyInterpreterConfig isolated_config = {
     .check_multi_interp_extensions = 1,
     .gil = PyInterpreterConfig_OWN_GIL,
 };
-
 
 static xi_err create(xi_state *st, PyObject *sys_path, const PyInterpreterConfig *config,
                      int bind_main, xi_interp **out);
@@ -460,7 +457,6 @@ create(xi_state *st, PyObject *sys_path, const PyInterpreterConfig *config, int 
     return XI_OK;
 }
 
-
 /* ------------------------------------------------------------ closing */
 
 static int
@@ -478,7 +474,6 @@ wait_closed(xi_interp *rec)
     return xi_block(&rec->mu, &rec->changed, &sleepers, is_closed, NULL, rec, XI_FOREVER) < 0
                ? XI_ERR_PYTHON : XI_OK;
 }
-
 
 xi_err
 xi_interp_close(xi_interp *rec)

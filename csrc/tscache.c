@@ -212,9 +212,7 @@ prune_dead(xi_interp *rec)
     }
 }
 
-
 /* ------------------------------------------------------------ entering */
-
 
 /* The current thread's side of entering `rec` (another interpreter than the current
  * one), before rec->mu is taken: a thread state that an outer call of this thread
