@@ -1,6 +1,7 @@
 /* extrainterpreters._xi: the C core. The map of its state is in state.h. */
 #include "buffer.h"
 #include "byvalue.h"
+#include "callctx.h"
 #include "extinfo.h"
 #include "handle.h"
 #include "queue.h"
@@ -8,6 +9,9 @@
 #include "stream.h"
 #include "sync.h"
 #include "interp.h"
+#include "interrupt.h"
+#include "owner.h"
+#include "tscache.h"
 #include "loan.h"
 #include "state.h"
 #include "wire.h"
@@ -737,7 +741,7 @@ mod_call_pending(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
     PyObject *result = PyObject_Call(func, args, kwargs);
     /* the call's own code ends here: an interrupt that comes now must not replace its
      * result as this frame returns (run_request unmasked it) */
-    xi_interp_mask();
+    xi_callctx_mask();
     return result;
 }
 

@@ -10,7 +10,7 @@
  *                                after the header are guarded by xi_interp.mu.
  *              xi_job            one request handed to an owner thread: packets in and
  *                                out, state word; refcounted by its two users.
- *              xi_tls (TLS)      per OS thread: the thread's cache entries and the
+ *   tscache.c  xi_tls (TLS)      per OS thread: the thread's cache entries and the
  *                                stack of thread states it left to enter another
  *                                interpreter. Freed by a pthread-key destructor.
  *   loan.c     xi_lender         per interpreter that lent Queue items: its loans out
@@ -58,8 +58,8 @@ typedef struct {
     PyTypeObject *EventType;
     PyTypeObject *ConditionType;
     PyTypeObject *BarrierType;
-    PyTypeObject *InterruptType; /* armed by interrupt() (interp.c), not exported */
-    /* interp.c: the sys.monitoring tool that sees a thread leave guarded code while
+    PyTypeObject *InterruptType; /* armed by interrupt() (interrupt.c), not exported */
+    /* interrupt.c: the sys.monitoring tool that sees a thread leave guarded code while
      * an interrupt is held (tool id + 1; 0: not claimed yet, -1: none was free), and
      * the code objects whose returns it watches meanwhile (a set, or NULL) */
     int mon_tool;

@@ -1,8 +1,8 @@
 /* The wire format (see wire.h). */
 #define _GNU_SOURCE 1 /* memmem */
 #include "wire.h"
+#include "callctx.h"
 #include "byvalue.h"
-#include "interp.h"
 #include "loan.h"
 #include "stream.h"
 
@@ -906,9 +906,9 @@ xi_encode_value(xi_state *st, PyObject *obj, xi_packet *pkt)
 {
     xi_refs refs = {0};
     xi_refs *previous = xi_refs_begin(&refs);
-    xi_interp_mask(); /* pickling may import: not where interrupt() may raise */
+    xi_callctx_mask(); /* pickling may import: not where interrupt() may raise */
     int rc = encode_value(st, obj, pkt);
-    xi_interp_unmask();
+    xi_callctx_unmask();
     xi_refs_end(previous);
     if (rc < 0) {
         xi_refs_clear(&refs);
