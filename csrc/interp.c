@@ -1,7 +1,6 @@
 /* Interpreters: records, owner threads, thread-state cache, calls (see interp.h). */
 #include "interp.h"
 #include "loan.h"
-#include "queue.h"
 #include "wait.h"
 
 #include <stdlib.h>
@@ -234,7 +233,7 @@ is_exit_daemon(unsigned long ident)
  * before-hook (xi_interp_fork_prepare), for the interpreters being created or ended;
  * interpreters made meanwhile wait for the fork to be done (the gate); and a child
  * that would still inherit an interpreter of this library exits at once, saying so,
- * before CPython gets there (atfork_child). Across fork() itself the registry lock is
+ * before CPython gets there (xi_interp_atfork_child). Across fork() itself the registry lock is
  * held, so that the child finds the registry whole. */
 static unsigned xi_epoch;
 static int xi_fork_gate;     /* a fork is being prepared: creations wait (registry_mu) */
@@ -479,30 +478,24 @@ xi_interp_list_ids(void)
 
 static void tls_forget_after_fork(void);
 
-static void
-atfork_prepare(void)
+void
+xi_interp_atfork_prepare(void)
 {
     xi_lock(&xi_registry_mu);
-    xi_shared_atfork(0);
-    xi_queue_atfork(0);
 }
 
-static void
-atfork_parent(void)
+void
+xi_interp_atfork_parent(void)
 {
-    xi_queue_atfork(1);
-    xi_shared_atfork(1);
     xi_unlock(&xi_registry_mu);
 }
 
 /* In the child, which has this one thread: new locks (a thread that is gone may have
  * held the old ones), a new epoch, the parent's records out of the registry. It takes
  * no lock and allocates nothing. */
-static void
-atfork_child(void)
+void
+xi_interp_atfork_child(void)
 {
-    xi_queue_atfork(2);
-    xi_shared_atfork(2);
     xi_mutex_init(&xi_registry_mu);
 #if XI_LIFECYCLE_LOCK
     xi_mutex_init(&xi_lifecycle_mu);
@@ -558,17 +551,18 @@ atfork_child(void)
 }
 
 static void
-register_atfork(void)
+init_fork_cond(void)
 {
     xi_cond_init(&xi_fork_cond);
-    (void)pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
+/* (module.c registers the fork handlers, xi_interp_atfork_* among those of the other
+ * units, when it is first imported) */
 static void
-ensure_fork_hooks(void)
+ensure_fork_cond(void)
 {
-    static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-    (void)pthread_once(&atfork_once, register_atfork);
+    static pthread_once_t fork_cond_once = PTHREAD_ONCE_INIT;
+    (void)pthread_once(&fork_cond_once, init_fork_cond);
 }
 
 /* (xi_registry_mu held) Whether creations ended or records left since *gen. */
@@ -583,7 +577,7 @@ registry_changed(void *gen)
 PyObject *
 xi_interp_fork_prepare(void)
 {
-    ensure_fork_hooks();
+    ensure_fork_cond();
     xi_lock(&xi_registry_mu);
     xi_fork_gate = 1;
     xi_fork_python = 1;
@@ -646,7 +640,7 @@ fail:
 void
 xi_interp_fork_done(void)
 {
-    ensure_fork_hooks();
+    ensure_fork_cond();
     xi_lock(&xi_registry_mu);
     xi_fork_gate = 0;
     xi_fork_python = 0;
@@ -681,7 +675,7 @@ xi_interp_init_main(void)
     if (PyErr_Occurred()) {
         return -1;
     }
-    ensure_fork_hooks();
+    ensure_fork_cond();
     xi_interp *rec = record_new();
     if (rec == NULL) {
         PyErr_NoMemory();
@@ -2406,7 +2400,7 @@ xi_interp_create(xi_state *st, PyObject *sys_path, const PyInterpreterConfig *co
                         "one at a time");
         return XI_ERR_PYTHON;
     }
-    ensure_fork_hooks();
+    ensure_fork_cond();
     /* a fork being prepared goes first: the child must not inherit an interpreter */
     if (xi_block(&xi_registry_mu, &xi_fork_cond, &xi_fork_sleepers, creation_may_begin,
                  NULL, NULL, XI_FOREVER) < 0) {

@@ -835,9 +835,45 @@ warm_keyword_parsers(xi_state *st)
     return 0;
 }
 
+/* fork(): the handlers of the units that hold locks across it. Before it, interp's
+ * registry lock is taken first, then the shared-object registry's lock, then queue's
+ * error-class lock; after it, in the parent and in the child alike, they are released
+ * or made anew in the reverse order. Registered once, at the first import. */
+static void
+atfork_prepare(void)
+{
+    xi_interp_atfork_prepare();
+    xi_shared_atfork(0);
+    xi_queue_atfork(0);
+}
+
+static void
+atfork_parent(void)
+{
+    xi_queue_atfork(1);
+    xi_shared_atfork(1);
+    xi_interp_atfork_parent();
+}
+
+static void
+atfork_child(void)
+{
+    xi_queue_atfork(2);
+    xi_shared_atfork(2);
+    xi_interp_atfork_child();
+}
+
+static void
+register_atfork(void)
+{
+    (void)pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
 static int
 module_exec(PyObject *module)
 {
+    static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+    (void)pthread_once(&atfork_once, register_atfork);
     xi_state *st = xi_state_of(module);
     if (init_exceptions(module, st) < 0) {
         return -1;
