@@ -16,12 +16,13 @@
  *   loan.c     xi_lender         per interpreter that lent Queue items: its loans out
  *                                and returned, guarded by its mutex; refcounted by the
  *                                module state and the lent packets.
- *   wire.c     xi_packet         serialized value: a pickle stream (in one piece or in
- *                                pieces) plus out-of-band segments, either borrowed
- *                                from live objects of the
- *                                interpreter that made it (kept alive by that
- *                                interpreter until released there) or owned (one raw
- *                                block).
+ *   packet.c   xi_packet         serialized value (wire.c makes and reads them): a
+ *                                stream (in one piece or in pieces) plus out-of-band
+ *                                segments, whose storage is of one mode (`store`):
+ *                                borrowed from live objects of the interpreter that
+ *                                made it (released there), owned (one raw block), or
+ *                                lent (a lender's, loan.h). xi_packet_release frees
+ *                                every mode.
  *
  * PER-INTERPRETER STATE (module state, one per interpreter that imports _xi)
  *
