@@ -233,8 +233,8 @@ is_exit_daemon(unsigned long ident)
  * before-hook (xi_interp_fork_prepare), for the interpreters being created or ended;
  * interpreters made meanwhile wait for the fork to be done (the gate); and a child
  * that would still inherit an interpreter of this library exits at once, saying so,
- * before CPython gets there (xi_interp_atfork_child). Across fork() itself the registry lock is
- * held, so that the child finds the registry whole. */
+ * before CPython gets there (xi_interp_atfork_child). Across fork() itself the registry
+ * lock is held, so that the child finds the registry whole. */
 static unsigned xi_epoch;
 static int xi_fork_gate;     /* a fork is being prepared: creations wait (registry_mu) */
 static int xi_fork_python;   /* ... through os.fork(): the child runs PyOS_AfterFork_Child */
