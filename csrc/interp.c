@@ -1,7 +1,6 @@
 /* Interpreters: their records, the registry of records, fork() (see interp.h and
  * interp_rec.h). */
 #include "interp_rec.h"
-#include "queue.h"
 #include "wait.h"
 
 #include <stdlib.h>
@@ -47,8 +46,8 @@ xi_rec_is_exit_daemon(unsigned long ident)
  * before-hook (xi_interp_fork_prepare), for the interpreters being created or ended;
  * interpreters made meanwhile wait for the fork to be done (the gate); and a child
  * that would still inherit an interpreter of this library exits at once, saying so,
- * before CPython gets there (atfork_child). Across fork() itself the registry lock is
- * held, so that the child finds the registry whole. */
+ * before CPython gets there (xi_interp_atfork_child). Across fork() itself the registry
+ * lock is held, so that the child finds the registry whole. */
 static unsigned xi_epoch;
 static int xi_fork_gate;     /* a fork is being prepared: creations wait (registry_mu) */
 static int xi_fork_python;   /* ... through os.fork(): the child runs PyOS_AfterFork_Child */
@@ -288,30 +287,24 @@ xi_interp_list_ids(void)
     return ids;
 }
 
-static void
-atfork_prepare(void)
+void
+xi_interp_atfork_prepare(void)
 {
     xi_lock(&xi_registry_mu);
-    xi_shared_atfork(0);
-    xi_queue_atfork(0);
 }
 
-static void
-atfork_parent(void)
+void
+xi_interp_atfork_parent(void)
 {
-    xi_queue_atfork(1);
-    xi_shared_atfork(1);
     xi_unlock(&xi_registry_mu);
 }
 
 /* In the child, which has this one thread: new locks (a thread that is gone may have
  * held the old ones), a new epoch, the parent's records out of the registry. It takes
  * no lock and allocates nothing. */
-static void
-atfork_child(void)
+void
+xi_interp_atfork_child(void)
 {
-    xi_queue_atfork(2);
-    xi_shared_atfork(2);
     xi_mutex_init(&xi_registry_mu);
 #if XI_LIFECYCLE_LOCK
     xi_mutex_init(&xi_lifecycle_mu);
@@ -370,17 +363,18 @@ atfork_child(void)
 }
 
 static void
-register_atfork(void)
+init_fork_cond(void)
 {
     xi_cond_init(&xi_fork_cond);
-    (void)pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
+/* (module.c registers the fork handlers, xi_interp_atfork_* among those of the other
+ * units, when it is first imported) */
 static void
-ensure_fork_hooks(void)
+ensure_fork_cond(void)
 {
-    static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-    (void)pthread_once(&atfork_once, register_atfork);
+    static pthread_once_t fork_cond_once = PTHREAD_ONCE_INIT;
+    (void)pthread_once(&fork_cond_once, init_fork_cond);
 }
 
 /* (xi_registry_mu held) Whether creations ended or records left since *gen. */
@@ -395,7 +389,7 @@ registry_changed(void *gen)
 PyObject *
 xi_interp_fork_prepare(void)
 {
-    ensure_fork_hooks();
+    ensure_fork_cond();
     xi_lock(&xi_registry_mu);
     xi_fork_gate = 1;
     xi_fork_python = 1;
@@ -458,7 +452,7 @@ fail:
 void
 xi_interp_fork_done(void)
 {
-    ensure_fork_hooks();
+    ensure_fork_cond();
     xi_lock(&xi_registry_mu);
     xi_fork_gate = 0;
     xi_fork_python = 0;
@@ -493,7 +487,7 @@ xi_interp_init_main(void)
     if (PyErr_Occurred()) {
         return -1;
     }
-    ensure_fork_hooks();
+    ensure_fork_cond();
     xi_interp *rec = xi_rec_new();
     if (rec == NULL) {
         PyErr_NoMemory();
@@ -591,7 +585,7 @@ xi_rec_creation_end(void)
 int
 xi_rec_creation_begin(void)
 {
-    ensure_fork_hooks();
+    ensure_fork_cond();
     /* a fork being prepared goes first: the child must not inherit an interpreter */
     return xi_block(&xi_registry_mu, &xi_fork_cond, &xi_fork_sleepers, creation_may_begin,
                     NULL, NULL, XI_FOREVER) < 0 ? -1 : 0;

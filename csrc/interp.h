@@ -56,4 +56,12 @@ PyObject *xi_interp_list_ids(void);
 PyObject *xi_interp_fork_prepare(void);
 void xi_interp_fork_done(void);
 
+/* fork() itself (pthread_atfork handlers, which module.c calls among those of the other
+ * units): before it, the registry lock is taken; after it, the parent releases it and
+ * the child starts a new epoch with the main interpreter's record alone (and exits with
+ * XI_FORK_EXIT_STATUS when os.fork() left it an interpreter of this library). */
+void xi_interp_atfork_prepare(void);
+void xi_interp_atfork_parent(void);
+void xi_interp_atfork_child(void);
+
 #endif /* XI_INTERP_H */

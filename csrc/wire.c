@@ -3,7 +3,6 @@
 #include "wire.h"
 #include "callctx.h"
 #include "byvalue.h"
-#include "loan.h"
 #include "stream.h"
 
 #include <marshal.h>
@@ -390,15 +389,6 @@ fill_segment(xi_seg *seg, const Py_buffer *v)
     }
 }
 
-static void
-release_views(xi_packet *pkt)
-{
-    for (Py_ssize_t i = 0; pkt->views != NULL && i < pkt->nsegs + pkt->npieces; i++) {
-        PyBuffer_Release(&pkt->views[i]);
-    }
-    pkt->views = NULL;
-}
-
 /* Values that marshal serializes faster than pickle, exactly (exact builtin types, a
  * little nesting). */
 static int
@@ -538,6 +528,7 @@ encode(xi_state *st, PyObject *obj, int simple, xi_packet *pkt)
     pkt->views = views;
     pkt->block = segs;
     pkt->keep = keep;
+    pkt->store = XI_STORE_BORROWED;
     return 0;
 fail:
     for (Py_ssize_t i = 0; i < nviews; i++) {
@@ -936,93 +927,6 @@ xi_encode_call(xi_state *st, PyObject *func, PyObject *args, PyObject *kwargs,
     return rc;
 }
 
-/* ------------------------------------------------------------- ownership */
-
-Py_ssize_t
-xi_packet_oob_bytes(const xi_packet *pkt)
-{
-    Py_ssize_t total = pkt->npieces > 0 ? pkt->size : 0;
-    for (Py_ssize_t i = 0; i < pkt->nsegs; i++) {
-        total += pkt->segs[i].len;
-    }
-    return total;
-}
-
-#define XI_ALIGN(n) (((n) + 15) & ~(size_t)15)
-
-int
-xi_packet_own(xi_packet *pkt)
-{
-    if (pkt->keep == NULL) {
-        return 0;
-    }
-    size_t total = XI_ALIGN(sizeof(xi_seg) * (size_t)pkt->nsegs) +
-                   XI_ALIGN((size_t)pkt->size) + XI_ALIGN((size_t)pkt->fsize);
-    for (Py_ssize_t i = 0; i < pkt->nsegs; i++) {
-        total += XI_ALIGN((size_t)pkt->segs[i].len);
-    }
-    char *block = PyMem_RawMalloc(total ? total : 1);
-    if (block == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    xi_seg *segs = (xi_seg *)block;
-    char *p = block + XI_ALIGN(sizeof(xi_seg) * (size_t)pkt->nsegs);
-    if (pkt->npieces > 0) {
-        /* the stream in one piece again */
-        char *q = p;
-        for (Py_ssize_t i = 0; i < pkt->npieces; i++) {
-            xi_copy_new(q, pkt->pieces[i].ptr, (size_t)pkt->pieces[i].len);
-            q += pkt->pieces[i].len;
-        }
-    }
-    else {
-        memcpy(p, pkt->data, (size_t)pkt->size);
-    }
-    pkt->data = p;
-    p += XI_ALIGN((size_t)pkt->size);
-    if (pkt->fdata != NULL) {
-        memcpy(p, pkt->fdata, (size_t)pkt->fsize);
-        pkt->fdata = p;
-        p += XI_ALIGN((size_t)pkt->fsize);
-    }
-    for (Py_ssize_t i = 0; i < pkt->nsegs; i++) {
-        segs[i] = pkt->segs[i];
-        xi_copy_new(p, pkt->segs[i].ptr, (size_t)pkt->segs[i].len);
-        segs[i].ptr = p;
-        p += XI_ALIGN((size_t)pkt->segs[i].len);
-    }
-    release_views(pkt);
-    PyMem_RawFree(pkt->block);
-    pkt->block = block;
-    pkt->segs = segs;
-    pkt->pieces = NULL;
-    pkt->npieces = 0;
-    Py_CLEAR(pkt->keep);
-    return 0;
-}
-
-void
-xi_packet_release(xi_packet *pkt)
-{
-    if (pkt->lender != NULL) {
-        xi_loan_return(pkt); /* its storage goes back to the lender */
-    }
-    release_views(pkt);
-    Py_CLEAR(pkt->keep);
-    xi_refs_clear(&pkt->refs);
-    PyMem_RawFree(pkt->block);
-    pkt->block = NULL;
-    pkt->segs = NULL;
-    pkt->nsegs = 0;
-    pkt->pieces = NULL;
-    pkt->npieces = 0;
-    pkt->data = NULL;
-    pkt->size = 0;
-    pkt->fdata = NULL;
-    pkt->fsize = 0;
-}
-
 /* ---------------------------------------------------------------- exceptions */
 
 static PyObject *
@@ -1081,6 +985,7 @@ own_stream(PyObject *stream, xi_packet *pkt)
     char *block = PyMem_RawMalloc(n ? n : 1);
     memset(pkt, 0, sizeof(*pkt));
     pkt->kind = XI_PKT_EXCEPTION;
+    pkt->store = XI_STORE_OWNED;
     pkt->block = block;
     if (block != NULL) {
         memcpy(block, PyBytes_AS_STRING(stream), n);
