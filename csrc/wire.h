@@ -4,9 +4,10 @@
  * out-of-band segments. The stream is one piece of memory (`data`, `size`), or a
  * sequence of pieces (`pieces`, `npieces`; see stream.h): the pickler's frames, and
  * each bytes or bytearray of 64 KiB or more anywhere in the value, by itself. Large
- * bytes and bytearray values at the top level of a payload, pickle.PickleBuffer
- * objects, memoryviews and array.array objects anywhere in it travel as out-of-band
- * segments. Either way a large buffer is not copied by the sender: it is copied
+ * bytes, bytearray and str values and memoryviews at the top level of a payload or
+ * inside its tuples, lists and dicts down to three levels (wire.c: substitution),
+ * pickle.PickleBuffer objects, and memoryviews and array.array objects anywhere in it
+ * travel as out-of-band segments. Either way a large buffer is not copied by the sender: it is copied
  * exactly once, when the receiver rebuilds it.
  *
  * A packet is either
@@ -34,6 +35,9 @@ typedef enum {
     XI_SEG_OTHER = 3,       /* a PickleBuffer from a user object */
     XI_SEG_ARRAY = 4,       /* an array.array; `format` is its typecode */
     XI_SEG_PIECE = 5,       /* a piece of a stream (pieces only) */
+    XI_SEG_STR = 6,         /* an exact str's storage; `format[0]` says which: 'a' ASCII,
+                               '1' latin-1 (1 byte a character, not all ASCII), '2' UCS-2,
+                               '4' UCS-4 */
 } xi_seg_kind;
 
 typedef struct xi_seg {
@@ -42,7 +46,8 @@ typedef struct xi_seg {
     uint8_t kind;
     uint8_t readonly;
     uint8_t ndim;            /* memoryview only: 0 means a 1-D view of format "B" */
-    char format[13];         /* memoryview only */
+    char format[13];         /* memoryview: its format; array: its typecode; str: its
+                                storage */
     Py_ssize_t shape[XI_MV_MAXDIM];
 } xi_seg;
 
@@ -86,6 +91,10 @@ typedef struct {
 } xi_packet;
 
 #define XI_PACKET_INIT {0}
+
+/* The type of the objects that export a str's storage to a PickleBuffer (wire.c),
+ * made at module exec (st->StrExportType). */
+extern PyType_Spec xi_str_export_spec;
 
 /* Payloads whose out-of-band segments total more than this stay borrowed when a
  * result is handed back; smaller ones are copied into an owned block at once. */
