@@ -75,7 +75,7 @@ xi_lend_large(xi_state *st, xi_packet *pkt)
     }
     Py_ssize_t bytes = pkt->size;
     for (Py_ssize_t i = 0; i < pkt->nsegs; i++) {
-        if (pkt->segs[i].kind != XI_SEG_BYTES) {
+        if (pkt->segs[i].kind != XI_SEG_BYTES && pkt->segs[i].kind != XI_SEG_STR) {
             return 0; /* mutable: the item is what it was at put() time */
         }
         bytes += pkt->segs[i].len;

@@ -457,6 +457,7 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->ConditionType);
     Py_VISIT(st->BarrierType);
     Py_VISIT(st->InterruptType);
+    Py_VISIT(st->StrExportType);
     Py_VISIT(st->mon_codes);
     Py_VISIT(st->mon_resume);
     Py_VISIT(st->rebuild);
@@ -523,6 +524,7 @@ module_clear(PyObject *module)
     Py_CLEAR(st->ConditionType);
     Py_CLEAR(st->BarrierType);
     Py_CLEAR(st->InterruptType);
+    Py_CLEAR(st->StrExportType);
     Py_CLEAR(st->mon_codes);
     Py_CLEAR(st->mon_resume);
     Py_CLEAR(st->rebuild);
@@ -915,6 +917,10 @@ module_exec(PyObject *module)
     st->InterruptType = (PyTypeObject *)PyType_FromModuleAndSpec(
         module, &xi_interrupt_spec, PyExc_KeyboardInterrupt);
     if (st->InterruptType == NULL) {
+        return -1;
+    }
+    st->StrExportType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &xi_str_export_spec, NULL);
+    if (st->StrExportType == NULL) {
         return -1;
     }
     if ((st->rebuild = PyObject_GetAttrString(module, "_rebuild")) == NULL) {

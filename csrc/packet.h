@@ -54,6 +54,9 @@ typedef enum {
     XI_SEG_OTHER = 3,       /* a PickleBuffer from a user object */
     XI_SEG_ARRAY = 4,       /* an array.array; `format` is its typecode */
     XI_SEG_PIECE = 5,       /* a piece of a stream (pieces only) */
+    XI_SEG_STR = 6,         /* an exact str's storage; `format[0]` says which: 'a' ASCII,
+                               '1' latin-1 (1 byte a character, not all ASCII), '2' UCS-2,
+                               '4' UCS-4 */
 } xi_seg_kind;
 
 typedef struct xi_seg {
@@ -62,7 +65,8 @@ typedef struct xi_seg {
     uint8_t kind;
     uint8_t readonly;
     uint8_t ndim;            /* memoryview only: 0 means a 1-D view of format "B" */
-    char format[13];         /* memoryview only */
+    char format[13];         /* memoryview: its format; array: its typecode; str: its
+                                storage */
     Py_ssize_t shape[XI_MV_MAXDIM];
 } xi_seg;
 

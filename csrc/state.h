@@ -60,6 +60,8 @@ typedef struct {
     PyTypeObject *ConditionType;
     PyTypeObject *BarrierType;
     PyTypeObject *InterruptType; /* armed by interrupt() (interrupt.c), not exported */
+    PyTypeObject *StrExportType; /* a str's storage for a PickleBuffer (wire.c), not
+                                    exported */
     /* interrupt.c: the sys.monitoring tool that sees a thread leave guarded code while
      * an interrupt is held (tool id + 1; 0: not claimed yet, -1: none was free), and
      * the code objects whose returns it watches meanwhile (a set, or NULL) */

@@ -1,11 +1,12 @@
 /* The wire format: values serialized into packets (packet.h), and rebuilt from them.
  *
  * Simple values travel as a marshal stream; everything else as a pickle (protocol 5)
- * stream, in one piece or in pieces (stream.h), plus out-of-band segments: large bytes
- * and bytearray values at the top level of a payload, pickle.PickleBuffer objects,
- * memoryviews and array.array objects anywhere in it. Either way a large buffer is not
- * copied by the sender: it is copied exactly once, when the receiver rebuilds it. The
- * encoders make borrowed packets (packet.h: XI_STORE_BORROWED).
+ * stream, in one piece or in pieces (stream.h), plus out-of-band segments: large bytes,
+ * bytearray and str values and memoryviews at the top level of a payload or inside its
+ * tuples, lists and dicts down to three levels (wire.c: substitution), pickle.PickleBuffer
+ * objects, and memoryviews and array.array objects anywhere in it. Either way a large
+ * buffer is not copied by the sender: it is copied exactly once, when the receiver
+ * rebuilds it. The encoders make borrowed packets (packet.h: XI_STORE_BORROWED).
  *
  * Callables that pickle cannot name (lambdas, closures, anything of __main__) travel by
  * value through cloudpickle; everything else goes through the C pickler. */
@@ -22,6 +23,10 @@ enum {
     XI_UNSHAREABLE_FUNC = 1,
     XI_UNSHAREABLE_ARGS = 2,
 };
+
+/* The type of the objects that export a str's storage to a PickleBuffer (wire.c),
+ * made at module exec (st->StrExportType). */
+extern PyType_Spec xi_str_export_spec;
 
 /* Imports what the pickle path needs, once per interpreter (a new interpreter that
  * only ever sees simple values and named callables never imports it). */
