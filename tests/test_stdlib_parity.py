@@ -416,8 +416,9 @@ def test_signatures():
     params = inspect.signature(xi.InterpreterPoolExecutor).parameters
     # the standard library's, then this library's keyword-only ones
     assert list(params) == [
-        "max_workers", "thread_name_prefix", "initializer", "initargs", "fallback"]
+        "max_workers", "thread_name_prefix", "initializer", "initargs", "fallback", "preload"]
     assert params["fallback"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert params["preload"].kind is inspect.Parameter.KEYWORD_ONLY
     assert list(inspect.signature(xi.InterpreterPoolExecutor.map).parameters) == [
         "self", "fn", "iterables", "timeout", "chunksize", "buffersize"]
 
