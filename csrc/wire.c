@@ -87,9 +87,11 @@ get_cloudpickle(xi_state *st)
  * the export the packet holds); only the core reads through it, to describe the
  * segment, to copy it into an owned block (xi_packet_own) or to rebuild the str. The
  * type is not a module attribute and cannot be instantiated from Python, and neither
- * the export nor its PickleBuffer is tracked by the garbage collector: Python code
- * could reach one only by walking gc.get_referents() from the pickler while the value
- * is pickled. */
+ * the export nor its PickleBuffer is tracked by the garbage collector. Python code run
+ * while the value is pickled (a __reduce__) that searches the garbage collector's
+ * objects for a container holding the PickleBuffer (the substituted copies, the
+ * pickler's memo) could still write through it: deliberate code of that kind is the
+ * one way to change the str. */
 typedef struct {
     PyObject_HEAD
     PyObject *str; /* an exact str, strong reference */
@@ -177,17 +179,19 @@ oob_picklebuffer(xi_state *st, PyObject *obj)
     return pb;
 }
 
-/* Substitution: the leaves above, found at the top level of a value or inside exact
- * tuples, lists and dicts (their values) down to XI_SUBST_DEPTH levels, are replaced by
- * PickleBuffers, in copies of the containers on the path to each replacement (the
- * value itself is never changed). As pickle would, a container met twice maps to one
- * copy and a str or bytes met twice to one PickleBuffer (the receiver rebuilds it once
- * per occurrence). A container met again on its own path (a cycle) or a bytearray or
- * memoryview met twice (whose identity pickle keeps) stops the substitution: the value
- * is then pickled as it is. A container copied here that the value also holds below the
- * levels looked at arrives as two objects, the copy and the original. Python code may
- * run meanwhile (a dict key's __hash__ when a copy of its dict is made) and change the
- * containers (subst_container). */
+/* Substitution: the leaves above, found at the top level of a value, inside exact
+ * tuples down to XI_SUBST_DEPTH levels, or among the values of a call's keyword
+ * arguments, are replaced by PickleBuffers, in copies of the tuples on the path to
+ * each replacement (the value itself is never changed). Lists and dicts are not
+ * entered: a copy of one would arrive as another object than the original that
+ * something else in the value may also hold, where pickle keeps one object (the
+ * kwargs dict is the call's own). A tuple is a value whose identity nobody changes;
+ * as pickle would, a tuple met twice maps to one copy and a str or bytes met twice to
+ * one PickleBuffer (the receiver rebuilds it once per occurrence). A tuple met again
+ * on its own path (a cycle, through a list it holds) or a bytearray or memoryview met
+ * twice (whose identity pickle keeps) stops the substitution: the value is then
+ * pickled as it is. Python code may run meanwhile (a dict key's __hash__ when the
+ * kwargs dict is copied) and change the containers (subst_container). */
 #define XI_SUBST_DEPTH 3
 
 typedef struct {
@@ -198,6 +202,7 @@ typedef struct {
     PyObject *path[XI_SUBST_DEPTH];    /* the containers being visited, borrowed */
     int npath;
     int stop;                          /* a cycle or a mutable leaf met twice */
+    PyObject *kwargs;                  /* a call's keyword arguments (entered), or NULL */
 } xi_subst;
 
 /* The memo's entry for obj (borrowed), or NULL, with an exception set on failure. */
@@ -306,7 +311,7 @@ static PyObject *
 subst_visit(xi_subst *s, PyObject *obj, int depth)
 {
     int leaf = is_oob_leaf(obj);
-    if (!leaf && !(PyTuple_CheckExact(obj) || PyList_CheckExact(obj) || PyDict_CheckExact(obj))) {
+    if (!leaf && !PyTuple_CheckExact(obj) && !(s->kwargs == obj && depth == 0)) {
         return Py_NewRef(obj);
     }
     /* a container just below the last level is not entered, but is looked up: it may be
@@ -347,12 +352,13 @@ subst_visit(xi_subst *s, PyObject *obj, int depth)
 }
 
 /* Substitutes the values (a call's args tuple and kwargs dict, which may be NULL) into
- * out[] (new references), each value itself when the substitution stopped. 0, or -1
- * with an exception set. */
+ * out[] (new references), each value itself when the substitution stopped; `kwargs`
+ * is the one of them that is a call's keyword arguments, or NULL. 0, or -1 with an
+ * exception set. */
 static int
-substitute(xi_state *st, PyObject *const *values, PyObject **out, int n)
+substitute(xi_state *st, PyObject *const *values, PyObject **out, int n, PyObject *kwargs)
 {
-    xi_subst s = {.st = st};
+    xi_subst s = {.st = st, .kwargs = kwargs};
     int i, rc = 0;
     for (i = 0; i < n; i++) {
         out[i] = NULL;
@@ -851,7 +857,7 @@ encode_value(xi_state *st, PyObject *obj, xi_packet *pkt)
         return -1;
     }
     /* a failed substitution (a released memoryview) fails as the encoding would */
-    int rc = substitute(st, &obj, &v, 1);
+    int rc = substitute(st, &obj, &v, 1, NULL);
     if (rc == 0) {
         rc = encode(st, v, 0, pkt);
         Py_DECREF(v);
@@ -998,7 +1004,7 @@ encode_call(xi_state *st, PyObject *func, PyObject *args, PyObject *kwargs,
             goto done;
         }
         /* a failed substitution (a released memoryview) fails as the encoding would */
-        if (substitute(st, parts, subst, 2) == 0) {
+        if (substitute(st, parts, subst, 2, kwargs) == 0) {
             a = subst[0];
             k = subst[1];
             payload = PyTuple_Pack(2, a, k ? k : Py_None);

@@ -2,8 +2,9 @@
  *
  * Simple values travel as a marshal stream; everything else as a pickle (protocol 5)
  * stream, in one piece or in pieces (stream.h), plus out-of-band segments: large bytes,
- * bytearray and str values and memoryviews at the top level of a payload or inside its
- * tuples, lists and dicts down to three levels (wire.c: substitution), pickle.PickleBuffer
+ * bytearray and str values and memoryviews at the top level of a payload, inside its
+ * tuples down to three levels or among a call's keyword arguments (wire.c:
+ * substitution), pickle.PickleBuffer
  * objects, and memoryviews and array.array objects anywhere in it. Either way a large
  * buffer is not copied by the sender: it is copied exactly once, when the receiver
  * rebuilds it. The encoders make borrowed packets (packet.h: XI_STORE_BORROWED).
