@@ -19,7 +19,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 FETCH   ?= 3.14,3.15
 REQUIRE ?= $(if $(CI),3.12$(,)3.13$(,)3.14$(,)3.15)
 , := ,
-ifneq ($(filter-out help clean demo,$(or $(MAKECMDGOALS),help)),)
+ifneq ($(filter-out help clean demo layers,$(or $(MAKECMDGOALS),help)),)
 PYTHONS  := $(shell tools/find-pythons.sh --fetch '$(FETCH)' --require '$(REQUIRE)' || echo MISSING)
 ifneq ($(filter MISSING,$(PYTHONS)),)
 $(error some required CPython versions were not found (see above))
@@ -32,7 +32,7 @@ NEWEST   := $(firstword $(VERSIONS))
 python_for = $(filter %/python$(1),$(PYTHONS))
 
 ifeq ($(PYTHONS),)
-ifneq ($(filter-out help clean,$(MAKECMDGOALS)),)
+ifneq ($(filter-out help clean layers,$(MAKECMDGOALS)),)
 $(shell tools/find-pythons.sh >&2)
 $(error no CPython >= 3.12 found (see above))
 endif
@@ -109,8 +109,10 @@ venv build: $(foreach v,$(VERSIONS),.venv-$v/.deps)  ## venv per Python + build 
 # allocator (each subinterpreter has its own) fails loudly there. Not on 3.12, whose
 # own races between subinterpreters running in parallel (in the interpreter itself,
 # not in this library) make that allocator abort now and then.
-test: $(foreach v,$(VERSIONS),.venv-$v/.deps)  ## strict build + pytest + stubtest on every Python, then test-asan, test-debug and test-release
+test: $(foreach v,$(VERSIONS),.venv-$v/.deps)  ## layers, then strict build + pytest + stubtest on every Python, then test-asan, test-debug and test-release
 	@summary=(); failed=0
+	if $(MAKE) --no-print-directory layers; then summary+=("PASS  C core layers (tools/csrc_layers.py)")
+	else summary+=("FAIL  C core layers: circles or misplaced declarations (see above)"); failed=1; fi
 	for v in $(VERSIONS); do
 		echo "== Python $$v: build (XI_WERROR=1) and pytest"
 		rm -f $(call junit,.venv-$$v)
@@ -168,6 +170,13 @@ test: $(foreach v,$(VERSIONS),.venv-$v/.deps)  ## strict build + pytest + stubte
 	printf '%s\n' "$${summary[@]}"
 	echo "total: $$($(counts) $(foreach v,$(VERSIONS) asan-$(ASAN_VERSION) debug-$(DEBUG_VERSION) $(if $(RELEASE_VERSION),$(RELEASE_VERSION)-debian),$(call junit,.venv-$v)))"
 	exit $$failed
+
+# The include and call graph of csrc/: fails on a circle between its files (a .c and its
+# .h are one unit) and on a function declared in one file's header and defined in
+# another; prints the layers bottom-up (docs/design.md shows the same stack).
+layers:  ## check that the C core's files form layers (tools/csrc_layers.py)
+	@echo "== C core layers"
+	python3 tools/csrc_layers.py csrc
 
 # The C core built with -fsanitize=address,undefined (XI_SANITIZE=1) and run
 # under an uninstrumented CPython: the sanitizer runtimes must be preloaded,
@@ -337,4 +346,4 @@ clean:  ## remove venvs and build products
 	rm -rf .venv-3.* .venv-asan-3.* .venv-debug-3.* build src/*.egg-info .pytest_cache .hypothesis
 	find . -path ./.git -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
-.PHONY: help venv build test typecheck test-asan test-debug test-release demo bench bench-all clean
+.PHONY: help venv build test layers typecheck test-asan test-debug test-release demo bench bench-all clean

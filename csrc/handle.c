@@ -2,6 +2,10 @@
  * create()) closes its interpreter when it is collected; other handles (handle(id))
  * only call into it. */
 #include "handle.h"
+#include "call.h"
+#include "interrupt.h"
+#include "owner.h"
+#include "callctx.h"
 
 #include <stddef.h>
 
@@ -110,12 +114,12 @@ handle_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *k
         }
     }
     xi_packet req = XI_PACKET_INIT;
-    xi_interp_mask(); /* the library's part of the caller's own call, if any */
+    xi_callctx_mask(); /* the library's part of the caller's own call, if any */
     if (xi_encode_call(st, func, posargs, kwargs, &req) == 0) {
         result = xi_interp_run(st, rec, XI_REQ_CALL, &req);
         xi_packet_release(&req);
     }
-    xi_interp_unmask();
+    xi_callctx_unmask();
 done:
     Py_DECREF(posargs);
     Py_XDECREF(kwargs);
@@ -132,12 +136,12 @@ run_value(PyObject *self, xi_request kind, PyObject *value)
     }
     xi_packet req = XI_PACKET_INIT;
     PyObject *result = NULL;
-    xi_interp_mask();
+    xi_callctx_mask();
     if (xi_encode_value(st, value, &req) == 0) {
         result = xi_interp_run(st, rec, kind, &req);
         xi_packet_release(&req);
     }
-    xi_interp_unmask();
+    xi_callctx_unmask();
     return result;
 }
 

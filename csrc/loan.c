@@ -46,10 +46,13 @@ lender_decref(xi_lender *L)
     }
 }
 
+static void return_lent(xi_packet *pkt);
+
 static xi_lender *
 lender_of(xi_state *st)
 {
     if (st->lender == NULL) {
+        xi_packet_set_lent_hook(return_lent); /* before any packet is lent */
         xi_lender *L = PyMem_RawCalloc(1, sizeof(xi_lender));
         if (L == NULL) {
             return NULL;
@@ -72,7 +75,7 @@ xi_lend_large(xi_state *st, xi_packet *pkt)
     }
     Py_ssize_t bytes = pkt->size;
     for (Py_ssize_t i = 0; i < pkt->nsegs; i++) {
-        if (pkt->segs[i].kind != XI_SEG_BYTES) {
+        if (pkt->segs[i].kind != XI_SEG_BYTES && pkt->segs[i].kind != XI_SEG_STR) {
             return 0; /* mutable: the item is what it was at put() time */
         }
         bytes += pkt->segs[i].len;
@@ -106,6 +109,7 @@ xi_lend_large(xi_state *st, xi_packet *pkt)
     L->out = loan;
     pkt->loan = loan;
     pkt->lender = L;
+    pkt->store = XI_STORE_LENT;
     atomic_fetch_add(&L->refcnt, 1);
     xi_unlock(&L->mu);
     return 1;
@@ -126,8 +130,10 @@ unlink_out(xi_lender *L, xi_loan *loan)
     loan->prev = loan->next = NULL;
 }
 
-void
-xi_loan_return(xi_packet *pkt)
+/* xi_packet_release's hook (packet.h): hands a lent packet's storage back to its
+ * lender and drops the packet's reference to it. Needs no GIL of the lender. */
+static void
+return_lent(xi_packet *pkt)
 {
     xi_lender *L = pkt->lender;
     if (L == NULL) {
@@ -150,11 +156,13 @@ xi_loan_return(xi_packet *pkt)
         pkt->pieces = NULL;
         pkt->npieces = 0;
         pkt->loan = NULL;
+        pkt->store = XI_STORE_NONE;
         loan->next = L->returned;
         L->returned = loan;
         atomic_store_explicit(&L->pending, 1, memory_order_release);
     }
-    /* else: copied when its lender ended; the packet owns its storage now */
+    /* else: copied when its lender ended; the packet owns its storage now (OWNED, or
+     * NONE when lost) */
     xi_unlock(&L->mu);
     pkt->lender = NULL;
     lender_decref(L);
@@ -208,6 +216,7 @@ static void
 own_or_lose(xi_packet *pkt)
 {
     pkt->loan = NULL;
+    pkt->store = XI_STORE_BORROWED; /* the loan's storage, ours again: copied here */
     if (xi_packet_own(pkt) == 0) {
         return;
     }
@@ -228,6 +237,7 @@ own_or_lose(xi_packet *pkt)
     pkt->views = NULL;
     pkt->block = NULL;
     pkt->keep = NULL;
+    pkt->store = XI_STORE_NONE;
 }
 
 /* Copies the loans still out that nobody reads, and unlinks them; returns how many

@@ -17,12 +17,14 @@
  *   - An interpreter has at most XI_LEND_MAX bytes lent (out or not yet released) at a
  *     time; beyond that, put() copies.
  *
- * A packet's `lender` is set once, before the packet is published, and holds a
- * reference; its `loan` is guarded by the lender's mutex. */
+ * A lent packet's `store` is XI_STORE_LENT (packet.h); its `lender` is set once,
+ * before the packet is published, and holds a reference; its `loan` is guarded by the
+ * lender's mutex. xi_packet_release hands it back through the hook that loan.c
+ * installs (xi_packet_set_lent_hook). */
 #ifndef XI_LOAN_H
 #define XI_LOAN_H
 
-#include "wire.h"
+#include "packet.h"
 
 /* Packets smaller than this are copied: a loan is worth its bookkeeping only for
  * large items. */
@@ -86,10 +88,6 @@ xi_loan_unpin(xi_packet *pkt)
         xi_loan_unpin_lent(pkt);
     }
 }
-
-/* Called by xi_packet_release: hands a lent packet's storage back to its lender and
- * drops the packet's reference to it. Needs no GIL of the lender. */
-void xi_loan_return(xi_packet *pkt);
 
 /* (loans out, loans returned and not yet released, bytes lent) of the current
  * interpreter, for tests. */

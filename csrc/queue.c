@@ -3,7 +3,7 @@
  * that put it. Shared objects inside items stay shared (the packet holds references to
  * them). Waits happen in C with the thread state detached. */
 #include "queue.h"
-#include "interp.h"
+#include "callctx.h"
 
 #include "wait.h"
 #include "loan.h"
@@ -544,7 +544,7 @@ drop_unbuildable(xi_queue *q, xi_item *it)
      * and classes cross by value from now on (_errors.learn_from_failed_rebuild). The
      * library's part of the call: masked, so an interrupt is not swallowed with that
      * code's errors (it waits, and is raised in the call's code) */
-    xi_interp_mask();
+    xi_callctx_mask();
     PyObject *errors = PyImport_ImportModule("extrainterpreters._errors");
     r = errors ? PyObject_CallMethod(errors, "learn_from_failed_rebuild", "O", exc) : NULL;
     if (r == NULL) {
@@ -553,7 +553,7 @@ drop_unbuildable(xi_queue *q, xi_item *it)
     Py_XDECREF(r);
     Py_XDECREF(errors);
     PyErr_SetRaisedException(exc);
-    xi_interp_unmask();
+    xi_callctx_unmask();
 }
 
 static PyObject *

@@ -57,7 +57,7 @@ xi_shared *xi_shared_lookup(int kind, uint64_t id);
 /* How many shared objects are alive (for tests). */
 long xi_shared_live(void);
 
-/* Across fork() (pthread_atfork, interp.c): 0 before (takes the registry lock, so
+/* Across fork() (pthread_atfork, module.c): 0 before (takes the registry lock, so
  * that the child finds the registry whole), 1 in the parent after (releases it), 2 in
  * the child (makes it anew: the child has this one thread). */
 void xi_shared_atfork(int phase);

@@ -10,18 +10,19 @@
  *                                after the header are guarded by xi_interp.mu.
  *              xi_job            one request handed to an owner thread: packets in and
  *                                out, state word; refcounted by its two users.
- *              xi_tls (TLS)      per OS thread: the thread's cache entries and the
+ *   tscache.c  xi_tls (TLS)      per OS thread: the thread's cache entries and the
  *                                stack of thread states it left to enter another
  *                                interpreter. Freed by a pthread-key destructor.
  *   loan.c     xi_lender         per interpreter that lent Queue items: its loans out
  *                                and returned, guarded by its mutex; refcounted by the
  *                                module state and the lent packets.
- *   wire.c     xi_packet         serialized value: a pickle stream (in one piece or in
- *                                pieces) plus out-of-band segments, either borrowed
- *                                from live objects of the
- *                                interpreter that made it (kept alive by that
- *                                interpreter until released there) or owned (one raw
- *                                block).
+ *   packet.c   xi_packet         serialized value (wire.c makes and reads them): a
+ *                                stream (in one piece or in pieces) plus out-of-band
+ *                                segments, whose storage is of one mode (`store`):
+ *                                borrowed from live objects of the interpreter that
+ *                                made it (released there), owned (one raw block), or
+ *                                lent (a lender's, loan.h). xi_packet_release frees
+ *                                every mode.
  *
  * PER-INTERPRETER STATE (module state, one per interpreter that imports _xi)
  *
@@ -58,8 +59,10 @@ typedef struct {
     PyTypeObject *EventType;
     PyTypeObject *ConditionType;
     PyTypeObject *BarrierType;
-    PyTypeObject *InterruptType; /* armed by interrupt() (interp.c), not exported */
-    /* interp.c: the sys.monitoring tool that sees a thread leave guarded code while
+    PyTypeObject *InterruptType; /* armed by interrupt() (interrupt.c), not exported */
+    PyTypeObject *StrExportType; /* a str's storage for a PickleBuffer (wire.c), not
+                                    exported */
+    /* interrupt.c: the sys.monitoring tool that sees a thread leave guarded code while
      * an interrupt is held (tool id + 1; 0: not claimed yet, -1: none was free), and
      * the code objects whose returns it watches meanwhile (a set, or NULL) */
     int mon_tool;
@@ -119,6 +122,11 @@ typedef struct {
     int lending_closed;        /* the interpreter is ending: puts copy */
 } xi_state;
 
+/* The accessors below are defined in state.c, which uses nothing else of the core: the
+ * module is found by its name (XI_MODULE_KEY) in the interpreter's dict, where
+ * module.c stores it. */
+#define XI_MODULE_KEY "extrainterpreters._xi"
+
 /* The module state of the current interpreter (imports _xi there if needed).
  * Returns a borrowed pointer, or NULL with an exception set. */
 xi_state *xi_current_state(void);
@@ -127,13 +135,18 @@ xi_state *xi_current_state(void);
  * exception). */
 xi_state *xi_loaded_state(void);
 
-/* func(*args, **kwargs) (kwargs may be NULL) in a Python frame whose globals are this
- * interpreter's __main__; a function from another interpreter's __main__ runs with this
- * one's __main__ as its globals (module.c). */
-/* The ExecutionFailed class (borrowed), or NULL with an exception set (module.c). */
+/* The ExecutionFailed class (borrowed), or NULL with an exception set. */
 PyObject *xi_execution_failed(xi_state *st);
 
+/* func(*args, **kwargs) (kwargs may be NULL) in a Python frame whose globals are this
+ * interpreter's __main__; a function from another interpreter's __main__ runs with this
+ * one's __main__ as its globals. The frame runs st->call_code, whose _call_pending
+ * (module.c) makes the call through xi_take_pending_call. */
 PyObject *xi_call_in_main(xi_state *st, PyObject *func, PyObject *args, PyObject *kwargs);
+
+/* The call xi_call_in_main prepared on this thread (borrowed references), taken: 0, or
+ * -1 with RuntimeError set when none is pending. */
+int xi_take_pending_call(PyObject **func, PyObject **args, PyObject **kwargs);
 
 static inline xi_state *
 xi_state_of(PyObject *module)

@@ -19,7 +19,7 @@
 #ifndef XI_STREAM_H
 #define XI_STREAM_H
 
-#include "wire.h"
+#include "packet.h"
 
 /* Pieces of 64 KiB or more are written by themselves (CPython's FRAME_SIZE_TARGET). */
 #define XI_STREAM_PIECE_MIN (64 * 1024)

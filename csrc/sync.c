@@ -2,6 +2,7 @@
  * BoundedSemaphore, Event, Condition, Barrier. Each is a shared object; every wait
  * happens in C with the thread state detached (wait.h). */
 #include "sync.h"
+#include "callctx.h"
 
 #include "interp.h"
 #include "wait.h"
@@ -585,7 +586,7 @@ static PyObject *mutex_release(PyObject *self, PyObject *ignored);
 static int
 entered_interrupted(void)
 {
-    return xi_interp_in_call() && xi_interp_take_interrupt();
+    return xi_callctx_in_call() && xi_callctx_take();
 }
 
 static PyObject *

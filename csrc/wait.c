@@ -1,7 +1,7 @@
 /* Blocking waits (see wait.h). */
 #include "wait.h"
+#include "callctx.h"
 
-#include "interp.h"
 #include "registry.h"
 
 #include <math.h>
@@ -72,9 +72,9 @@ xi_block(xi_mutex *mu, xi_cond *cv, int *sleepers, int (*attempt)(void *),
     /* The main thread wakes to run signal handlers; a thread running a call, to see
      * whether interrupt() was aimed at it. */
     int main_thread = xi_is_main_thread();
-    int in_call = xi_interp_in_call();
+    int in_call = xi_callctx_in_call();
     int sliced = main_thread || in_call;
-    if (in_call && xi_interp_take_interrupt()) {
+    if (in_call && xi_callctx_take()) {
         return -1;
     }
     PyThreadState *ts = PyEval_SaveThread();
@@ -118,7 +118,7 @@ xi_block(xi_mutex *mu, xi_cond *cv, int *sleepers, int (*attempt)(void *),
             xi_unlock(mu);
             PyEval_RestoreThread(ts);
             if ((main_thread && PyErr_CheckSignals() < 0) ||
-                (in_call && xi_interp_take_interrupt())) {
+                (in_call && xi_callctx_take())) {
                 /* a wake-up meant for this waiter goes to the next one */
                 xi_lock(mu);
                 xi_signal(cv);

@@ -1,9 +1,8 @@
 /* The wire format (see wire.h). */
 #define _GNU_SOURCE 1 /* memmem */
 #include "wire.h"
+#include "callctx.h"
 #include "byvalue.h"
-#include "interp.h"
-#include "loan.h"
 #include "stream.h"
 
 #include <marshal.h>
@@ -11,8 +10,8 @@
 #include <stdarg.h>
 #include <string.h>
 
-/* bytes/bytearray at least this large go out of band; memoryviews always do (pickle
- * cannot serialize them in band). */
+/* bytes, bytearray and str storage at least this large go out of band; memoryviews
+ * always do (pickle cannot serialize them in band). */
 #define XI_OOB_MIN (16 * 1024)
 
 /* ---------------------------------------------------------------- encoding */
@@ -74,79 +73,312 @@ get_cloudpickle(xi_state *st)
     return st->cp_dumps;
 }
 
-/* Replaces a top-level value that should travel out of band by a PickleBuffer over it.
- * New reference; sets *changed when it substituted. */
-static PyObject *
-substitute(xi_state *st, PyObject *obj, int *changed)
+/* ------------------------------------------------------ out-of-band values */
+
+/* An exact str's storage (PyUnicode_DATA, length * kind bytes) exported as a buffer,
+ * so that a PickleBuffer over it sends the str out of band: the sender copies nothing
+ * and encodes nothing, the receiver copies the storage once (segment_object).
+ *
+ * The export presents the buffer as writable (readonly 0). Pickle marks a read-only
+ * out-of-band buffer with READONLY_BUFFER, and loading that opcode calls memoryview()
+ * on the object the decoder supplies, which is a str here and has no buffer. Nothing
+ * writes through it: an export is made only by subst_visit() below, for a PickleBuffer
+ * that goes to the pickler and then into the packet (the out-of-band buffer list and
+ * the export the packet holds); only the core reads through it, to describe the
+ * segment, to copy it into an owned block (xi_packet_own) or to rebuild the str. The
+ * type is not a module attribute and cannot be instantiated from Python, and neither
+ * the export nor its PickleBuffer is tracked by the garbage collector. Python code run
+ * while the value is pickled (a __reduce__) that searches the garbage collector's
+ * objects for a container holding the PickleBuffer (the substituted copies, the
+ * pickler's memo) could still write through it: deliberate code of that kind is the
+ * one way to change the str. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *str; /* an exact str, strong reference */
+} xi_str_export;
+
+/* The bytes a str's storage takes. */
+static Py_ssize_t
+str_storage(PyObject *s)
 {
-    if (PyMemoryView_Check(obj)) {
-        *changed = 1;
-        return xi_stream_picklebuffer(st, obj);
-    }
-    if ((PyBytes_CheckExact(obj) && PyBytes_GET_SIZE(obj) >= XI_OOB_MIN) ||
-        (PyByteArray_CheckExact(obj) && PyByteArray_GET_SIZE(obj) >= XI_OOB_MIN)) {
-        *changed = 1;
-        return PyObject_CallOneArg(st->PickleBuffer, obj);
-    }
-    return Py_NewRef(obj);
+    return PyUnicode_GET_LENGTH(s) * (Py_ssize_t)PyUnicode_KIND(s);
 }
 
-static PyObject *
-substitute_tuple(xi_state *st, PyObject *tup, int *changed)
+static void
+str_export_dealloc(PyObject *op)
 {
-    Py_ssize_t n = PyTuple_GET_SIZE(tup);
-    int any = 0;
-    for (Py_ssize_t i = 0; i < n && !any; i++) {
-        PyObject *o = PyTuple_GET_ITEM(tup, i);
-        any = PyMemoryView_Check(o) ||
-              (PyBytes_CheckExact(o) && PyBytes_GET_SIZE(o) >= XI_OOB_MIN) ||
-              (PyByteArray_CheckExact(o) && PyByteArray_GET_SIZE(o) >= XI_OOB_MIN);
+    PyTypeObject *tp = Py_TYPE(op);
+    Py_DECREF(((xi_str_export *)op)->str);
+    PyObject_Free(op);
+    Py_DECREF(tp);
+}
+
+static int
+str_export_getbuffer(PyObject *op, Py_buffer *view, int flags)
+{
+    PyObject *s = ((xi_str_export *)op)->str;
+    return PyBuffer_FillInfo(view, op, PyUnicode_DATA(s), str_storage(s), 0, flags);
+}
+
+static PyType_Slot str_export_slots[] = {
+    {Py_tp_dealloc, str_export_dealloc},
+    {Py_bf_getbuffer, str_export_getbuffer},
+    {0, NULL},
+};
+
+PyType_Spec xi_str_export_spec = {
+    .name = "extrainterpreters._xi._StrExport",
+    .basicsize = sizeof(xi_str_export),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION |
+             Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = str_export_slots,
+};
+
+/* Whether obj travels out of band in place of where it is: a memoryview, or an exact
+ * bytes, bytearray or str of XI_OOB_MIN bytes or more. */
+static int
+is_oob_leaf(PyObject *obj)
+{
+    if (PyMemoryView_Check(obj)) {
+        return 1;
     }
-    if (!any) {
-        return Py_NewRef(tup);
+    if (PyBytes_CheckExact(obj)) {
+        return PyBytes_GET_SIZE(obj) >= XI_OOB_MIN;
     }
-    PyObject *out = PyTuple_New(n);
-    if (out == NULL) {
+    if (PyByteArray_CheckExact(obj)) {
+        return PyByteArray_GET_SIZE(obj) >= XI_OOB_MIN;
+    }
+    if (PyUnicode_CheckExact(obj)) {
+        return str_storage(obj) >= XI_OOB_MIN;
+    }
+    return 0;
+}
+
+/* A PickleBuffer over such a leaf. New reference. */
+static PyObject *
+oob_picklebuffer(xi_state *st, PyObject *obj)
+{
+    if (PyMemoryView_Check(obj)) {
+        return xi_stream_picklebuffer(st, obj);
+    }
+    if (!PyUnicode_CheckExact(obj)) {
+        return PyObject_CallOneArg(st->PickleBuffer, obj);
+    }
+    xi_str_export *e = PyObject_New(xi_str_export, st->StrExportType);
+    if (e == NULL) {
         return NULL;
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *item = substitute(st, PyTuple_GET_ITEM(tup, i), changed);
-        if (item == NULL) {
-            Py_DECREF(out);
+    e->str = Py_NewRef(obj);
+    PyObject *pb = PyObject_CallOneArg(st->PickleBuffer, (PyObject *)e);
+    Py_DECREF(e);
+    if (pb != NULL) {
+        /* it refers to nothing but the export, which is in no cycle: untracked, it is
+         * not among what gc.get_objects() lists */
+        PyObject_GC_UnTrack(pb);
+    }
+    return pb;
+}
+
+/* Substitution: the leaves above, found at the top level of a value, inside exact
+ * tuples down to XI_SUBST_DEPTH levels, or among the values of a call's keyword
+ * arguments, are replaced by PickleBuffers, in copies of the tuples on the path to
+ * each replacement (the value itself is never changed). Lists and dicts are not
+ * entered: a copy of one would arrive as another object than the original that
+ * something else in the value may also hold, where pickle keeps one object (the
+ * kwargs dict is the call's own). A tuple is a value whose identity nobody changes;
+ * as pickle would, a tuple met twice maps to one copy and a str or bytes met twice to
+ * one PickleBuffer (the receiver rebuilds it once per occurrence). A tuple met again
+ * on its own path (a cycle, through a list it holds) or a bytearray or memoryview met
+ * twice (whose identity pickle keeps) stops the substitution: the value is then
+ * pickled as it is. Python code may run meanwhile (a dict key's __hash__ when the
+ * kwargs dict is copied) and change the containers (subst_container). */
+#define XI_SUBST_DEPTH 3
+
+typedef struct {
+    xi_state *st;
+    PyObject *memo;                    /* id -> (object, its replacement): the containers
+                                          copied and the leaves replaced; NULL until the
+                                          first */
+    PyObject *path[XI_SUBST_DEPTH];    /* the containers being visited, borrowed */
+    int npath;
+    int stop;                          /* a cycle or a mutable leaf met twice */
+    PyObject *kwargs;                  /* a call's keyword arguments (entered), or NULL */
+} xi_subst;
+
+/* The memo's entry for obj (borrowed), or NULL, with an exception set on failure. */
+static PyObject *
+subst_memo_get(xi_subst *s, PyObject *obj)
+{
+    if (s->memo == NULL) {
+        return NULL;
+    }
+    PyObject *key = PyLong_FromVoidPtr(obj);
+    if (key == NULL) {
+        return NULL;
+    }
+    PyObject *entry = PyDict_GetItemWithError(s->memo, key);
+    Py_DECREF(key);
+    return entry;
+}
+
+static int
+subst_memo_put(xi_subst *s, PyObject *obj, PyObject *replacement)
+{
+    if (s->memo == NULL && (s->memo = PyDict_New()) == NULL) {
+        return -1;
+    }
+    PyObject *key = PyLong_FromVoidPtr(obj);
+    PyObject *entry = key ? PyTuple_Pack(2, obj, replacement) : NULL;
+    int rc = entry ? PyDict_SetItem(s->memo, key, entry) : -1;
+    Py_XDECREF(key);
+    Py_XDECREF(entry);
+    return rc;
+}
+
+static PyObject *subst_visit(xi_subst *s, PyObject *obj, int depth);
+
+/* A copy of the container with its items substituted, or obj itself when none was
+ * (new reference; NULL with an exception set). Python code that runs meanwhile may
+ * change a list or dict being read: each item is held while it is visited, a list's
+ * size is checked at every step, a dict is walked by PyDict_Next, and the copy, made
+ * at the first replaced item, is of the container as it is then. */
+static PyObject *
+subst_container(xi_subst *s, PyObject *obj, int depth)
+{
+    int is_tuple = PyTuple_CheckExact(obj), is_dict = PyDict_CheckExact(obj);
+    PyObject *out = NULL; /* the copy: a dict, or a list (a tuple's items) */
+    Py_ssize_t pos = 0;
+    for (Py_ssize_t i = 0;; i++) {
+        PyObject *key = NULL, *item, *k, *v;
+        if (is_dict) {
+            if (!PyDict_Next(obj, &pos, &k, &v)) {
+                break;
+            }
+            key = Py_NewRef(k);
+            item = Py_NewRef(v);
+        }
+        else if (i < (is_tuple ? PyTuple_GET_SIZE(obj) : PyList_GET_SIZE(obj))) {
+            item = Py_NewRef(is_tuple ? PyTuple_GET_ITEM(obj, i) : PyList_GET_ITEM(obj, i));
+        }
+        else {
+            break;
+        }
+        PyObject *r = subst_visit(s, item, depth + 1);
+        int rc = r == NULL ? -1 : 0;
+        if (rc == 0 && !s->stop && (r != item || out != NULL)) {
+            if (out == NULL) {
+                /* the items before this one, as they are now */
+                if (is_dict) {
+                    out = PyDict_Copy(obj);
+                }
+                else if (!is_tuple) {
+                    out = PyList_GetSlice(obj, 0, i);
+                }
+                else {
+                    PyObject *head = PyTuple_GetSlice(obj, 0, i);
+                    out = head ? PySequence_List(head) : NULL;
+                    Py_XDECREF(head);
+                }
+            }
+            rc = out == NULL ? -1
+                 : is_dict   ? (r != item ? PyDict_SetItem(out, key, r) : 0)
+                             : PyList_Append(out, r);
+        }
+        Py_XDECREF(key);
+        Py_DECREF(item);
+        Py_XDECREF(r);
+        if (rc < 0) {
+            Py_XDECREF(out);
             return NULL;
         }
-        PyTuple_SET_ITEM(out, i, item);
+        if (s->stop) {
+            Py_XDECREF(out);
+            return Py_NewRef(obj);
+        }
+    }
+    if (out == NULL) {
+        return Py_NewRef(obj);
+    }
+    if (is_tuple) {
+        Py_SETREF(out, PyList_AsTuple(out));
     }
     return out;
 }
 
+/* obj, or what replaces it (new reference; NULL with an exception set). Once s->stop
+ * is set, what it returns does not matter. */
 static PyObject *
-substitute_dict(xi_state *st, PyObject *dict, int *changed)
+subst_visit(xi_subst *s, PyObject *obj, int depth)
 {
-    PyObject *out = NULL, *key, *value;
-    Py_ssize_t pos = 0;
-    while (PyDict_Next(dict, &pos, &key, &value)) {
-        int here = 0;
-        PyObject *v = substitute(st, value, &here);
-        if (v == NULL) {
-            Py_XDECREF(out);
-            return NULL;
-        }
-        if (here) {
-            *changed = 1;
-            if (out == NULL && (out = PyDict_Copy(dict)) == NULL) {
-                Py_DECREF(v);
-                return NULL;
-            }
-            if (PyDict_SetItem(out, key, v) < 0) {
-                Py_DECREF(v);
-                Py_DECREF(out);
-                return NULL;
-            }
-        }
-        Py_DECREF(v);
+    int leaf = is_oob_leaf(obj);
+    if (!leaf && !PyTuple_CheckExact(obj) && !(s->kwargs == obj && depth == 0)) {
+        return Py_NewRef(obj);
     }
-    return out ? out : Py_NewRef(dict);
+    /* a container just below the last level is not entered, but is looked up: it may be
+     * one on the path or one already copied */
+    for (int i = 0; i < s->npath; i++) {
+        if (s->path[i] == obj) {
+            s->stop = 1; /* a cycle */
+            return Py_NewRef(obj);
+        }
+    }
+    PyObject *entry = subst_memo_get(s, obj);
+    if (entry != NULL) {
+        if (PyByteArray_CheckExact(obj) || PyMemoryView_Check(obj)) {
+            s->stop = 1; /* two references to one mutable buffer */
+            return Py_NewRef(obj);
+        }
+        return Py_NewRef(PyTuple_GET_ITEM(entry, 1));
+    }
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    PyObject *r;
+    if (leaf) {
+        r = oob_picklebuffer(s->st, obj);
+    }
+    else if (depth >= XI_SUBST_DEPTH) {
+        return Py_NewRef(obj);
+    }
+    else {
+        s->path[s->npath++] = obj;
+        r = subst_container(s, obj, depth);
+        s->npath--;
+    }
+    if (r != NULL && r != obj && !s->stop && subst_memo_put(s, obj, r) < 0) {
+        Py_CLEAR(r);
+    }
+    return r;
+}
+
+/* Substitutes the values (a call's args tuple and kwargs dict, which may be NULL) into
+ * out[] (new references), each value itself when the substitution stopped; `kwargs`
+ * is the one of them that is a call's keyword arguments, or NULL. 0, or -1 with an
+ * exception set. */
+static int
+substitute(xi_state *st, PyObject *const *values, PyObject **out, int n, PyObject *kwargs)
+{
+    xi_subst s = {.st = st, .kwargs = kwargs};
+    int i, rc = 0;
+    for (i = 0; i < n; i++) {
+        out[i] = NULL;
+    }
+    for (i = 0; i < n && !s.stop; i++) {
+        if (values[i] != NULL && (out[i] = subst_visit(&s, values[i], 0)) == NULL) {
+            rc = -1;
+            break;
+        }
+    }
+    if (rc < 0 || s.stop) {
+        for (i = 0; i < n; i++) {
+            Py_CLEAR(out[i]);
+            if (rc == 0 && values[i] != NULL) {
+                out[i] = Py_NewRef(values[i]);
+            }
+        }
+    }
+    Py_XDECREF(s.memo);
+    return rc;
 }
 
 static PyObject *
@@ -357,13 +589,22 @@ array_typecode(PyObject *array, char *out, size_t size)
 
 /* Describes one out-of-band buffer from the export `v` (held by the packet). */
 static void
-fill_segment(xi_seg *seg, const Py_buffer *v)
+fill_segment(xi_state *st, xi_seg *seg, const Py_buffer *v)
 {
     memset(seg, 0, sizeof(*seg));
     seg->ptr = v->buf;
     seg->len = v->len;
     seg->readonly = (uint8_t)(v->readonly != 0);
-    if (v->obj != NULL && PyBytes_CheckExact(v->obj)) {
+    if (v->obj != NULL && Py_IS_TYPE(v->obj, st->StrExportType)) {
+        PyObject *s = ((xi_str_export *)v->obj)->str;
+        seg->kind = XI_SEG_STR;
+        seg->readonly = 1;
+        seg->format[0] = PyUnicode_IS_ASCII(s)                    ? 'a'
+                         : PyUnicode_KIND(s) == PyUnicode_1BYTE_KIND ? '1'
+                         : PyUnicode_KIND(s) == PyUnicode_2BYTE_KIND ? '2'
+                                                                     : '4';
+    }
+    else if (v->obj != NULL && PyBytes_CheckExact(v->obj)) {
         seg->kind = XI_SEG_BYTES;
     }
     else if (v->obj != NULL && PyByteArray_CheckExact(v->obj)) {
@@ -390,15 +631,6 @@ fill_segment(xi_seg *seg, const Py_buffer *v)
     }
 }
 
-static void
-release_views(xi_packet *pkt)
-{
-    for (Py_ssize_t i = 0; pkt->views != NULL && i < pkt->nsegs + pkt->npieces; i++) {
-        PyBuffer_Release(&pkt->views[i]);
-    }
-    pkt->views = NULL;
-}
-
 /* Values that marshal serializes faster than pickle, exactly (exact builtin types, a
  * little nesting). */
 static int
@@ -410,10 +642,8 @@ is_simple(PyObject *obj, int depth)
         return 1;
     }
     if (tp == &PyUnicode_Type) {
-        /* marshal stores a str's UTF-8 size in 32 bits: longer ones are pickled */
-        Py_ssize_t n = PyUnicode_GET_LENGTH(obj);
-        int per_char = PyUnicode_IS_ASCII(obj) ? 1 : 4;
-        return n <= INT32_MAX / per_char;
+        /* a large one travels out of band, which marshal cannot do */
+        return str_storage(obj) < XI_OOB_MIN;
     }
     if (tp == &PyBytes_Type) {
         return PyBytes_GET_SIZE(obj) < XI_OOB_MIN;
@@ -508,7 +738,7 @@ encode(xi_state *st, PyObject *obj, int simple, xi_packet *pkt)
                 PyErr_SetString(PyExc_BufferError, "a non-contiguous out-of-band buffer");
                 goto fail;
             }
-            fill_segment(&segs[i], &views[i]);
+            fill_segment(st, &segs[i], &views[i]);
         }
         for (Py_ssize_t i = 0; i < m; i++, nviews++) {
             Py_buffer *v = &views[n + i];
@@ -538,6 +768,7 @@ encode(xi_state *st, PyObject *obj, int simple, xi_packet *pkt)
     pkt->views = views;
     pkt->block = segs;
     pkt->keep = keep;
+    pkt->store = XI_STORE_BORROWED;
     return 0;
 fail:
     for (Py_ssize_t i = 0; i < nviews; i++) {
@@ -618,20 +849,19 @@ is_serialization_error(void)
 static int
 encode_value(xi_state *st, PyObject *obj, xi_packet *pkt)
 {
-    int changed = 0;
     if (is_simple(obj, 0)) {
         return encode(st, obj, 1, pkt);
     }
+    PyObject *v = NULL;
     if (xi_wire_load_pickle(st) < 0) {
         return -1;
     }
-    PyObject *v = PyTuple_CheckExact(obj) ? substitute_tuple(st, obj, &changed)
-                                          : substitute(st, obj, &changed);
-    if (v == NULL) {
-        return -1;
+    /* a failed substitution (a released memoryview) fails as the encoding would */
+    int rc = substitute(st, &obj, &v, 1, NULL);
+    if (rc == 0) {
+        rc = encode(st, v, 0, pkt);
+        Py_DECREF(v);
     }
-    int rc = encode(st, v, 0, pkt);
-    Py_DECREF(v);
     if (rc < 0 && is_serialization_error()) {
         return set_not_shareable(st, obj);
     }
@@ -750,7 +980,7 @@ static int
 encode_call(xi_state *st, PyObject *func, PyObject *args, PyObject *kwargs,
             xi_packet *pkt)
 {
-    int changed = 0, rc = -1, named = 0;
+    int rc = -1, named = 0;
     PyObject *a = NULL, *k = NULL, *payload = NULL, *fstream = NULL;
     if (kwargs != NULL && PyDict_GET_SIZE(kwargs) == 0) {
         kwargs = NULL;
@@ -769,17 +999,17 @@ encode_call(xi_state *st, PyObject *func, PyObject *args, PyObject *kwargs,
         rc = encode(st, payload, 1, pkt);
     }
     else {
-        if (xi_wire_load_pickle(st) < 0 ||
-            (a = substitute_tuple(st, args, &changed)) == NULL) {
+        PyObject *parts[2] = {args, kwargs}, *subst[2];
+        if (xi_wire_load_pickle(st) < 0) {
             goto done;
         }
-        if (kwargs != NULL && (k = substitute_dict(st, kwargs, &changed)) == NULL) {
-            goto done;
+        /* a failed substitution (a released memoryview) fails as the encoding would */
+        if (substitute(st, parts, subst, 2, kwargs) == 0) {
+            a = subst[0];
+            k = subst[1];
+            payload = PyTuple_Pack(2, a, k ? k : Py_None);
+            rc = payload ? encode(st, payload, 0, pkt) : -1;
         }
-        if ((payload = PyTuple_Pack(2, a, k ? k : Py_None)) == NULL) {
-            goto done;
-        }
-        rc = encode(st, payload, 0, pkt);
     }
     if (rc == 0) {
         Py_SETREF(PyTuple_GET_ITEM(pkt->keep, 2), Py_NewRef(fstream));
@@ -906,9 +1136,9 @@ xi_encode_value(xi_state *st, PyObject *obj, xi_packet *pkt)
 {
     xi_refs refs = {0};
     xi_refs *previous = xi_refs_begin(&refs);
-    xi_interp_mask(); /* pickling may import: not where interrupt() may raise */
+    xi_callctx_mask(); /* pickling may import: not where interrupt() may raise */
     int rc = encode_value(st, obj, pkt);
-    xi_interp_unmask();
+    xi_callctx_unmask();
     xi_refs_end(previous);
     if (rc < 0) {
         xi_refs_clear(&refs);
@@ -934,93 +1164,6 @@ xi_encode_call(xi_state *st, PyObject *func, PyObject *args, PyObject *kwargs,
         pkt->refs = refs;
     }
     return rc;
-}
-
-/* ------------------------------------------------------------- ownership */
-
-Py_ssize_t
-xi_packet_oob_bytes(const xi_packet *pkt)
-{
-    Py_ssize_t total = pkt->npieces > 0 ? pkt->size : 0;
-    for (Py_ssize_t i = 0; i < pkt->nsegs; i++) {
-        total += pkt->segs[i].len;
-    }
-    return total;
-}
-
-#define XI_ALIGN(n) (((n) + 15) & ~(size_t)15)
-
-int
-xi_packet_own(xi_packet *pkt)
-{
-    if (pkt->keep == NULL) {
-        return 0;
-    }
-    size_t total = XI_ALIGN(sizeof(xi_seg) * (size_t)pkt->nsegs) +
-                   XI_ALIGN((size_t)pkt->size) + XI_ALIGN((size_t)pkt->fsize);
-    for (Py_ssize_t i = 0; i < pkt->nsegs; i++) {
-        total += XI_ALIGN((size_t)pkt->segs[i].len);
-    }
-    char *block = PyMem_RawMalloc(total ? total : 1);
-    if (block == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    xi_seg *segs = (xi_seg *)block;
-    char *p = block + XI_ALIGN(sizeof(xi_seg) * (size_t)pkt->nsegs);
-    if (pkt->npieces > 0) {
-        /* the stream in one piece again */
-        char *q = p;
-        for (Py_ssize_t i = 0; i < pkt->npieces; i++) {
-            xi_copy_new(q, pkt->pieces[i].ptr, (size_t)pkt->pieces[i].len);
-            q += pkt->pieces[i].len;
-        }
-    }
-    else {
-        memcpy(p, pkt->data, (size_t)pkt->size);
-    }
-    pkt->data = p;
-    p += XI_ALIGN((size_t)pkt->size);
-    if (pkt->fdata != NULL) {
-        memcpy(p, pkt->fdata, (size_t)pkt->fsize);
-        pkt->fdata = p;
-        p += XI_ALIGN((size_t)pkt->fsize);
-    }
-    for (Py_ssize_t i = 0; i < pkt->nsegs; i++) {
-        segs[i] = pkt->segs[i];
-        xi_copy_new(p, pkt->segs[i].ptr, (size_t)pkt->segs[i].len);
-        segs[i].ptr = p;
-        p += XI_ALIGN((size_t)pkt->segs[i].len);
-    }
-    release_views(pkt);
-    PyMem_RawFree(pkt->block);
-    pkt->block = block;
-    pkt->segs = segs;
-    pkt->pieces = NULL;
-    pkt->npieces = 0;
-    Py_CLEAR(pkt->keep);
-    return 0;
-}
-
-void
-xi_packet_release(xi_packet *pkt)
-{
-    if (pkt->lender != NULL) {
-        xi_loan_return(pkt); /* its storage goes back to the lender */
-    }
-    release_views(pkt);
-    Py_CLEAR(pkt->keep);
-    xi_refs_clear(&pkt->refs);
-    PyMem_RawFree(pkt->block);
-    pkt->block = NULL;
-    pkt->segs = NULL;
-    pkt->nsegs = 0;
-    pkt->pieces = NULL;
-    pkt->npieces = 0;
-    pkt->data = NULL;
-    pkt->size = 0;
-    pkt->fdata = NULL;
-    pkt->fsize = 0;
 }
 
 /* ---------------------------------------------------------------- exceptions */
@@ -1081,6 +1224,7 @@ own_stream(PyObject *stream, xi_packet *pkt)
     char *block = PyMem_RawMalloc(n ? n : 1);
     memset(pkt, 0, sizeof(*pkt));
     pkt->kind = XI_PKT_EXCEPTION;
+    pkt->store = XI_STORE_OWNED;
     pkt->block = block;
     if (block != NULL) {
         memcpy(block, PyBytes_AS_STRING(stream), n);
@@ -1251,11 +1395,47 @@ array_from_segment(const xi_seg *seg)
     return array;
 }
 
+/* A new str holding a copy of a XI_SEG_STR segment: one copy of the storage, which the
+ * sender's str had canonical, so the new str's is. */
+static PyObject *
+str_from(const xi_seg *seg)
+{
+    Py_ssize_t width;
+    Py_UCS4 maxchar;
+    switch (seg->format[0]) {
+    case 'a':
+        width = 1, maxchar = 0x7f;
+        break;
+    case '1':
+        width = 1, maxchar = 0xff;
+        break;
+    case '2':
+        width = 2, maxchar = 0xffff;
+        break;
+    case '4':
+        width = 4, maxchar = 0x10ffff;
+        break;
+    default:
+        width = 0, maxchar = 0;
+    }
+    if (width == 0 || seg->len < 0 || seg->len % width != 0) {
+        PyErr_SetString(PyExc_SystemError, "malformed str segment");
+        return NULL;
+    }
+    PyObject *s = PyUnicode_New(seg->len / width, maxchar);
+    if (s != NULL && seg->len > 0) {
+        xi_copy_new(PyUnicode_DATA(s), seg->ptr, (size_t)seg->len);
+    }
+    return s;
+}
+
 static PyObject *
 segment_object(const xi_seg *seg)
 {
     int writable;
     switch (seg->kind) {
+    case XI_SEG_STR:
+        return str_from(seg);
     case XI_SEG_BYTES:
         return bytes_from(seg, 1);
     case XI_SEG_BYTEARRAY:

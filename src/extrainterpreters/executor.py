@@ -134,7 +134,8 @@ def _run_chunk(fn, chunk):
             raise
         except BaseException as exc:
             outcomes.append((False, _xi._describe_exception(exc)))
-    return outcomes
+    # tuples, not lists: large str and bytes values inside tuples cross out of band
+    return tuple(outcomes)
 
 
 # map() items whose encoded form is at least this large are not batched.
@@ -307,7 +308,8 @@ class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
                       for i in range(0, len(items), chunksize)]
         else:
             bounds = _batches(len(items), chunksize, self._max_workers)
-        futures = [self._submit(_run_chunk, (fn, items[i:j]), {}, fn) for i, j in bounds]
+        futures = [self._submit(_run_chunk, (fn, tuple(items[i:j])), {}, fn)
+                   for i, j in bounds]
 
         def results():
             try:
