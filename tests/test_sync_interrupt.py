@@ -306,13 +306,23 @@ def test_an_interrupt_taken_by_a_wait_leaves_the_eval_loop_fast(interps):
     with pytest.raises(KeyboardInterrupt):
         interrupted.result()
     check()
-    times = {interrupted: [], fresh: []}
-    for _ in range(25):
-        for it in times:
-            times[it].append(it.call(inf.loop_time))
-    slow, base = min(times[interrupted]), min(times[fresh])
-    # (the defect measured 2.3 times here; the bound leaves room for a noisy machine)
-    assert slow < base * 1.35, f"{slow * 1e3:.1f} ms after the interrupt, {base * 1e3:.1f} ms"
+    # The defect is for good: it shows in every measurement. Two interpreters' best of
+    # 25 loops can also differ by that much once on a busy machine (seen on 3.13.18
+    # with PYTHONMALLOC=pymalloc_debug, with and without the change the test guards),
+    # so the test fails only when three measurements in a row all find it slow.
+    seen = []
+    for _ in range(3):
+        times = {interrupted: [], fresh: []}
+        for _ in range(25):
+            for it in times:
+                times[it].append(it.call(inf.loop_time))
+        slow, base = min(times[interrupted]), min(times[fresh])
+        seen.append(f"{slow * 1e3:.1f} ms after the interrupt, {base * 1e3:.1f} ms")
+        # (the defect measured 2.3 times here; the bound leaves room for a noisy machine)
+        if slow < base * 1.35:
+            break
+    else:
+        raise AssertionError("; ".join(seen))
 
 
 def test_interrupt_ends_waits_in_two_threads_of_the_interpreter(interp):
