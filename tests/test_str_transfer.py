@@ -9,6 +9,7 @@ import pickle
 import pytest
 from hypothesis import given, settings, strategies as st
 
+import buffer_funcs as bf
 import str_funcs as sf
 import extrainterpreters as xi
 from extrainterpreters import _xi
@@ -122,21 +123,16 @@ def test_the_same_list_twice_is_one_object(interp):
     assert back[0] is back[1][0] is back[2]["x"]
 
 
-class Holder:
-    def __init__(self, held):
-        self.held = held
-
-
 def test_a_list_held_elsewhere_in_the_value_stays_one_object(interp):
     # the list is held at the top and by an object (or deeper than three levels): the
     # receiver gets one list, as pickle gives
     lst = [sf.make("ascii", 64 * KiB)]
-    for value in ((lst, Holder(lst)), ([[lst]], lst), (((((lst,),),),), lst)):
+    for value in ((lst, bf.Holder(lst)), ([[lst]], lst), (((((lst,),),),), lst)):
         back = interp.call(sf.identity, value)
         first = back[0]
         while not (isinstance(first, list) and first and isinstance(first[0], str)):
             first = first[0]
-        second = back[1].held if isinstance(back[1], Holder) else back[1]
+        second = back[1].data if isinstance(back[1], bf.Holder) else back[1]
         assert first is second
 
 

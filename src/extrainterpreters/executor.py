@@ -300,7 +300,7 @@ class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
         if buffersize is not None:
             return self._map_buffered(fn, iterables, timeout, buffersize)
         end = None if timeout is None else time.monotonic() + timeout
-        items = list(zip(*iterables))
+        items = tuple(zip(*iterables))  # (its slices, the batches, are tuples too)
         if items and _encoded_size(items[0]) >= _LARGE_ITEM:
             # batching saves a task's fixed cost, which large items dwarf, and each
             # worker rebuilds its batch's buffers all at once: send them as they come
@@ -308,8 +308,7 @@ class InterpreterPoolExecutor(_cf.ThreadPoolExecutor):
                       for i in range(0, len(items), chunksize)]
         else:
             bounds = _batches(len(items), chunksize, self._max_workers)
-        futures = [self._submit(_run_chunk, (fn, tuple(items[i:j])), {}, fn)
-                   for i, j in bounds]
+        futures = [self._submit(_run_chunk, (fn, items[i:j]), {}, fn) for i, j in bounds]
 
         def results():
             try:
